@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Shared by every sensor: the event header, the ring buffer and the lost-event
+ * counter. Each sensor is its own BPF object, so each gets its own copy of these
+ * maps; userspace sums the per-CPU lost counter on scrape. */
+#pragma once
+
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#define TASK_COMM_LEN 16
+
+/* Kept in sync with tracer/decode.go. */
+enum event_type {
+	EVENT_RENAME_EXDEV = 1,
+	EVENT_SIGNAL = 2,
+	EVENT_DAEMON_EXIT = 3,
+	EVENT_CGROUP_MKDIR = 4,
+	EVENT_CGROUP_RMDIR = 5,
+};
+
+struct event_header {
+	__u64 ts_boot_ns; /* bpf_ktime_get_boot_ns: survives suspend, converted to wall time in userspace */
+	__u64 cgroup_id;  /* cgroup v2 id of the current task */
+	__u32 pid;        /* tgid */
+	__u32 tid;
+	__u32 mnt_ns;
+	__u32 ipc_ns;
+	__u32 net_ns;
+	__u16 type;
+	__u16 _pad;
+	char comm[TASK_COMM_LEN];
+};
+
+/* Userspace may resize it before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+/* Ring-buffer reservations that failed: the event is gone, the count is not. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} events_lost SEC(".maps");
+
+static __always_inline void *reserve_event(__u64 size)
+{
+	void *e = bpf_ringbuf_reserve(&events, size, 0);
+	if (!e) {
+		__u32 zero = 0;
+		__u64 *lost = bpf_map_lookup_elem(&events_lost, &zero);
+		if (lost)
+			(*lost)++;
+	}
+	return e;
+}
+
+/* fill_header describes the current task: the one whose action the event reports. */
+static __always_inline void fill_header(struct event_header *h, __u16 type)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 id = bpf_get_current_pid_tgid();
+
+	h->ts_boot_ns = bpf_ktime_get_boot_ns();
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	h->pid = id >> 32;
+	h->tid = (__u32)id;
+	/* nsproxy is NULL once a task has passed exit_task_namespaces; the reads then yield 0. */
+	h->mnt_ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	h->ipc_ns = BPF_CORE_READ(task, nsproxy, ipc_ns, ns.inum);
+	h->net_ns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
+	h->type = type;
+	h->_pad = 0;
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,234 @@
+// Package tracer is the Go side of the kernel boundary: it loads the CO-RE BPF
+// sensors, attaches each with the best mode the kernel allows, reads their ring
+// buffers and decodes records into typed events. Nothing outside this package
+// touches cilium/ebpf.
+package tracer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/observer-dev/observer/internal/event"
+)
+
+// Options configures a Tracer. The zero value attaches every sensor in its best mode.
+type Options struct {
+	// Sensors to start; nil starts all (see SensorNames).
+	Sensors []string
+	// Attach forces a mode: key is a sensor name, or "*" for every sensor. A sensor
+	// without programs for its forced mode is reported unavailable, never silently
+	// attached another way.
+	Attach map[string]Mode
+	// WatchComms are the daemons the signal sensor watches; a trailing "*" makes a
+	// prefix. At most 16, each at most 15 bytes.
+	WatchComms []string
+	// RingBufferBytes sizes each sensor's ring buffer (power of two, multiple of the
+	// page size); 0 keeps the built-in 256 KiB.
+	RingBufferBytes int
+	// EventBuffer is the capacity of the Events channel; 0 means 4096.
+	EventBuffer int
+	Logger      *slog.Logger
+}
+
+func (o *Options) forcedMode(sensor string) (Mode, bool) {
+	if m, ok := o.Attach[sensor]; ok {
+		return m, true
+	}
+	m, ok := o.Attach["*"]
+	return m, ok
+}
+
+// SensorStatus is what /status and the metrics report for one sensor.
+type SensorStatus struct {
+	Name string `json:"name"`
+	// Mode is the attach mode in use, empty when unavailable.
+	Mode Mode `json:"mode,omitempty"`
+	// Unavailable gives the reason the sensor is not running.
+	Unavailable    string `json:"unavailable,omitempty"`
+	EventsReceived uint64 `json:"events_received"`
+	// EventsLost counts ring-buffer reservations that failed in the kernel.
+	EventsLost   uint64 `json:"events_lost"`
+	DecodeErrors uint64 `json:"decode_errors,omitempty"`
+}
+
+// Tracer owns the loaded sensors.
+type Tracer struct {
+	opts    Options
+	log     *slog.Logger
+	events  chan event.Event
+	running []*running
+	status  []SensorStatus // unavailable sensors, fixed after Start
+	wg      sync.WaitGroup
+	closed  atomic.Bool
+}
+
+type running struct {
+	sensor   sensor
+	att      *attached
+	reader   *ringbuf.Reader
+	received atomic.Uint64
+	decodeEr atomic.Uint64
+}
+
+// New validates the options. It touches nothing in the kernel.
+func New(opts Options) (*Tracer, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.EventBuffer <= 0 {
+		opts.EventBuffer = 4096
+	}
+	if _, err := watchPatterns(opts.WatchComms); err != nil {
+		return nil, err
+	}
+	known := map[string]bool{"*": true}
+	for _, n := range SensorNames() {
+		known[n] = true
+	}
+	for _, n := range opts.Sensors {
+		if !known[n] || n == "*" {
+			return nil, fmt.Errorf("unknown sensor %q (known: %v)", n, SensorNames())
+		}
+	}
+	for n := range opts.Attach {
+		if !known[n] {
+			return nil, fmt.Errorf("attach override for unknown sensor %q (known: %v)", n, SensorNames())
+		}
+	}
+	if rb := opts.RingBufferBytes; rb != 0 && (rb < 4096 || rb&(rb-1) != 0) {
+		return nil, fmt.Errorf("ring buffer size %d: want a power of two of at least 4096", rb)
+	}
+	return &Tracer{opts: opts, log: opts.Logger, events: make(chan event.Event, opts.EventBuffer)}, nil
+}
+
+// Start loads and attaches the sensors and starts reading them. A sensor that
+// cannot attach is logged and reported in Status; the others run. Start fails
+// only when nothing can run at all. Readers stop when ctx ends or Close is called.
+func (t *Tracer) Start(ctx context.Context) error {
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return fmt.Errorf("lift RLIMIT_MEMLOCK for BPF maps: %w", err)
+	}
+	enabled := map[string]bool{}
+	for _, n := range t.opts.Sensors {
+		enabled[n] = true
+	}
+	for _, s := range sensors() {
+		if len(enabled) > 0 && !enabled[s.name] {
+			continue
+		}
+		att, err := s.attachBest(&t.opts)
+		if err != nil {
+			t.log.Warn("sensor unavailable", "sensor", s.name, "reason", err.Error())
+			t.status = append(t.status, SensorStatus{Name: s.name, Unavailable: err.Error()})
+			continue
+		}
+		rd, err := ringbuf.NewReader(att.coll.Maps["events"])
+		if err != nil {
+			att.close()
+			reason := fmt.Sprintf("open ring buffer: %v", err)
+			t.log.Warn("sensor unavailable", "sensor", s.name, "reason", reason)
+			t.status = append(t.status, SensorStatus{Name: s.name, Unavailable: reason})
+			continue
+		}
+		t.log.Info("sensor attached", "sensor", s.name, "mode", att.mode)
+		r := &running{sensor: s, att: att, reader: rd}
+		t.running = append(t.running, r)
+	}
+	if len(t.running) == 0 {
+		return errors.New("no sensor could attach; see the reasons logged above")
+	}
+	for _, r := range t.running {
+		t.wg.Add(1)
+		go t.read(ctx, r)
+	}
+	go func() {
+		<-ctx.Done()
+		t.Close()
+	}()
+	return nil
+}
+
+// Events delivers decoded events. It is closed after Close has stopped every reader.
+func (t *Tracer) Events() <-chan event.Event { return t.events }
+
+// read drains one sensor's ring buffer. When consumers fall behind it blocks, the
+// ring buffer fills, and the kernel counts what it cannot reserve: back-pressure
+// ends as a counted loss, never as unbounded memory.
+func (t *Tracer) read(ctx context.Context, r *running) {
+	defer t.wg.Done()
+	var rec ringbuf.Record
+	for {
+		if err := r.reader.ReadInto(&rec); err != nil {
+			if errors.Is(err, ringbuf.ErrClosed) {
+				return
+			}
+			t.log.Error("ring buffer read failed", "sensor", r.sensor.name, "err", err)
+			return
+		}
+		ev, err := r.sensor.decode(rec.RawSample)
+		if err != nil {
+			r.decodeEr.Add(1)
+			t.log.Debug("undecodable record", "sensor", r.sensor.name, "err", err)
+			continue
+		}
+		r.received.Add(1)
+		select {
+		case t.events <- ev:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// Status reports every sensor, running or not, with its counters.
+func (t *Tracer) Status() []SensorStatus {
+	out := make([]SensorStatus, 0, len(t.running)+len(t.status))
+	for _, r := range t.running {
+		out = append(out, SensorStatus{
+			Name:           r.sensor.name,
+			Mode:           r.att.mode,
+			EventsReceived: r.received.Load(),
+			EventsLost:     lostEvents(r.att.coll.Maps["events_lost"]),
+			DecodeErrors:   r.decodeEr.Load(),
+		})
+	}
+	out = append(out, t.status...)
+	return out
+}
+
+func lostEvents(m *ebpf.Map) uint64 {
+	var perCPU []uint64
+	if err := m.Lookup(uint32(0), &perCPU); err != nil {
+		return 0
+	}
+	var sum uint64
+	for _, n := range perCPU {
+		sum += n
+	}
+	return sum
+}
+
+// Close detaches every sensor and waits for the readers; then Events is closed.
+// It is safe to call more than once.
+func (t *Tracer) Close() error {
+	if !t.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	for _, r := range t.running {
+		r.reader.Close()
+	}
+	t.wg.Wait()
+	for _, r := range t.running {
+		r.att.close()
+	}
+	close(t.events)
+	return nil
+}
