@@ -17,6 +17,7 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 
 	"github.com/observer-dev/observer/internal/event"
+	"github.com/observer-dev/observer/internal/sensor"
 )
 
 // Options configures a Tracer. The zero value attaches every sensor in its best mode.
@@ -46,32 +47,19 @@ func (o *Options) forcedMode(sensor string) (Mode, bool) {
 	return m, ok
 }
 
-// SensorStatus is what /status and the metrics report for one sensor.
-type SensorStatus struct {
-	Name string `json:"name"`
-	// Mode is the attach mode in use, empty when unavailable.
-	Mode Mode `json:"mode,omitempty"`
-	// Unavailable gives the reason the sensor is not running.
-	Unavailable    string `json:"unavailable,omitempty"`
-	EventsReceived uint64 `json:"events_received"`
-	// EventsLost counts ring-buffer reservations that failed in the kernel.
-	EventsLost   uint64 `json:"events_lost"`
-	DecodeErrors uint64 `json:"decode_errors,omitempty"`
-}
-
 // Tracer owns the loaded sensors.
 type Tracer struct {
 	opts    Options
 	log     *slog.Logger
 	events  chan event.Event
 	running []*running
-	status  []SensorStatus // unavailable sensors, fixed after Start
+	status  []sensor.Status // unavailable sensors, fixed after Start
 	wg      sync.WaitGroup
 	closed  atomic.Bool
 }
 
 type running struct {
-	sensor   sensor
+	def      sensorDef
 	att      *attached
 	reader   *ringbuf.Reader
 	received atomic.Uint64
@@ -127,7 +115,7 @@ func (t *Tracer) Start(ctx context.Context) error {
 		att, err := s.attachBest(&t.opts)
 		if err != nil {
 			t.log.Warn("sensor unavailable", "sensor", s.name, "reason", err.Error())
-			t.status = append(t.status, SensorStatus{Name: s.name, Unavailable: err.Error()})
+			t.status = append(t.status, sensor.Status{Name: s.name, Unavailable: err.Error()})
 			continue
 		}
 		rd, err := ringbuf.NewReader(att.coll.Maps["events"])
@@ -135,11 +123,11 @@ func (t *Tracer) Start(ctx context.Context) error {
 			att.close()
 			reason := fmt.Sprintf("open ring buffer: %v", err)
 			t.log.Warn("sensor unavailable", "sensor", s.name, "reason", reason)
-			t.status = append(t.status, SensorStatus{Name: s.name, Unavailable: reason})
+			t.status = append(t.status, sensor.Status{Name: s.name, Unavailable: reason})
 			continue
 		}
 		t.log.Info("sensor attached", "sensor", s.name, "mode", att.mode)
-		r := &running{sensor: s, att: att, reader: rd}
+		r := &running{def: s, att: att, reader: rd}
 		t.running = append(t.running, r)
 	}
 	if len(t.running) == 0 {
@@ -170,13 +158,13 @@ func (t *Tracer) read(ctx context.Context, r *running) {
 			if errors.Is(err, ringbuf.ErrClosed) {
 				return
 			}
-			t.log.Error("ring buffer read failed", "sensor", r.sensor.name, "err", err)
+			t.log.Error("ring buffer read failed", "sensor", r.def.name, "err", err)
 			return
 		}
-		ev, err := r.sensor.decode(rec.RawSample)
+		ev, err := r.def.decode(rec.RawSample)
 		if err != nil {
 			r.decodeEr.Add(1)
-			t.log.Debug("undecodable record", "sensor", r.sensor.name, "err", err)
+			t.log.Debug("undecodable record", "sensor", r.def.name, "err", err)
 			continue
 		}
 		r.received.Add(1)
@@ -189,12 +177,12 @@ func (t *Tracer) read(ctx context.Context, r *running) {
 }
 
 // Status reports every sensor, running or not, with its counters.
-func (t *Tracer) Status() []SensorStatus {
-	out := make([]SensorStatus, 0, len(t.running)+len(t.status))
+func (t *Tracer) Status() []sensor.Status {
+	out := make([]sensor.Status, 0, len(t.running)+len(t.status))
 	for _, r := range t.running {
-		out = append(out, SensorStatus{
-			Name:           r.sensor.name,
-			Mode:           r.att.mode,
+		out = append(out, sensor.Status{
+			Name:           r.def.name,
+			Mode:           string(r.att.mode),
 			EventsReceived: r.received.Load(),
 			EventsLost:     lostEvents(r.att.coll.Maps["events_lost"]),
 			DecodeErrors:   r.decodeEr.Load(),

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/observer-dev/observer/internal/event"
+	"github.com/observer-dev/observer/internal/sensor"
 )
 
 // These tests load real BPF programs into the running kernel. They run as root on
@@ -60,7 +61,7 @@ func startSensor(t *testing.T, sensor string, mode Mode, opts Options) *Tracer {
 		t.Logf("%s/%s unavailable here: %s", sensor, mode, st[0].Unavailable)
 		return nil
 	}
-	if st[0].Mode != mode {
+	if st[0].Mode != string(mode) {
 		t.Fatalf("forced %s, got %s", mode, st[0].Mode)
 	}
 	return tr
@@ -80,13 +81,13 @@ func mustAttach(mode Mode) bool {
 }
 
 // reportMatrix prints the mode a sensor got, for the kernel matrix table.
-func reportMatrix(t *testing.T, sensor string, requested Mode, st SensorStatus) {
+func reportMatrix(t *testing.T, sensor string, requested Mode, st sensor.Status) {
 	line, _ := json.Marshal(map[string]string{
 		"kernel":      kernelRelease(),
 		"vm":          os.Getenv("OBSERVER_VM_KERNEL"),
 		"sensor":      sensor,
 		"requested":   string(requested),
-		"mode":        string(st.Mode),
+		"mode":        st.Mode,
 		"unavailable": st.Unavailable,
 	})
 	fmt.Printf("OBSERVER-RESULT %s\n", line)

@@ -1,0 +1,110 @@
+// Package config parses the daemon's command line into a validated Config. Every
+// problem is one clear line; the caller exits with status 2.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+)
+
+// Config is the daemon's configuration.
+type Config struct {
+	Listen     string
+	EventsFile string // "" none, "-" stdout
+	WatchComms []string
+	// Attach maps a sensor name (or "*") to a forced attach mode.
+	Attach          map[string]string
+	Sensors         []string // nil: all
+	DockerHost      string   // "" = DOCKER_HOST or the default socket; "none" disables
+	LogLevel        slog.Level
+	RingBufferBytes int
+}
+
+// DefaultListen is loopback only: metrics and events describe the host.
+const DefaultListen = "127.0.0.1:9810"
+
+// Defaults for the values Parse cannot know itself.
+type Defaults struct {
+	WatchComms []string
+}
+
+// Parse reads args (without the program name). -h/--help returns flag.ErrHelp
+// after printing usage to usage.
+func Parse(args []string, def Defaults, usage io.Writer) (*Config, error) {
+	fs := flag.NewFlagSet("observer", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c := &Config{}
+	var watch, attach, sensors, level string
+	fs.StringVar(&c.Listen, "listen", DefaultListen, "HTTP address for /metrics, /events, /status, /healthz")
+	fs.StringVar(&c.EventsFile, "events", "", "also append every event as a JSON line to `FILE` (- for stdout)")
+	fs.StringVar(&watch, "watch-comm", strings.Join(def.WatchComms, ","), "comma-separated daemon `names` whose fatal signals and exits are reported; a trailing * matches a prefix")
+	fs.StringVar(&attach, "attach", "", "force attach modes: `MODE` for all sensors, or sensor=MODE,... (modes: fentry, kprobe, tp_btf, tracepoint)")
+	fs.StringVar(&sensors, "sensors", "", "comma-separated `sensors` to run (default all)")
+	fs.StringVar(&c.DockerHost, "docker-host", "", "Docker Engine API `address` for container names (default $DOCKER_HOST or unix:///var/run/docker.sock; none disables)")
+	fs.StringVar(&level, "log-level", "info", "log `level`: debug, info, warn, error")
+	fs.IntVar(&c.RingBufferBytes, "ring-buffer-size", 0, "per-sensor ring buffer `bytes` (power of two; default 262144)")
+
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(usage)
+			fmt.Fprintln(usage, "Usage: observer [flags]")
+			fs.PrintDefaults()
+			return nil, err
+		}
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return nil, fmt.Errorf("-listen %q: %v", c.Listen, err)
+	}
+	c.WatchComms = splitList(watch)
+	c.Sensors = splitList(sensors)
+	var err error
+	if c.Attach, err = parseAttach(attach); err != nil {
+		return nil, err
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", level)
+	}
+	if c.RingBufferBytes < 0 {
+		return nil, fmt.Errorf("-ring-buffer-size %d: must not be negative", c.RingBufferBytes)
+	}
+	return c, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// parseAttach accepts "MODE" (every sensor) or "sensor=MODE,...". Mode names are
+// checked by the tracer, which owns them.
+func parseAttach(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, part := range splitList(s) {
+		sensor, mode, ok := strings.Cut(part, "=")
+		if !ok {
+			sensor, mode = "*", part
+		}
+		if sensor == "" || mode == "" {
+			return nil, fmt.Errorf("-attach %q: want MODE or sensor=MODE", part)
+		}
+		if _, dup := out[sensor]; dup {
+			return nil, fmt.Errorf("-attach: %s given twice", sensor)
+		}
+		out[sensor] = mode
+	}
+	return out, nil
+}

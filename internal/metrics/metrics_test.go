@@ -1,0 +1,88 @@
+package metrics
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/observer-dev/observer/internal/event"
+	"github.com/observer-dev/observer/internal/sensor"
+)
+
+const id1 = "0123456789ab0123456789ab0123456789ab0123456789ab0123456789abcdef"
+
+func TestEventCounters(t *testing.T) {
+	m := New(Sources{})
+	m.Observe(&event.RenameExdev{Header: event.Header{ContainerID: id1}})
+	m.Observe(&event.RenameExdev{Header: event.Header{ContainerID: id1}})
+	m.Observe(&event.RenameExdev{})
+	m.Observe(&event.Signal{Signal: "SIGPIPE", TargetComm: "dockerd", Disposition: "default"})
+	m.Observe(&event.DaemonExit{Header: event.Header{Comm: "dockerd"}, Signal: "SIGPIPE"})
+	m.Observe(&event.DaemonExit{Header: event.Header{Comm: "dockerd"}})
+
+	checks := []struct {
+		got  float64
+		want float64
+		what string
+	}{
+		{testutil.ToFloat64(m.renameExdev.WithLabelValues(id1[:12])), 2, "rename in container"},
+		{testutil.ToFloat64(m.renameExdev.WithLabelValues("")), 1, "rename on host"},
+		{testutil.ToFloat64(m.daemonSignals.WithLabelValues("dockerd", "SIGPIPE", "default")), 1, "signal"},
+		{testutil.ToFloat64(m.daemonExits.WithLabelValues("dockerd", "SIGPIPE")), 1, "exit by signal"},
+		{testutil.ToFloat64(m.daemonExits.WithLabelValues("dockerd", "none")), 1, "normal exit"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.what, c.got, c.want)
+		}
+	}
+}
+
+func TestContainerLabelIsBoundedAndForgotten(t *testing.T) {
+	m := New(Sources{})
+	m.maxContainers = 2
+	a, b, c := strings.Repeat("a", 64), strings.Repeat("b", 64), strings.Repeat("c", 64)
+	for _, id := range []string{a, b, c} {
+		m.Observe(&event.RenameExdev{Header: event.Header{ContainerID: id}})
+	}
+	if got := testutil.ToFloat64(m.renameExdev.WithLabelValues(OverflowContainer)); got != 1 {
+		t.Errorf("third container should land in %q, got %v", OverflowContainer, got)
+	}
+	m.ForgetContainer(a)
+	if n := testutil.CollectAndCount(m.renameExdev); n != 2 {
+		t.Errorf("after forgetting a: %d series, want 2 (b and other)", n)
+	}
+	m.Observe(&event.RenameExdev{Header: event.Header{ContainerID: c}})
+	if got := testutil.ToFloat64(m.renameExdev.WithLabelValues(c[:12])); got != 1 {
+		t.Errorf("c gets its own label once there is room, got %v", got)
+	}
+}
+
+func TestStatusCollector(t *testing.T) {
+	m := New(Sources{
+		Sensors: func() []sensor.Status {
+			return []sensor.Status{
+				{Name: "rename", Mode: "tracepoint", EventsLost: 3, EventsReceived: 7},
+				{Name: "copyup", Unavailable: "fentry: refused"},
+			}
+		},
+		BusDropped: func() map[string]uint64 { return map[string]uint64{"http": 4} },
+	})
+	want := `
+# HELP observer_events_lost_total Events the kernel could not put in a sensor's ring buffer.
+# TYPE observer_events_lost_total counter
+observer_events_lost_total{sensor="rename"} 3
+# HELP observer_sensor_info 1 for each sensor's attach mode; mode="unavailable" with the reason when it could not attach.
+# TYPE observer_sensor_info gauge
+observer_sensor_info{mode="tracepoint",reason="",sensor="rename"} 1
+observer_sensor_info{mode="unavailable",reason="fentry: refused",sensor="copyup"} 1
+# HELP observer_subscriber_dropped_events_total Events a slow consumer (HTTP stream, event file, recorder) missed because its queue was full.
+# TYPE observer_subscriber_dropped_events_total counter
+observer_subscriber_dropped_events_total{subscriber="http"} 4
+`
+	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want),
+		"observer_events_lost_total", "observer_sensor_info", "observer_subscriber_dropped_events_total"); err != nil {
+		t.Error(err)
+	}
+}

@@ -1,0 +1,156 @@
+// Package server is the daemon's HTTP face: /metrics, the /events stream,
+// /status and /healthz.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/observer-dev/observer/internal/bus"
+	"github.com/observer-dev/observer/internal/event"
+)
+
+// StreamQueue is how many events a slow /events client may fall behind before
+// it starts missing events (counted as subscriber "http").
+const StreamQueue = 1024
+
+// Options wires the server to the rest of the daemon.
+type Options struct {
+	Metrics http.Handler
+	Bus     *bus.Bus
+	// Status returns the /status document; it is encoded as JSON.
+	Status func() any
+	Logger *slog.Logger
+}
+
+// Server serves until its context ends.
+type Server struct {
+	opts Options
+	mux  *http.ServeMux
+}
+
+// New builds the routes.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Server{opts: opts, mux: http.NewServeMux()}
+	s.mux.Handle("GET /metrics", opts.Metrics)
+	s.mux.HandleFunc("GET /events", s.events)
+	s.mux.HandleFunc("GET /status", s.status)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	return s
+}
+
+// Handler exposes the routes, for tests and for embedding.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Serve serves on ln until ctx ends, then shuts down: open /events streams end
+// because their request contexts derive from ctx.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(s.opts.Status()); err != nil {
+		s.opts.Logger.Debug("write /status", "err", err)
+	}
+}
+
+// Filter selects events for a stream.
+type Filter struct {
+	Types     map[string]bool // empty: all
+	Container string          // full id or a prefix of at least 12 hex chars; empty: all
+}
+
+// ParseFilter reads ?type=a,b&container=ID.
+func ParseFilter(q map[string][]string) (Filter, error) {
+	f := Filter{Types: map[string]bool{}}
+	for _, v := range q["type"] {
+		for _, t := range strings.Split(v, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				f.Types[t] = true
+			}
+		}
+	}
+	if c := strings.Join(q["container"], ""); c != "" {
+		if len(c) < 12 || len(c) > 64 {
+			return f, fmt.Errorf("container %q: want a full 64-char id or a short id of at least 12 chars", c)
+		}
+		f.Container = strings.ToLower(c)
+	}
+	return f, nil
+}
+
+// Match tells whether ev passes the filter.
+func (f Filter) Match(ev event.Event) bool {
+	h := ev.Hdr()
+	if len(f.Types) > 0 && !f.Types[h.Type] {
+		return false
+	}
+	return f.Container == "" || strings.HasPrefix(h.ContainerID, f.Container)
+}
+
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	f, err := ParseFilter(r.URL.Query())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	sub := s.opts.Bus.Subscribe("http", StreamQueue, f.Match)
+	defer s.opts.Bus.Unsubscribe(sub)
+
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	flusher.Flush()
+	enc := json.NewEncoder(w)
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case ev, ok := <-sub.C():
+			if !ok {
+				return
+			}
+			if err := enc.Encode(ev); err != nil {
+				return
+			}
+			flusher.Flush()
+		}
+	}
+}
