@@ -1,0 +1,110 @@
+// Command observer watches a container host's kernel with eBPF and reports, per
+// container, what the Docker daemon's logs do not show. This file only wires the
+// parts together; see internal/daemon for the running daemon.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/observer-dev/observer/internal/config"
+	"github.com/observer-dev/observer/internal/container"
+	"github.com/observer-dev/observer/internal/daemon"
+	"github.com/observer-dev/observer/internal/privilege"
+	"github.com/observer-dev/observer/tracer"
+)
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+func run(args []string, stderr io.Writer) int {
+	fail := func(code int, err error) int {
+		fmt.Fprintf(stderr, "observer: %v\n", err)
+		return code
+	}
+	cfg, err := config.Parse(args, config.Defaults{WatchComms: tracer.DefaultWatchComms}, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		return fail(exitUsage, err)
+	}
+	attach := map[string]tracer.Mode{}
+	for sensor, name := range cfg.Attach {
+		mode, err := tracer.ParseMode(name)
+		if err != nil {
+			return fail(exitUsage, fmt.Errorf("-attach: %w", err))
+		}
+		attach[sensor] = mode
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+
+	tr, err := tracer.New(tracer.Options{
+		Sensors:         cfg.Sensors,
+		Attach:          attach,
+		WatchComms:      cfg.WatchComms,
+		RingBufferBytes: cfg.RingBufferBytes,
+		Logger:          log,
+	})
+	if err != nil {
+		return fail(exitUsage, err)
+	}
+	resolver, err := container.NewResolver(container.Options{DockerHost: cfg.DockerHost, Logger: log})
+	if err != nil {
+		return fail(exitUsage, err)
+	}
+	if err := privilege.Check(); err != nil {
+		return fail(exitError, err)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	// The tracer starts first so that cgroups created during the resolver's walk
+	// still reach the index through the cgroup sensor.
+	if err := tr.Start(ctx); err != nil {
+		return fail(exitError, err)
+	}
+	defer tr.Close()
+	if err := resolver.Start(ctx); err != nil {
+		return fail(exitError, err)
+	}
+	err = daemon.Run(ctx, daemon.Options{
+		Config: cfg, Source: tr, Resolver: resolver, Version: version(), Logger: log,
+	})
+	if err != nil {
+		return fail(exitError, err)
+	}
+	log.Info("stopped")
+	return exitOK
+}
+
+// version is the module version, or the VCS revision for a local build.
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := info.Main.Version
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += "+" + s.Value[:12]
+		}
+	}
+	return v
+}
