@@ -21,14 +21,14 @@ func (r *Resolver) fetchLoop(ctx context.Context) {
 			c, err := r.engine.inspect(ctx, id)
 			switch {
 			case err == nil:
-				r.meta.put(id, meta{name: c.Name, image: c.Image, state: metaKnown})
+				r.meta.settle(id, meta{name: c.Name, image: c.Image, state: metaKnown})
 			case errors.Is(err, errNoSuchContainer):
-				r.meta.put(id, meta{state: metaMissing})
+				r.meta.settle(id, meta{state: metaMissing})
 			case ctx.Err() != nil:
 				return
 			default:
 				r.log.Debug("inspect container", logKeyContainer, id, "err", err)
-				r.meta.put(id, meta{state: metaFailed, retryAt: r.now().Add(metaRetry)})
+				r.meta.settle(id, meta{state: metaFailed, retryAt: r.now().Add(metaRetry)})
 			}
 		}
 	}

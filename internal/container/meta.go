@@ -70,6 +70,16 @@ func (c *metaCache) putLocked(id string, m meta) {
 	c.m[id] = m
 }
 
+// settle stores the answer to a queued lookup unless events or the list have
+// meanwhile stored something fresher (or Gone forgot the container).
+func (c *metaCache) settle(id string, m meta) {
+	c.mu.Lock()
+	if old, ok := c.m[id]; ok && old.state == metaPending {
+		c.m[id] = m
+	}
+	c.mu.Unlock()
+}
+
 func (c *metaCache) forget(id string) {
 	c.mu.Lock()
 	delete(c.m, id)
