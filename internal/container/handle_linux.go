@@ -77,3 +77,12 @@ func handleUnsupported(err error) bool {
 	return errors.Is(err, unix.EPERM) || errors.Is(err, unix.EOPNOTSUPP) ||
 		errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EBADF) || errors.Is(err, os.ErrClosed)
 }
+
+// isCgroup2 reports whether path is on a cgroup2 file system.
+func isCgroup2(path string) (bool, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return false, err
+	}
+	return st.Type == unix.CGROUP2_SUPER_MAGIC, nil
+}

@@ -14,3 +14,5 @@ func (h *handleResolver) close() error                      { return nil }
 func (h *handleResolver) path(uint64) (string, bool, error) { return "", false, errNoHandles }
 func handleGone(error) bool                                 { return false }
 func handleUnsupported(err error) bool                      { return errors.Is(err, errNoHandles) }
+
+func isCgroup2(string) (bool, error) { return false, errNoHandles }

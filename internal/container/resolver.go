@@ -10,14 +10,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 const (
 	defaultGrace    = 2 * time.Minute
 	goneQueueDepth  = 1024
-	cgroup2Magic    = unix.CGROUP2_SUPER_MAGIC
 	dockerHostNone  = "none"
 	maxSweepPeriod  = 30 * time.Second
 	minSweepPeriod  = time.Second
@@ -101,11 +98,11 @@ func cgroupRoot(root string) (string, error) {
 	if root == "" {
 		return detectCgroup2Mount()
 	}
-	var st unix.Statfs_t
-	if err := unix.Statfs(root, &st); err != nil {
+	ok, err := isCgroup2(root)
+	if err != nil {
 		return "", fmt.Errorf("container: cgroup root %s: %w", root, err)
 	}
-	if st.Type != cgroup2Magic {
+	if !ok {
 		return "", fmt.Errorf("container: cgroup root %s is not a cgroup2 mount", root)
 	}
 	return root, nil

@@ -21,11 +21,10 @@ func (r *Resolver) walk() (int, error) {
 			if p == r.root {
 				return err
 			}
-			if errors.Is(err, fs.ErrNotExist) {
-				return fs.SkipDir
+			if !errors.Is(err, fs.ErrNotExist) {
+				r.log.Debug("walk cgroup", "path", p, "err", err)
 			}
-			r.log.Debug("walk cgroup", "path", p, "err", err)
-			return nil
+			return nil // keep walking the siblings
 		}
 		if !d.IsDir() {
 			return nil
