@@ -21,7 +21,11 @@ func WriteReport(w io.Writer, results []KernelResult, total time.Duration) bool 
 		for _, b := range r.Binaries {
 			p, f, s := count(b.Tests)
 			pass, fail, skip = pass+p, fail+f, skip+s
-			fmt.Fprintf(w, "    %-32s exit=%d  %d passed, %d failed, %d skipped\n", b.Name, b.ExitCode, p, f, s)
+			exit := "exit=?" // no END marker: the guest died or timed out mid-run
+			if b.Ended {
+				exit = fmt.Sprintf("exit=%d", b.ExitCode)
+			}
+			fmt.Fprintf(w, "    %-32s %-7s %d passed, %d failed, %d skipped\n", b.Name, exit, p, f, s)
 			for _, t := range b.Tests {
 				if t.Outcome != Pass {
 					fmt.Fprintf(w, "        --- %s: %s\n", t.Outcome, t.Name)
