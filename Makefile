@@ -1,36 +1,50 @@
-# observer: make run starts the daemon, make test runs every test (both install
-# what they need on a fresh Debian 12 machine; run them as root).
+# observer: `make run` starts the daemon, `make test` runs every test. Both
+# install what they need on a fresh Debian 12 machine; run them as root.
 
 export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 ARGS ?=
 
+# Kernel matrix for vmtest: one line per kernel in this file.
+KERNELS_FILE := testdata/vmtest/kernels.txt
 APT_BUILD := clang-19 llvm-19 libbpf-dev bpftool
-APT_TEST := docker.io runc iproute2 busybox-static
+APT_TEST := docker.io runc iproute2 busybox-static qemu-system-x86 xz-utils cpio
+APT_KERNELS = $(shell awk '!/^[[:space:]]*\#/ && NF == 3 { print $$2 }' $(KERNELS_FILE))
 
-.PHONY: all build run test unit-test root-test deps generate check-generate vmlinux
+# Quick loop: make vmtest KERNELS=6.1 RUN=TestRename
+KERNELS ?=
+RUN ?=
+VMTEST_PACKAGES ?= ./tracer/... ./internal/vmtest/probe
+VMTEST_TIMEOUT ?= 3m
+
+.PHONY: all build run test deps generate check-generate vmlinux vmtest
 
 all: build
 
 build:
 	$(GO) build -o bin/observer ./cmd/observer
 
-# Runs the daemon in the foreground: make run ARGS='--events -'
-run: build
+# Runs the daemon in the foreground, e.g. make run ARGS='--events -'
+run: deps build
 	./bin/observer $(ARGS)
 
-# Every test: unit, root (real kernel, real overlay, cgroups, signals), the real
-# Docker end to end, and the QEMU kernel matrix.
+# Every test: unit, root (real kernel: overlay, cgroups, signals), the real Docker
+# end to end, and the QEMU kernel matrix.
 test: deps check-generate
 	$(GO) vet ./...
 	$(GO) test -count=1 -p 1 ./...
 	$(MAKE) vmtest
 
+# Installs missing Debian packages: the BPF toolchain, Docker, QEMU and the
+# matrix kernels.
 deps:
-	@missing=""; for p in $(APT_BUILD) $(APT_TEST); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; \
+	for p in $(APT_BUILD) $(APT_TEST) $(APT_KERNELS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
 # Regenerates the committed BPF objects and Go bindings (clang-19, libbpf headers).
@@ -39,9 +53,14 @@ generate:
 
 # CI: regenerating must not change a committed file.
 check-generate: generate
-	git diff --exit-code -- tracer/ || { echo "generated files are stale: run make generate and commit"; exit 1; }
+	@git diff --exit-code --stat -- tracer/ || { echo "generated files are stale: run make generate and commit"; exit 1; }
 
 # vmlinux.h comes from the running kernel's BTF.
 vmlinux:
 	(echo "/* Generated: bpftool btf dump file /sys/kernel/btf/vmlinux format c (kernel $$(uname -r)). Regenerate with: make vmlinux */"; \
 	 bpftool btf dump file /sys/kernel/btf/vmlinux format c) > vmlinux.h
+
+# Runs the kernel-facing tests in QEMU guests, once per kernel in $(KERNELS_FILE).
+vmtest: deps
+	$(GO) run ./internal/vmtest/cmd/vmtest -kernels '$(KERNELS)' -run '$(RUN)' \
+		-packages '$(VMTEST_PACKAGES)' -timeout $(VMTEST_TIMEOUT)

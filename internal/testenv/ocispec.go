@@ -1,0 +1,104 @@
+package testenv
+
+// A minimal subset of the OCI runtime spec, written out by hand so the test
+// helpers do not pull in the runtime-spec module for one JSON file. Field names
+// and defaults follow `runc spec` and Docker's defaults.
+
+type ociSpec struct {
+	Version  string     `json:"ociVersion"`
+	Process  ociProcess `json:"process"`
+	Root     ociRoot    `json:"root"`
+	Hostname string     `json:"hostname"`
+	Mounts   []ociMount `json:"mounts"`
+	Linux    ociLinux   `json:"linux"`
+}
+
+type ociProcess struct {
+	Terminal        bool            `json:"terminal"`
+	User            ociUser         `json:"user"`
+	Args            []string        `json:"args"`
+	Env             []string        `json:"env"`
+	Cwd             string          `json:"cwd"`
+	Capabilities    ociCapabilities `json:"capabilities"`
+	NoNewPrivileges bool            `json:"noNewPrivileges"`
+}
+
+type ociUser struct {
+	UID uint32 `json:"uid"`
+	GID uint32 `json:"gid"`
+}
+
+type ociCapabilities struct {
+	Bounding  []string `json:"bounding"`
+	Effective []string `json:"effective"`
+	Permitted []string `json:"permitted"`
+}
+
+type ociRoot struct {
+	Path     string `json:"path"`
+	Readonly bool   `json:"readonly"`
+}
+
+type ociMount struct {
+	Destination string   `json:"destination"`
+	Type        string   `json:"type"`
+	Source      string   `json:"source"`
+	Options     []string `json:"options,omitempty"`
+}
+
+type ociLinux struct {
+	CgroupsPath string         `json:"cgroupsPath"`
+	Namespaces  []ociNamespace `json:"namespaces"`
+}
+
+type ociNamespace struct {
+	Type string `json:"type"`
+}
+
+// dockerCaps is Docker's default capability set, so processes in the test
+// container have the privileges they would have under dockerd.
+var dockerCaps = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
+	"CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
+	"CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+}
+
+// newSpec builds the config.json for one container. The network namespace is
+// deliberately shared with the host: the tests that need veth pairs create
+// them explicitly, and a private netns would only add setup to every test.
+func newSpec(id, rootfs string, args, env []string) ociSpec {
+	return ociSpec{
+		Version: "1.0.2",
+		Process: ociProcess{
+			Args: args,
+			Env:  env,
+			Cwd:  "/",
+			Capabilities: ociCapabilities{
+				Bounding: dockerCaps, Effective: dockerCaps, Permitted: dockerCaps,
+			},
+			NoNewPrivileges: true,
+		},
+		Root:     ociRoot{Path: rootfs},
+		Hostname: id[:12],
+		Mounts: []ociMount{
+			{Destination: "/proc", Type: "proc", Source: "proc"},
+			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs",
+				Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+			{Destination: "/dev/pts", Type: "devpts", Source: "devpts",
+				Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}},
+			{Destination: "/dev/shm", Type: "tmpfs", Source: "shm",
+				Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+			{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue",
+				Options: []string{"nosuid", "noexec", "nodev"}},
+			{Destination: "/sys", Type: "sysfs", Source: "sysfs",
+				Options: []string{"nosuid", "noexec", "nodev", "ro"}},
+		},
+		Linux: ociLinux{
+			// Docker's cgroupfs driver shape, which the correlation code parses.
+			CgroupsPath: "/docker/" + id,
+			Namespaces: []ociNamespace{
+				{Type: "pid"}, {Type: "mount"}, {Type: "ipc"}, {Type: "uts"},
+			},
+		},
+	}
+}

@@ -1,0 +1,100 @@
+package vmtest
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Kernel is one row of the matrix file.
+type Kernel struct {
+	Name    string // short name, e.g. "6.1"; also OBSERVER_VM_KERNEL in the guest
+	Package string // Debian package that installs it
+	Glob    string // glob for the vmlinuz, e.g. /boot/vmlinuz-6.1.*-amd64
+}
+
+// ParseKernels reads "name<TAB>package<TAB>glob" lines; blank lines and lines
+// starting with # are ignored. Any run of whitespace separates fields so an
+// editor that turns tabs into spaces does not break the file.
+func ParseKernels(r io.Reader) ([]Kernel, error) {
+	var ks []Kernel
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(r)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			return nil, fmt.Errorf("line %d: want 3 fields (name, package, vmlinuz glob), got %d", n, len(f))
+		}
+		if seen[f[0]] {
+			return nil, fmt.Errorf("line %d: duplicate kernel name %q", n, f[0])
+		}
+		seen[f[0]] = true
+		ks = append(ks, Kernel{Name: f[0], Package: f[1], Glob: f[2]})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return ks, nil
+}
+
+// LoadKernels reads the matrix file.
+func LoadKernels(path string) ([]Kernel, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("kernel matrix: %w", err)
+	}
+	defer f.Close()
+	ks, err := ParseKernels(f)
+	if err != nil {
+		return nil, fmt.Errorf("kernel matrix %s: %w", path, err)
+	}
+	return ks, nil
+}
+
+// Filter keeps the kernels whose names are listed; an empty list keeps all.
+func Filter(ks []Kernel, names []string) ([]Kernel, error) {
+	if len(names) == 0 {
+		return ks, nil
+	}
+	byName := map[string]Kernel{}
+	for _, k := range ks {
+		byName[k.Name] = k
+	}
+	var out []Kernel
+	for _, n := range names {
+		k, ok := byName[n]
+		if !ok {
+			return nil, fmt.Errorf("kernel %q is not in the matrix", n)
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+// Resolve finds the vmlinuz (newest match by name when several are installed)
+// and the matching /lib/modules directory.
+func (k Kernel) Resolve() (vmlinuz, modDir string, err error) {
+	matches, err := filepath.Glob(k.Glob)
+	if err != nil {
+		return "", "", fmt.Errorf("kernel %s: bad glob %q: %w", k.Name, k.Glob, err)
+	}
+	if len(matches) == 0 {
+		return "", "", fmt.Errorf("kernel %s: nothing matches %s (run `make vmtest-deps` to install %s)", k.Name, k.Glob, k.Package)
+	}
+	sort.Strings(matches)
+	vmlinuz = matches[len(matches)-1]
+	release := strings.TrimPrefix(filepath.Base(vmlinuz), "vmlinuz-")
+	modDir = filepath.Join("/lib/modules", release)
+	if _, err := os.Stat(filepath.Join(modDir, "modules.dep")); err != nil {
+		return "", "", fmt.Errorf("kernel %s: modules for %s: %w", k.Name, release, err)
+	}
+	return vmlinuz, modDir, nil
+}
