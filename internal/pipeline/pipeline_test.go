@@ -15,7 +15,7 @@ type fakeIndex map[uint64]string
 
 func (f fakeIndex) CgroupCreated(id uint64, path string) { f[id] = container.IDFromCgroupPath(path) }
 func (f fakeIndex) CgroupRemoved(id uint64, path string) { delete(f, id) }
-func (f fakeIndex) Lookup(id uint64) container.Container  { return container.Container{ID: f[id]} }
+func (f fakeIndex) Lookup(id uint64) container.Container { return container.Container{ID: f[id]} }
 
 type counter struct{ n int }
 
