@@ -30,10 +30,23 @@ const (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stderr io.Writer) int {
+// subcommands run against a running daemon or offline; each lives in the package
+// that owns its subject. The daemon is the default when no subcommand is named.
+var subcommands = map[string]func(args []string, stdout, stderr io.Writer) int{}
+
+func dispatch(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		if cmd, ok := subcommands[args[0]]; ok {
+			return cmd(args[1:], stdout, stderr)
+		}
+	}
+	return runDaemon(args, stderr)
+}
+
+func runDaemon(args []string, stderr io.Writer) int {
 	fail := func(code int, err error) int {
 		fmt.Fprintf(stderr, "observer: %v\n", err)
 		return code
