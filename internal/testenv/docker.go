@@ -147,7 +147,9 @@ func (d *Dockerd) Stop(t testing.TB) {
 	select {
 	case err := <-d.waited:
 		d.waited <- err
-		return // already gone
+		// Killed earlier: its managed containerd may still run in its process group.
+		syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
+		return
 	default:
 	}
 	if out, err := d.CLI("ps", "-aq"); err == nil && strings.TrimSpace(out) != "" {

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/observer-dev/observer/internal/testenv"
+)
+
+// daemonProc is the real observer binary running as a daemon for one test.
+type daemonProc struct {
+	cmd    *exec.Cmd
+	base   string // http://127.0.0.1:port
+	events string // --events file
+	exited chan error
+}
+
+// startObserver builds the observer and runs it with args, on a free port.
+func startObserver(t *testing.T, args ...string) *daemonProc {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "observer")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	p := &daemonProc{events: filepath.Join(dir, "events.jsonl"), exited: make(chan error, 1)}
+	p.cmd = exec.Command(bin, append([]string{"--listen", "127.0.0.1:0", "--events", p.events}, args...)...)
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.exited
+	})
+	addr := make(chan string, 1)
+	go func() {
+		serving := regexp.MustCompile(`msg=serving addr=(\S+)`)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			t.Log("observer: " + sc.Text())
+			if m := serving.FindStringSubmatch(sc.Text()); m != nil {
+				addr <- m[1]
+			}
+		}
+		p.exited <- p.cmd.Wait()
+		close(addr)
+	}()
+	select {
+	case a, ok := <-addr:
+		if !ok {
+			t.Fatal("observer exited before serving")
+		}
+		p.base = "http://" + a
+	case <-time.After(30 * time.Second):
+		t.Fatal("observer did not start serving within 30s")
+	}
+	return p
+}
+
+func (p *daemonProc) get(t *testing.T, path string) string {
+	t.Helper()
+	resp, err := http.Get(p.base + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s: %s", path, resp.Status, body)
+	}
+	return string(body)
+}
+
+// waitEvent polls the --events file for the first event that matches.
+func (p *daemonProc) waitEvent(t *testing.T, match func(map[string]any) bool) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		data, _ := os.ReadFile(p.events)
+		for _, line := range strings.Split(string(data), "\n") {
+			var ev map[string]any
+			if json.Unmarshal([]byte(line), &ev) == nil && match(ev) {
+				return ev
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	data, _ := os.ReadFile(p.events)
+	t.Fatalf("no matching event within 20s; events file:\n%s", data)
+	return nil
+}
+
+// waitMetric polls /metrics until a sample line is present.
+func (p *daemonProc) waitMetric(t *testing.T, sample string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Contains(p.get(t, "/metrics"), sample) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("metric sample %q not exported within 10s", sample)
+}
+
+// TestDockerEndToEnd runs the real observer against a private dockerd: a
+// container renames a directory of its image layer (overlay2 refuses with
+// EXDEV), and dockerd itself is then killed.
+func TestDockerEndToEnd(t *testing.T) {
+	testenv.RequireDocker(t)
+	if data, _ := os.ReadFile("/sys/module/overlay/parameters/redirect_dir"); strings.TrimSpace(string(data)) == "Y" {
+		t.Skip("overlayfs here defaults to redirect_dir=on: directory renames succeed without EXDEV")
+	}
+	d := testenv.StartDockerd(t)
+	image := d.ImportBusybox(t)
+	obs := startObserver(t, "--docker-host", d.Host)
+
+	name := fmt.Sprintf("observer-e2e-%d", time.Now().UnixNano()%1e6)
+	// The name lookup is prefetched on Docker's create event and in practice lands
+	// before the container runs; the short pause keeps CI from depending on that
+	// race, since correlation (by design) never waits for the Engine API.
+	out, err := d.CLI("run", "--name", name, image, "sh", "-c", "sleep 0.5; mv /root /root-moved && ls -d /root-moved")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "/root-moved") {
+		t.Fatalf("container output %q: busybox mv should have fallen back to copying", out)
+	}
+	idOut, err := d.CLI("inspect", "-f", "{{.Id}}", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSpace(idOut)
+
+	ev := obs.waitEvent(t, func(ev map[string]any) bool {
+		return ev["type"] == "rename_exdev" && ev["container_id"] == id
+	})
+	if ev["container_name"] != name || ev["container_image"] != image || ev["comm"] != "mv" ||
+		ev["old_path"] != "/root" || ev["new_path"] != "/root-moved" {
+		t.Errorf("rename_exdev event = %v, want name %q image %q comm mv /root -> /root-moved", ev, name, image)
+	}
+	obs.waitMetric(t, fmt.Sprintf(`observer_rename_exdev_total{container=%q} 1`, id[:12]))
+
+	// Killing dockerd: the signal (sent by this test) and the exit are reported.
+	dockerdPid := float64(d.Pid())
+	d.Kill(t)
+	sig := obs.waitEvent(t, func(ev map[string]any) bool {
+		return ev["type"] == "signal" && ev["target_pid"] == dockerdPid
+	})
+	if sig["signal"] != "SIGKILL" || sig["target_comm"] != "dockerd" || sig["disposition"] != "default" ||
+		sig["sender_pid"] != float64(os.Getpid()) {
+		t.Errorf("signal event = %v, want SIGKILL from pid %d to dockerd", sig, os.Getpid())
+	}
+	exit := obs.waitEvent(t, func(ev map[string]any) bool {
+		return ev["type"] == "daemon_exit" && ev["pid"] == dockerdPid
+	})
+	if exit["signal"] != "SIGKILL" {
+		t.Errorf("daemon_exit = %v, want SIGKILL", exit)
+	}
+	obs.waitMetric(t, `observer_daemon_exits_total{signal="SIGKILL",target="dockerd"} 1`)
+	obs.waitMetric(t, `observer_daemon_signals_total{disposition="default",signal="SIGKILL",target="dockerd"} 1`)
+}
+
+// TestDaemonLifecycle: sensors reported in /status and metrics, a SIGPIPE'd
+// "dockerd" reported, and SIGTERM detaches and exits 0.
+func TestDaemonLifecycle(t *testing.T) {
+	testenv.RequireRoot(t)
+	obs := startObserver(t, "--docker-host", "none")
+
+	var status struct {
+		Kernel  string
+		Sensors []struct {
+			Name, Mode, Unavailable string
+		}
+	}
+	if err := json.Unmarshal([]byte(obs.get(t, "/status")), &status); err != nil {
+		t.Fatal(err)
+	}
+	if status.Kernel == "" || len(status.Sensors) != 3 {
+		t.Fatalf("/status = %+v, want the kernel and 3 sensors", status)
+	}
+	for _, s := range status.Sensors {
+		if (s.Mode == "") == (s.Unavailable == "") {
+			t.Errorf("sensor %s: want exactly one of mode / unavailable reason, got %+v", s.Name, s)
+		}
+		obs.waitMetric(t, fmt.Sprintf(`observer_sensor_info{mode=%q,reason=%q,sensor=%q} 1`, orUnavailable(s.Mode), s.Unavailable, s.Name))
+	}
+	if got := obs.get(t, "/healthz"); strings.TrimSpace(got) != "ok" {
+		t.Errorf("/healthz = %q", got)
+	}
+
+	// A process named dockerd killed by SIGPIPE.
+	bin := filepath.Join(t.TempDir(), "dockerd")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho into-a-closed-pipe\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r, w, _ := os.Pipe()
+	r.Close()
+	helper := exec.Command(bin)
+	helper.Stdout = w
+	if err := helper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	helper.Wait()
+	pid := float64(helper.Process.Pid)
+	sig := obs.waitEvent(t, func(ev map[string]any) bool { return ev["type"] == "signal" && ev["target_pid"] == pid })
+	if sig["signal"] != "SIGPIPE" || sig["target_comm"] != "dockerd" {
+		t.Errorf("signal = %v", sig)
+	}
+	obs.waitEvent(t, func(ev map[string]any) bool {
+		return ev["type"] == "daemon_exit" && ev["pid"] == pid && ev["signal"] == "SIGPIPE"
+	})
+	obs.waitMetric(t, `observer_daemon_signals_total{disposition="default",signal="SIGPIPE",target="dockerd"} 1`)
+
+	obs.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-obs.exited:
+		if err != nil {
+			t.Errorf("after SIGTERM: %v, want exit 0", err)
+		}
+		obs.exited <- nil
+	case <-time.After(15 * time.Second):
+		t.Fatal("observer did not exit within 15s of SIGTERM")
+	}
+}
+
+func orUnavailable(mode string) string {
+	if mode == "" {
+		return "unavailable"
+	}
+	return mode
+}

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestBadInvocationIsOneLineAndExit2(t *testing.T) {
+	for _, args := range [][]string{
+		{"--no-such-flag"},
+		{"--attach", "warp"},
+		{"--attach", "nosuchsensor=fentry"},
+		{"--watch-comm", "a-name-longer-than-fifteen"},
+		{"--sensors", "bogus"},
+		{"--ring-buffer-size", "1000"},
+		{"--docker-host", "ftp://x"},
+	} {
+		var stderr bytes.Buffer
+		code := dispatch(args, &bytes.Buffer{}, &stderr)
+		if code != exitUsage {
+			t.Errorf("%v: exit %d, want %d (stderr %q)", args, code, exitUsage, stderr.String())
+		}
+		out := stderr.String()
+		if strings.Count(out, "\n") != 1 || !strings.HasPrefix(out, "observer: ") {
+			t.Errorf("%v: stderr %q, want one line starting with \"observer: \"", args, out)
+		}
+	}
+}
+
+func TestHelpExits0(t *testing.T) {
+	var stderr bytes.Buffer
+	if code := dispatch([]string{"-h"}, &bytes.Buffer{}, &stderr); code != exitOK {
+		t.Errorf("-h: exit %d", code)
+	}
+	if !strings.Contains(stderr.String(), "-watch-comm") {
+		t.Errorf("usage lacks flags: %q", stderr.String())
+	}
+}
