@@ -26,14 +26,30 @@ type daemonProc struct {
 	exited chan error
 }
 
-// startObserver builds the observer and runs it with args, on a free port.
-func startObserver(t *testing.T, args ...string) *daemonProc {
+// buildObserver builds the binary into a directory anyone may read.
+func buildObserver(t *testing.T) (bin string) {
 	t.Helper()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "observer")
+	// Not t.TempDir: its parent is private to root, and one test runs it as nobody.
+	dir, err := os.MkdirTemp("", "observer-bin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin = filepath.Join(dir, "observer")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// startObserver runs the observer with args, on a free port.
+func startObserver(t *testing.T, args ...string) *daemonProc {
+	t.Helper()
+	dir := t.TempDir()
+	bin := buildObserver(t)
 	p := &daemonProc{events: filepath.Join(dir, "events.jsonl"), exited: make(chan error, 1)}
 	p.cmd = exec.Command(bin, append([]string{"--listen", "127.0.0.1:0", "--events", p.events}, args...)...)
 	stderr, err := p.cmd.StderrPipe()
@@ -245,4 +261,18 @@ func orUnavailable(mode string) string {
 		return "unavailable"
 	}
 	return mode
+}
+
+// TestWithoutPrivilegesNamesCapabilities runs the daemon as nobody.
+func TestWithoutPrivilegesNamesCapabilities(t *testing.T) {
+	testenv.RequireRoot(t)
+	cmd := exec.Command(buildObserver(t), "--docker-host", "none")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != exitError {
+		t.Fatalf("exit %d (%v), want %d; output %q", code, err, exitError, out)
+	}
+	if !strings.Contains(string(out), "missing CAP_BPF and CAP_PERFMON") || strings.Count(string(out), "\n") != 1 {
+		t.Errorf("output %q: want one line naming CAP_BPF and CAP_PERFMON", out)
+	}
 }
