@@ -64,6 +64,7 @@ type running struct {
 	reader   *ringbuf.Reader
 	received atomic.Uint64
 	decodeEr atomic.Uint64
+	failed   atomic.Pointer[string] // why the reader stopped early, if it did
 }
 
 // New validates the options. It touches nothing in the kernel.
@@ -158,7 +159,9 @@ func (t *Tracer) read(ctx context.Context, r *running) {
 			if errors.Is(err, ringbuf.ErrClosed) {
 				return
 			}
-			t.log.Error("ring buffer read failed", "sensor", r.def.name, "err", err)
+			reason := fmt.Sprintf("ring buffer read failed: %v", err)
+			r.failed.Store(&reason)
+			t.log.Error("sensor stopped", "sensor", r.def.name, "reason", reason)
 			return
 		}
 		ev, err := r.def.decode(rec.RawSample)
@@ -180,13 +183,17 @@ func (t *Tracer) read(ctx context.Context, r *running) {
 func (t *Tracer) Status() []sensor.Status {
 	out := make([]sensor.Status, 0, len(t.running)+len(t.status))
 	for _, r := range t.running {
-		out = append(out, sensor.Status{
+		st := sensor.Status{
 			Name:           r.def.name,
 			Mode:           string(r.att.mode),
 			EventsReceived: r.received.Load(),
 			EventsLost:     lostEvents(r.att.coll.Maps["events_lost"]),
 			DecodeErrors:   r.decodeEr.Load(),
-		})
+		}
+		if reason := r.failed.Load(); reason != nil {
+			st.Mode, st.Unavailable = "", *reason
+		}
+		out = append(out, st)
 	}
 	out = append(out, t.status...)
 	return out
