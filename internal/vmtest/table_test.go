@@ -111,7 +111,7 @@ func TestReplaceAndCheckTable(t *testing.T) {
 
 func TestLineDiff(t *testing.T) {
 	got := lineDiff([]string{"a", "b", "c"}, []string{"a", "x", "c", "d"})
-	want := "  a\n+ x\n- b\n  c\n+ d\n"
+	want := "  a\n- b\n+ x\n  c\n+ d\n"
 	if got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
