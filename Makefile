@@ -16,8 +16,11 @@ KERNELS ?=
 RUN ?=
 VMTEST_PACKAGES ?= ./tracer/... ./internal/vmtest/probe
 VMTEST_TIMEOUT ?= 3m
+# The tracer tests' attach-mode results on this host, for the README table
+# (the QEMU kernels' land in .vmtest/<kernel>/results.jsonl).
+HOST_RESULTS := .vmtest/host/results.jsonl
 
-.PHONY: all build run test deps generate check-generate vmlinux vmtest
+.PHONY: all build run test deps generate check-generate vmlinux vmtest matrix-host matrix-table matrix-check
 
 all: build
 
@@ -32,8 +35,10 @@ run: deps build
 # end to end, and the QEMU kernel matrix.
 test: deps check-generate
 	$(GO) vet ./...
-	$(GO) test -count=1 -p 1 ./...
+	@mkdir -p $(dir $(HOST_RESULTS)) && rm -f $(HOST_RESULTS)
+	OBSERVER_RESULTS_FILE=$(CURDIR)/$(HOST_RESULTS) $(GO) test -count=1 -p 1 ./...
 	$(MAKE) vmtest
+	$(MAKE) matrix-check
 
 # Installs missing Debian packages: the BPF toolchain, Docker, QEMU and the
 # matrix kernels.
@@ -64,3 +69,16 @@ vmlinux:
 vmtest: deps
 	$(GO) run ./internal/vmtest/cmd/vmtest -kernels '$(KERNELS)' -run '$(RUN)' \
 		-packages '$(VMTEST_PACKAGES)' -timeout $(VMTEST_TIMEOUT)
+
+# Host attach-mode results alone (make test collects them too).
+matrix-host:
+	@mkdir -p $(dir $(HOST_RESULTS)) && rm -f $(HOST_RESULTS)
+	OBSERVER_RESULTS_FILE=$(CURDIR)/$(HOST_RESULTS) $(GO) test -count=1 ./tracer/
+
+# Rewrites the README's attach-mode table from the last full run's results.
+matrix-table:
+	$(GO) run ./internal/vmtest/cmd/matrixtable
+
+# Fails with a diff when the README's table is not what the last run measured.
+matrix-check:
+	$(GO) run ./internal/vmtest/cmd/matrixtable -check

@@ -2,12 +2,12 @@ package tracer
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/observer-dev/observer/internal/event"
 	"github.com/observer-dev/observer/internal/sensor"
+	"github.com/observer-dev/observer/internal/testenv"
 )
 
 // These tests load real BPF programs into the running kernel. They run as root on
@@ -29,13 +30,20 @@ func requireRoot(t *testing.T) {
 	}
 }
 
-// startSensor starts one sensor forced into one mode. It returns nil when the
-// kernel refused that mode, after checking the refusal carries a reason and
-// printing the result for the kernel matrix.
+// requestedDefault is the "requested" value of a result for a sensor started
+// without forcing a mode: the mode it got is the one the daemon would pick.
+const requestedDefault = "default"
+
+// startSensor starts one sensor forced into one mode ("" = not forced, best
+// available). It returns nil when the kernel refused, after checking the
+// refusal carries a reason and agrees with what this kernel is expected to
+// offer, and prints the result for the kernel matrix table.
 func startSensor(t *testing.T, sensor string, mode Mode, opts Options) *Tracer {
 	t.Helper()
-	opts.Sensors = []string{sensor}
-	opts.Attach = map[string]Mode{sensor: mode}
+	opts.Sensors = append([]string{sensor}, opts.Sensors...)
+	if mode != "" {
+		opts.Attach = map[string]Mode{sensor: mode}
+	}
 	tr, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -46,59 +54,119 @@ func startSensor(t *testing.T, sensor string, mode Mode, opts Options) *Tracer {
 		tr.Close()
 	})
 	startErr := tr.Start(ctx)
-	st := tr.Status()
-	if len(st) != 1 || st[0].Name != sensor {
-		t.Fatalf("status = %+v, want exactly sensor %s", st, sensor)
+	st, ok := statusOf(tr, sensor)
+	if !ok {
+		t.Fatalf("status = %+v, lacks sensor %s", tr.Status(), sensor)
 	}
-	reportMatrix(t, sensor, mode, st[0])
-	if st[0].Mode == "" {
-		if st[0].Unavailable == "" || startErr == nil {
-			t.Fatalf("sensor %s in mode %s neither attached nor gave a reason: %+v (start: %v)", sensor, mode, st[0], startErr)
+	reportMatrix(t, sensor, mode, st)
+	if mode == "" {
+		return tr // TestDefaultModes checks which mode it got
+	}
+	offered, known := kernelOffers(t, mode)
+	if st.Mode == "" {
+		if st.Unavailable == "" || (startErr == nil && len(opts.Sensors) == 1) {
+			t.Fatalf("sensor %s in mode %s neither attached nor gave a reason: %+v (start: %v)", sensor, mode, st, startErr)
 		}
-		if mustAttach(mode) {
-			t.Fatalf("this kernel offers %s, yet the sensor is unavailable: %s", mode, st[0].Unavailable)
+		if offered {
+			t.Fatalf("this kernel offers %s, yet the sensor is unavailable: %s", mode, st.Unavailable)
 		}
-		t.Logf("%s/%s unavailable here: %s", sensor, mode, st[0].Unavailable)
+		t.Logf("%s/%s unavailable here, as expected: %s", sensor, mode, st.Unavailable)
 		return nil
 	}
-	if st[0].Mode != string(mode) {
-		t.Fatalf("forced %s, got %s", mode, st[0].Mode)
+	if st.Mode != string(mode) {
+		t.Fatalf("forced %s, got %s", mode, st.Mode)
+	}
+	if known && !offered {
+		t.Fatalf("%s attached in mode %s, which %s says this kernel lacks: fix the file", sensor, mode, testenv.ModesFile)
 	}
 	return tr
 }
 
-// mustAttach says whether this kernel is known to offer a mode, from facts that do
-// not depend on the observer: a mode it offers must never come up unavailable.
-func mustAttach(mode Mode) bool {
+func statusOf(tr *Tracer, name string) (sensor.Status, bool) {
+	for _, st := range tr.Status() {
+		if st.Name == name {
+			return st, true
+		}
+	}
+	return sensor.Status{}, false
+}
+
+// kernelOffers says whether this kernel offers a mode. The expectations file
+// (testdata/vmtest/modes.txt) decides when it has a row for this kernel; else
+// facts that do not depend on the observer do (known = false for fentry,
+// which has no independent probe).
+func kernelOffers(t *testing.T, mode Mode) (offered, known bool) {
+	t.Helper()
+	modes, ok, err := testenv.ExpectedModes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok {
+		return slices.Contains(modes, string(mode)), true
+	}
 	switch mode {
 	case ModeTracepoint, ModeTPBTF:
-		return true
+		return true, true
 	case ModeKprobe:
-		return haveKprobes()
+		return haveKprobes(), true
 	}
-	// fentry has no independent probe: the kernel matrix's expected table checks it.
-	return false
+	t.Logf("no row in %s for this kernel (%s): %s is not asserted", testenv.ModesFile, kernelRelease(), mode)
+	return false, false
 }
 
 // reportMatrix prints the mode a sensor got, for the kernel matrix table.
 func reportMatrix(t *testing.T, sensor string, requested Mode, st sensor.Status) {
-	line, _ := json.Marshal(map[string]string{
+	req := string(requested)
+	if req == "" {
+		req = requestedDefault
+	}
+	testenv.Result(t, map[string]string{
 		"kernel":      kernelRelease(),
-		"vm":          os.Getenv("OBSERVER_VM_KERNEL"),
+		"vm":          testenv.VMKernel(),
+		"test":        t.Name(),
 		"sensor":      sensor,
-		"requested":   string(requested),
+		"requested":   req,
 		"mode":        st.Mode,
 		"unavailable": st.Unavailable,
 	})
-	fmt.Printf("OBSERVER-RESULT %s\n", line)
 }
 
-func kernelRelease() string {
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		return "unknown"
+func kernelRelease() string { return testenv.KernelRelease() }
+
+// TestDefaultModes starts each sensor without forcing a mode: it must get the
+// best mode this kernel offers. Its results give the README table's first mode.
+func TestDefaultModes(t *testing.T) {
+	requireRoot(t)
+	for _, def := range sensors() {
+		t.Run(def.name, func(t *testing.T) {
+			tr := startSensor(t, def.name, "", Options{})
+			st, _ := statusOf(tr, def.name)
+			var want Mode
+			for _, m := range def.modes {
+				offered, known := kernelOffers(t, m)
+				if !known {
+					// Unknown fentry: whatever it got must be one of its modes.
+					if !slices.Contains(def.modes, Mode(st.Mode)) {
+						t.Fatalf("default mode %q (unavailable: %s) is not one of %v", st.Mode, st.Unavailable, def.modes)
+					}
+					return
+				}
+				if offered {
+					want = m
+					break
+				}
+			}
+			if want == "" {
+				if st.Mode != "" || st.Unavailable == "" {
+					t.Fatalf("kernel offers none of %v, yet status = %+v", def.modes, st)
+				}
+				return
+			}
+			if Mode(st.Mode) != want {
+				t.Fatalf("default mode = %q (unavailable: %s), want %s, the best this kernel offers", st.Mode, st.Unavailable, want)
+			}
+		})
 	}
-	return unix.ByteSliceToString(u.Release[:])
 }
 
 // waitEvent returns the first event that matches, or fails after a timeout.

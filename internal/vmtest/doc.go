@@ -10,6 +10,8 @@
 //
 // Guest contract, for the tests that run here:
 //   - OBSERVER_VM_KERNEL=<matrix name> is set (testenv.VMKernel); unset on the host.
+//   - OBSERVER_MODES_FILE=/vmtest/modes.txt, a copy of testdata/vmtest/modes.txt:
+//     the attach modes each kernel must offer (testenv.ExpectedModes).
 //   - Root, with proc, sysfs, devtmpfs, devpts, tmpfs /tmp, tracefs at
 //     /sys/kernel/tracing, debugfs, bpffs at /sys/fs/bpf and cgroup2 at
 //     /sys/fs/cgroup mounted; overlay, veth, bridge (+stp, llc) loaded; lo up;

@@ -20,8 +20,9 @@ const (
 
 // CommonImage packs everything that is the same for every kernel: busybox,
 // /init, runc with its libraries, the test binaries and their testdata. It
-// returns a gzip-compressed newc archive.
-func CommonImage(bins []TestBinary, run string, testTimeout time.Duration) ([]byte, error) {
+// returns a gzip-compressed newc archive. modesFile (the attach-mode
+// expectations, may be "") goes to guestModesFile.
+func CommonImage(bins []TestBinary, run string, testTimeout time.Duration, modesFile string) ([]byte, error) {
 	var buf bytes.Buffer
 	// BestSpeed: the archive is read once by a local VM; packing time matters more.
 	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
@@ -31,6 +32,11 @@ func CommonImage(bins []TestBinary, run string, testTimeout time.Duration) ([]by
 	c := newCPIO(zw)
 	if err := addCommon(c, bins, run, testTimeout); err != nil {
 		return nil, err
+	}
+	if modesFile != "" {
+		if err := c.copyFile(strings.TrimPrefix(guestModesFile, "/"), modesFile); err != nil {
+			return nil, fmt.Errorf("attach-mode expectations: %w", err)
+		}
 	}
 	if err := c.close(); err != nil {
 		return nil, err

@@ -17,6 +17,9 @@ const (
 	markerDone    = markerPrefix + "DONE"
 	resultPrefix  = "OBSERVER-RESULT " // followed by one JSON object
 	kernelEnvFile = "/vmtest/kernel.env"
+	// guestModesFile holds testdata/vmtest/modes.txt; tests find it through
+	// OBSERVER_MODES_FILE (testenv.ExpectedModes).
+	guestModesFile = "/vmtest/modes.txt"
 )
 
 // initScript renders the guest's /init. Stage 1 copies the initramfs into a
@@ -52,6 +55,7 @@ mount -t bpf bpf /sys/fs/bpf
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 . ` + kernelEnvFile + `
 export OBSERVER_VM_KERNEL
+export OBSERVER_MODES_FILE=` + guestModesFile + `
 for m in $MODULES; do
 	insmod /vmtest/modules/$m.ko || echo "` + markerInsmod + ` $m"
 done

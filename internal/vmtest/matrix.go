@@ -21,8 +21,11 @@ type Config struct {
 	Run      string        // -test.run regex, empty for all
 	Timeout  time.Duration // per kernel: build excluded, boot to poweroff
 	OutDir   string        // .vmtest
-	Parallel int           // kernels booted at once
-	QEMU     QEMU
+	// ModesFile is the attach-mode expectations file shipped to the guest
+	// (testdata/vmtest/modes.txt); "" ships none.
+	ModesFile string
+	Parallel  int // kernels booted at once
+	QEMU      QEMU
 }
 
 // KernelResult is the verdict for one kernel.
@@ -56,7 +59,7 @@ func RunMatrix(ctx context.Context, cfg Config) ([]KernelResult, error) {
 	// Leave the guest's own go test timeout some room before the host kills
 	// the VM, so a hung test prints its goroutine dump instead of vanishing.
 	testTimeout := max(cfg.Timeout-45*time.Second, 30*time.Second)
-	common, err := CommonImage(bins, cfg.Run, testTimeout)
+	common, err := CommonImage(bins, cfg.Run, testTimeout, cfg.ModesFile)
 	if err != nil {
 		return nil, fmt.Errorf("packing initramfs: %w", err)
 	}

@@ -22,6 +22,7 @@ func main() {
 func run() int {
 	var (
 		matrix   = flag.String("kernels-file", "testdata/vmtest/kernels.txt", "kernel matrix: name<TAB>package<TAB>vmlinuz glob")
+		modes    = flag.String("modes-file", "testdata/vmtest/modes.txt", "attach modes each kernel must offer, shipped to the guest for the tracer tests")
 		kernels  = flag.String("kernels", "", "comma-separated kernel names to run (default: all in the matrix)")
 		pkgs     = flag.String("packages", "./tracer/... ./internal/vmtest/probe", "space-separated package patterns to test in the guest")
 		modules  = flag.String("modules", strings.Join(vmtest.DefaultModules, ","), "comma-separated modules to insmod (dependencies are resolved from modules.dep)")
@@ -50,14 +51,15 @@ func run() int {
 
 	start := time.Now()
 	results, err := vmtest.RunMatrix(ctx, vmtest.Config{
-		Kernels:  ks,
-		Packages: strings.Fields(*pkgs),
-		Modules:  splitList(*modules, ","),
-		Run:      *runRE,
-		Timeout:  *timeout,
-		OutDir:   *out,
-		Parallel: *parallel,
-		QEMU:     vmtest.DefaultQEMU(),
+		Kernels:   ks,
+		Packages:  strings.Fields(*pkgs),
+		Modules:   splitList(*modules, ","),
+		Run:       *runRE,
+		Timeout:   *timeout,
+		OutDir:    *out,
+		ModesFile: *modes,
+		Parallel:  *parallel,
+		QEMU:      vmtest.DefaultQEMU(),
 	})
 	if err != nil {
 		slog.Error("vmtest", "err", err)
