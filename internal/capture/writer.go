@@ -2,6 +2,7 @@ package capture
 
 import (
 	"bytes"
+	"errors"
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
@@ -67,8 +68,13 @@ func (cw *Writer) put(l line) error {
 	if err := json.NewEncoder(&cw.buf).Encode(l); err != nil {
 		return fmt.Errorf("encode %s record: %w", l.Record, err)
 	}
+	return cw.write(l.Record)
+}
+
+// write appends the record in cw.buf to the open member.
+func (cw *Writer) write(kind string) error {
 	if cw.buf.Len() > MaxMemberBytes/2 {
-		return fmt.Errorf("encode %s record: %d bytes is too large for a capture record", l.Record, cw.buf.Len())
+		return fmt.Errorf("encode %s record: %d bytes is too large for a capture record", kind, cw.buf.Len())
 	}
 	if cw.pending+cw.buf.Len() > memberTarget {
 		if err := cw.Flush(); err != nil {
@@ -111,4 +117,20 @@ func (cw *Writer) Flush() error {
 		f.Flush()
 	}
 	return nil
+}
+
+// WriteRawSnapshot appends a snapshot already encoded as JSON (the flight
+// recorder keeps them encoded).
+func (cw *Writer) WriteRawSnapshot(raw json.RawMessage) error {
+	if cw.err != nil {
+		return cw.err
+	}
+	if !json.Valid(raw) {
+		return errors.New("snapshot record: invalid JSON")
+	}
+	cw.buf.Reset()
+	cw.buf.WriteString(`{"record":"snapshot","snapshot":`)
+	cw.buf.Write(raw)
+	cw.buf.WriteString("}\n")
+	return cw.write(KindSnapshot)
 }
