@@ -51,6 +51,14 @@ func snapshotProviders(opts Options, b *bus.Bus, kernel string) []recorder.Provi
 	}, opts.SnapshotProviders...)
 }
 
+// captureHeader gives captures their host facts.
+func captureHeader(opts Options, kernel string) func() capture.Header {
+	host, _ := os.Hostname()
+	return func() capture.Header {
+		return capture.Header{Host: host, Kernel: kernel, ObserverVersion: opts.Version, Sensors: opts.Source.Status()}
+	}
+}
+
 // startForensics starts the recorder, the capture manager, the incident rules
 // and the SIGUSR1 trigger when the configuration enables them.
 func startForensics(ctx context.Context, wg *sync.WaitGroup, opts Options, b *bus.Bus, m *metrics.Metrics, kernel string) (*forensics, error) {
@@ -62,15 +70,12 @@ func startForensics(ctx context.Context, wg *sync.WaitGroup, opts Options, b *bu
 	if err != nil {
 		return nil, err
 	}
-	host, _ := os.Hostname()
 	rec, err := recorder.New(recorder.Options{
 		Window:    fc.Window,
 		MaxBytes:  fc.MaxBytes,
 		Providers: snapshotProviders(opts, b, kernel),
-		Header: func() capture.Header {
-			return capture.Header{Host: host, Kernel: kernel, ObserverVersion: opts.Version, Sensors: opts.Source.Status()}
-		},
-		Logger: opts.Logger,
+		Header:    captureHeader(opts, kernel),
+		Logger:    opts.Logger,
 	})
 	if err != nil {
 		return nil, err
