@@ -97,7 +97,7 @@ func (m *Manager) Fire(inc Incident) {
 	m.mu.Unlock()
 	if quiet || !m.busy.CompareAndSwap(false, true) {
 		m.suppressed.Inc()
-		m.log.Info("incident; no new capture (one running or cooling down)", "rule", inc.Rule, "detail", inc.Detail)
+		m.log.Debug("incident; no new capture (one running or cooling down)", "rule", inc.Rule, "detail", inc.Detail)
 		return
 	}
 	m.log.Warn("incident: capturing", "rule", inc.Rule, "detail", inc.Detail, "duration", m.opts.Duration)

@@ -17,7 +17,7 @@ import (
 // Rule names, as --incident-rules takes them.
 const (
 	RuleFatalSignal = "fatal_signal" // a watched daemon got a signal whose default action kills
-	RuleDaemonExit  = "daemon_exit"  // a watched daemon exited
+	RuleDaemonExit  = "daemon_exit"  // a watched daemon died: killed by a signal or a non-zero exit code
 	RuleResidue     = "residue"      // a residue detector reported a leftover (semaphore, veth)
 	RuleSlowCopyUp  = "slow_copy_up" // an overlayfs copy-up took longer than the threshold
 	RuleEventsLost  = "events_lost"  // a sensor's ring buffer overflowed
@@ -69,7 +69,8 @@ func (r *Rules) Observe(ev event.Event) {
 		}
 		return
 	case *event.DaemonExit:
-		if r.on[RuleDaemonExit] {
+		// runc and shims exit 0 all day long; only a death is an incident.
+		if r.on[RuleDaemonExit] && (e.Signal != "" || e.ExitCode != 0) {
 			how := fmt.Sprintf("exit code %d", e.ExitCode)
 			if e.Signal != "" {
 				how = "killed by " + e.Signal
