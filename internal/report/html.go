@@ -58,13 +58,13 @@ type tick struct {
 	Label string
 }
 
-func (r *Report) picture() (marks []mark, ticks []tick, height int) {
+func (r *Report) picture() (marks []mark, ticks []tick, taken, height int) {
 	start, end := r.Start, r.End
 	if !end.After(start) {
 		end = start.Add(time.Second)
 	}
 	span := float64(end.Sub(start))
-	plot := svgWidth - labelWidth - 20
+	plot := svgWidth - labelWidth - 60 // room for the last tick's label
 	x := func(t time.Time) int { return labelWidth + int(float64(t.Sub(start))/span*float64(plot)) }
 	for _, it := range r.Timeline {
 		lane := laneOf(it.Kind)
@@ -78,7 +78,7 @@ func (r *Report) picture() (marks []mark, ticks []tick, height int) {
 		t := start.Add(time.Duration(span * float64(i) / 5))
 		ticks = append(ticks, tick{X: x(t), Label: t.UTC().Format("15:04:05.000")})
 	}
-	return marks, ticks, len(Lanes)*laneHeight + axisHeight
+	return marks, ticks, x(r.Header.StartTime), len(Lanes)*laneHeight + axisHeight
 }
 
 var page = template.Must(template.New("report").Funcs(template.FuncMap{
@@ -113,11 +113,12 @@ covers {{ts .R.Start}} to {{ts .R.End}}</div>
 {{if .R.Error}}<p class="err">Damaged: {{.R.Error}} (the report covers what came before)</p>{{end}}
 {{range .R.Warnings}}<p class="warn">{{.}}</p>{{end}}
 <h2>Timeline</h2>
-<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="{{.Width}}" height="{{.Height}}" viewBox="0 0 {{.Width}} {{.Height}}">
+<svg id="timeline" width="{{.Width}}" height="{{.Height}}" viewBox="0 0 {{.Width}} {{.Height}}">
 {{range $i, $l := .Lanes}}<rect x="0" y="{{laneY $i}}" width="{{$.Width}}" height="{{$.LaneHeight}}" fill="{{if eq (mod $i) 0}}#fafafa{{else}}#f0f0f0{{end}}"/>
 <text x="8" y="{{mid $i}}">{{$l.Label}}</text>
 {{end}}{{range .Ticks}}<line x1="{{.X}}" x2="{{.X}}" y1="0" y2="{{$.AxisY}}" stroke="#ccc"/><text x="{{.X}}" y="{{$.LabelY}}" text-anchor="middle">{{.Label}}</text>
-{{end}}{{range .Marks}}<rect x="{{.X}}" y="{{.Y}}" width="{{.W}}" height="{{.H}}" rx="2" fill="{{.Color}}"><title>{{.Title}}</title></rect>
+{{end}}<line x1="{{.Taken}}" x2="{{.Taken}}" y1="0" y2="{{.AxisY}}" stroke="#000" stroke-dasharray="4 3"><title>capture taken</title></line>
+{{range .Marks}}<rect x="{{.X}}" y="{{.Y}}" width="{{.W}}" height="{{.H}}" rx="2" fill="{{.Color}}"><title>{{.Title}}</title></rect>
 {{end}}</svg>
 <h2>What happened</h2>
 <table><tr><th>time (UTC)</th><th>what</th><th>container</th><th>details</th></tr>
@@ -140,9 +141,9 @@ covers {{ts .R.Start}} to {{ts .R.End}}</div>
 // HTML writes one self-contained page (no scripts, no external resources)
 // with the timeline drawn as inline SVG.
 func (r *Report) HTML(w io.Writer) error {
-	marks, ticks, height := r.picture()
+	marks, ticks, taken, height := r.picture()
 	err := page.Execute(w, map[string]any{
-		"R": r, "Lanes": Lanes, "Marks": marks, "Ticks": ticks,
+		"R": r, "Lanes": Lanes, "Taken": taken, "Marks": marks, "Ticks": ticks,
 		"Width": svgWidth, "Height": height, "LaneHeight": laneHeight,
 		"AxisY": len(Lanes) * laneHeight, "LabelY": len(Lanes)*laneHeight + 18,
 	})
