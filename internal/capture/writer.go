@@ -14,8 +14,9 @@ import (
 // decompression bomb must not exhaust memory).
 const MaxMemberBytes = 16 << 20
 
-// memberTarget is when the writer closes a member on its own.
-const memberTarget = 1 << 20
+// memberTarget is when the writer closes a member on its own: small enough
+// that a capture cut short loses little, large enough to compress well.
+const memberTarget = 64 << 10
 
 // Writer writes a capture. Records are buffered in the current gzip member until
 // Flush; every Flush ends the member, so what was flushed survives a crash.
