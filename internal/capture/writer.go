@@ -2,9 +2,9 @@ package capture
 
 import (
 	"bytes"
-	"errors"
 	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 )

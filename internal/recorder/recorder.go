@@ -60,11 +60,11 @@ type Recorder struct {
 	log  *slog.Logger
 	now  func() time.Time
 
-	mu    sync.Mutex
-	ring  []entry // oldest first, from head
-	head  int
-	data  int64 // bytes of encoded entries held
-	taps  map[*tap]struct{}
+	mu   sync.Mutex
+	ring []entry // oldest first, from head
+	head int
+	data int64 // bytes of encoded entries held
+	taps map[*tap]struct{}
 
 	sub     *bus.Subscription
 	evicted atomic.Uint64
@@ -193,10 +193,10 @@ type Stats struct {
 	Entries int `json:"entries"`
 	// Bytes is what the recorder holds: encoded entries plus the entry array's
 	// whole capacity. It stays at or under Options.MaxBytes.
-	Bytes  int64     `json:"bytes"`
-	Oldest time.Time `json:"oldest"`
-	Evicted    uint64    `json:"evicted"`
-	Dropped    uint64    `json:"dropped"` // events the bus could not queue for the recorder
+	Bytes   int64     `json:"bytes"`
+	Oldest  time.Time `json:"oldest"`
+	Evicted uint64    `json:"evicted"`
+	Dropped uint64    `json:"dropped"` // events the bus could not queue for the recorder
 }
 
 // Stats reports what the recorder holds.

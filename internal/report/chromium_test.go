@@ -121,4 +121,3 @@ func markRow(img image.Image, hex string) (int, bool) {
 	}
 	return 0, false
 }
-
