@@ -23,6 +23,7 @@ type Config struct {
 	DockerHost      string   // "" = DOCKER_HOST or the default socket; "none" disables
 	LogLevel        slog.Level
 	RingBufferBytes int
+	Forensics       Forensics
 }
 
 // DefaultListen is loopback only: metrics and events describe the host.
@@ -48,6 +49,8 @@ func Parse(args []string, def Defaults, usage io.Writer) (*Config, error) {
 	fs.StringVar(&c.DockerHost, "docker-host", "", "Docker Engine API `address` for container names (default $DOCKER_HOST or unix:///var/run/docker.sock; none disables)")
 	fs.StringVar(&level, "log-level", "info", "log `level`: debug, info, warn, error")
 	fs.IntVar(&c.RingBufferBytes, "ring-buffer-size", 0, "per-sensor ring buffer `bytes` (power of two; default 262144)")
+	var forensics forensicsFlags
+	c.Forensics.addFlags(fs, &forensics)
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -75,6 +78,9 @@ func Parse(args []string, def Defaults, usage io.Writer) (*Config, error) {
 	}
 	if c.RingBufferBytes < 0 {
 		return nil, fmt.Errorf("-ring-buffer-size %d: must not be negative", c.RingBufferBytes)
+	}
+	if err := c.Forensics.finish(&forensics); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/observer-dev/observer/internal/eventlog"
 	"github.com/observer-dev/observer/internal/metrics"
 	"github.com/observer-dev/observer/internal/pipeline"
+	"github.com/observer-dev/observer/internal/recorder"
 	"github.com/observer-dev/observer/internal/sensor"
 	"github.com/observer-dev/observer/internal/server"
 )
@@ -44,6 +45,13 @@ type Options struct {
 	Resolver Resolver
 	Version  string
 	Logger   *slog.Logger
+	// Listener, when set, is used instead of listening on Config.Listen (tests).
+	Listener net.Listener
+	// SourceInfo, when set, adds a "source" section to /status (a replay's progress).
+	SourceInfo func() any
+	// SnapshotProviders add sections to the flight recorder's state snapshots,
+	// after the built-in ones (see forensics.go).
+	SnapshotProviders []recorder.Provider
 }
 
 // Status is the /status document.
@@ -55,14 +63,19 @@ type Status struct {
 	Containers []container.Container `json:"containers"`
 	// SubscriberDropped counts events slow consumers missed, by consumer.
 	SubscriberDropped map[string]uint64 `json:"subscriber_dropped_events"`
+	Recorder          *recorder.Stats   `json:"recorder,omitempty"`
+	Source            any               `json:"source,omitempty"`
 }
 
 // Run serves until ctx ends or the source closes, then stops every part.
 func Run(ctx context.Context, opts Options) error {
 	log := opts.Logger
-	ln, err := net.Listen("tcp", opts.Config.Listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+	ln := opts.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", opts.Config.Listen); err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -71,18 +84,28 @@ func Run(ctx context.Context, opts Options) error {
 	m := metrics.New(metrics.Sources{Sensors: opts.Source.Status, BusDropped: events.Dropped})
 	started := time.Now().UTC()
 	kernel := kernelRelease()
+	var wg sync.WaitGroup
+	fx, err := startForensics(ctx, &wg, opts, events, m, kernel)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	status := func() any {
-		return Status{
+		st := Status{
 			Version:           opts.Version,
 			Kernel:            kernel,
 			StartedAt:         started,
 			Sensors:           opts.Source.Status(),
 			Containers:        opts.Resolver.Containers(),
 			SubscriberDropped: events.Dropped(),
+			Recorder:          fx.stats(),
 		}
+		if opts.SourceInfo != nil {
+			st.Source = opts.SourceInfo()
+		}
+		return st
 	}
 
-	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	if path := opts.Config.EventsFile; path != "" {
 		w, err := eventlog.Open(path)
@@ -114,7 +137,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}()
 
-	srv := server.New(server.Options{Metrics: m.Handler(), Bus: events, Status: status, Logger: log})
+	srv := server.New(server.Options{Metrics: m.Handler(), Bus: events, Status: status, Logger: log, Routes: fx.routes})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -122,9 +145,13 @@ func Run(ctx context.Context, opts Options) error {
 			errs <- err
 		}
 	}()
-	log.Info("serving", "addr", ln.Addr().String(), "endpoints", "/metrics /events /status /healthz")
+	endpoints := "/metrics /events /status /healthz"
+	for pattern := range fx.routes {
+		endpoints += " " + pattern
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "endpoints", endpoints)
 
-	p := &pipeline.Pipeline{Correlator: opts.Resolver, Observers: []pipeline.Observer{m}, Bus: events}
+	p := &pipeline.Pipeline{Correlator: opts.Resolver, Observers: append([]pipeline.Observer{m}, fx.observers...), Bus: events}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

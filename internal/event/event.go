@@ -83,7 +83,8 @@ type CgroupChange struct {
 }
 
 // Decode parses one JSON event line back into its typed form, for captures and
-// replay. Unknown types are an error, not a panic.
+// replay. Unknown types are an error wrapping ErrUnknownType (DecodeOrKeep keeps
+// them), never a panic.
 func Decode(line []byte) (Event, error) {
 	var probe struct {
 		Type string `json:"type"`
@@ -102,7 +103,7 @@ func Decode(line []byte) (Event, error) {
 	case TypeCgroupMkdir, TypeCgroupRmdir:
 		ev = &CgroupChange{}
 	default:
-		return nil, fmt.Errorf("decode event: unknown type %q", probe.Type)
+		return nil, fmt.Errorf("decode event: %w %q", ErrUnknownType, probe.Type)
 	}
 	if err := json.Unmarshal(line, ev); err != nil {
 		return nil, fmt.Errorf("decode %s event: %w", probe.Type, err)

@@ -28,6 +28,9 @@ type Options struct {
 	// Status returns the /status document; it is encoded as JSON.
 	Status func() any
 	Logger *slog.Logger
+	// Routes are further handlers by ServeMux pattern (e.g. "POST /capture"),
+	// for parts of the daemon that own their endpoint.
+	Routes map[string]http.Handler
 }
 
 // Server serves until its context ends.
@@ -48,6 +51,9 @@ func New(opts Options) *Server {
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
+	for pattern, h := range opts.Routes {
+		s.mux.Handle(pattern, h)
+	}
 	return s
 }
 

@@ -1,0 +1,167 @@
+package incident
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/observer-dev/observer/internal/capture"
+	"github.com/observer-dev/observer/internal/event"
+	"github.com/observer-dev/observer/internal/recorder"
+	"github.com/observer-dev/observer/internal/sensor"
+)
+
+func TestRules(t *testing.T) {
+	var got []string
+	r := NewRules(strings.Split("fatal_signal,daemon_exit,residue,slow_copy_up,events_lost", ","), time.Second,
+		func(i Incident) { got = append(got, i.Rule) })
+	hdr := func(typ string) event.Header { return event.Header{Type: typ, Comm: "dockerd", PID: 7} }
+	unknown := func(line string) event.Event {
+		ev, _, err := event.DecodeOrKeep([]byte(line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	for _, ev := range []event.Event{
+		&event.Signal{Header: hdr("signal"), Signal: "SIGPIPE", Disposition: "default"}, // fires
+		&event.Signal{Header: hdr("signal"), Signal: "SIGTERM", Disposition: "handled"}, // handled: no
+		&event.DaemonExit{Header: hdr("daemon_exit"), Signal: "SIGPIPE"},                // fires
+		&event.DaemonExit{Header: hdr("daemon_exit"), ExitCode: 0},                      // clean exit: no
+		&event.DaemonExit{Header: hdr("daemon_exit"), ExitCode: 2},                      // fires
+		&event.RenameExdev{Header: hdr("rename_exdev")},                                 // no
+		unknown(`{"type":"residue","pid":1,"kind":"semaphore"}`),                        // fires
+		unknown(`{"type":"copy_up","pid":1,"duration_ns":2000000000}`),                  // fires
+		unknown(`{"type":"copy_up","pid":1,"duration_ns":2000}`),                        // fast: no
+	} {
+		r.Observe(ev)
+	}
+	r.CheckLost([]sensor.Status{{Name: "signal", EventsLost: 5}}, time.Now()) // baseline
+	r.CheckLost([]sensor.Status{{Name: "signal", EventsLost: 5}}, time.Now())
+	r.CheckLost([]sensor.Status{{Name: "signal", EventsLost: 9}}, time.Now()) // fires
+	want := "fatal_signal daemon_exit daemon_exit residue slow_copy_up events_lost"
+	if strings.Join(got, " ") != want {
+		t.Errorf("fired %v, want %s", got, want)
+	}
+	got = nil
+	NewRules([]string{"residue"}, time.Second, func(i Incident) { got = append(got, i.Rule) }).
+		Observe(&event.Signal{Header: hdr("signal"), Disposition: "default"})
+	if len(got) != 0 {
+		t.Errorf("disabled rule fired: %v", got)
+	}
+}
+
+func TestStoreRotatesAndProtects(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "caps")
+	s, err := OpenStore(dir, 3, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o700 {
+		t.Errorf("dir mode %v, want 0700", fi.Mode().Perm())
+	}
+	t0 := time.Date(2026, 1, 1, 3, 0, 0, 0, time.UTC)
+	for i := range 5 {
+		f, err := s.Create("incident fatal_signal: SIGPIPE/../x", t0.Add(time.Duration(i)*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write(bytes.Repeat([]byte("x"), 100))
+		f.Close()
+		s.Done(f.Name())
+		if fi, _ := os.Stat(f.Name()); fi.Mode().Perm() != 0o600 {
+			t.Errorf("file mode %v, want 0600", fi.Mode().Perm())
+		}
+		if filepath.Dir(f.Name()) != dir || !strings.Contains(f.Name(), "sigpipe-x") {
+			t.Errorf("file name %s", f.Name())
+		}
+	}
+	files, _ := s.List()
+	if len(files) != 3 || !strings.Contains(files[0].Path, "T030002") {
+		t.Errorf("kept %v, want the newest 3", files)
+	}
+	// The size bound: one big file pushes the older ones out.
+	f, _ := s.Create("big", t0.Add(time.Hour))
+	f.Write(bytes.Repeat([]byte("x"), 950))
+	f.Close()
+	s.Done(f.Name())
+	files, _ = s.List()
+	if len(files) != 1 || files[0].Bytes != 950 {
+		t.Errorf("after a 950-byte capture with a 1000-byte bound: %v", files)
+	}
+}
+
+func newManager(t *testing.T, cooldown time.Duration) (*Manager, *recorder.Recorder, *Store) {
+	rec, _ := recorder.New(recorder.Options{})
+	store, err := OpenStore(t.TempDir(), 10, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewManager(Options{Recorder: rec, Store: store, Duration: 50 * time.Millisecond, Cooldown: cooldown})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	time.Sleep(10 * time.Millisecond) // let Run set the context
+	return m, rec, store
+}
+
+func TestIncidentsOneAtATimeWithCooldown(t *testing.T) {
+	m, _, store := newManager(t, time.Hour)
+	for range 5 {
+		m.Fire(Incident{Rule: RuleFatalSignal, Detail: "SIGPIPE to dockerd"})
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for m.busy.Load() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	m.Fire(Incident{Rule: RuleDaemonExit, Detail: "within the cooldown"})
+	time.Sleep(100 * time.Millisecond)
+	files, _ := store.List()
+	if len(files) != 1 {
+		t.Fatalf("%d captures, want 1 (one at a time, then cooldown)", len(files))
+	}
+	f, _ := os.Open(files[0].Path)
+	defer f.Close()
+	cr, err := capture.NewReader(f)
+	if err != nil || !strings.HasPrefix(cr.Header().Reason, "incident fatal_signal: SIGPIPE") {
+		t.Errorf("capture header %+v, err %v", cr.Header(), err)
+	}
+}
+
+func TestHTTPCapture(t *testing.T) {
+	m, rec, store := newManager(t, 0)
+	rec.Record(&event.RenameExdev{Header: event.Header{Time: time.Now(), Type: event.TypeRenameExdev}, OldPath: "/a"})
+	srv := httptest.NewServer(m)
+	defer srv.Close()
+	for _, bad := range []string{"?duration=x", "?duration=-1s", "?duration=11m"} {
+		resp, _ := http.Post(srv.URL+bad, "", nil)
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: status %d", bad, resp.StatusCode)
+		}
+	}
+	resp, err := http.Post(srv.URL+"?duration=10ms&reason=test", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res Result
+	json.NewDecoder(resp.Body).Decode(&res)
+	if resp.StatusCode != 200 || res.Events != 1 || filepath.Dir(res.File) != store.Dir() {
+		t.Errorf("status %d, result %+v", resp.StatusCode, res)
+	}
+	resp, err = http.Post(srv.URL+"?duration=10ms&stream=1", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr, err := capture.NewReader(resp.Body)
+	if err != nil || cr.Header().Reason != "manual" {
+		t.Fatalf("streamed capture: %v", err)
+	}
+}

@@ -1,0 +1,220 @@
+package incident
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/observer-dev/observer/internal/recorder"
+)
+
+// MaxDuration bounds a requested capture's duration.
+const MaxDuration = 10 * time.Minute
+
+// maxManual is how many manual captures (HTTP, signal) may run at once.
+const maxManual = 2
+
+// Options configure a Manager.
+type Options struct {
+	Recorder *recorder.Recorder
+	Store    *Store
+	// Duration of incident and signal-triggered captures.
+	Duration time.Duration
+	// Cooldown after an incident capture ends before the next may start.
+	Cooldown time.Duration
+	Logger   *slog.Logger
+}
+
+// Manager runs captures: incident ones one at a time with a cooldown, manual
+// ones (HTTP, SIGUSR1) at most maxManual at once.
+type Manager struct {
+	opts Options
+	log  *slog.Logger
+
+	ctx      context.Context
+	wg       sync.WaitGroup
+	busy     atomic.Bool // an incident capture is running
+	mu       sync.Mutex
+	quietEnd time.Time // no incident capture before this
+	manual   chan struct{}
+
+	incidents  *prometheus.CounterVec
+	captures   *prometheus.CounterVec
+	suppressed prometheus.Counter
+}
+
+// NewManager returns a manager; Run gives it its lifetime.
+func NewManager(opts Options) *Manager {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Manager{
+		opts: opts, log: opts.Logger.With("component", "capture"),
+		ctx:    context.Background(),
+		manual: make(chan struct{}, maxManual),
+		incidents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "observer_incidents_total", Help: "Incident rules that fired.",
+		}, []string{"rule"}),
+		captures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "observer_captures_total", Help: "Captures taken, by trigger (incident, signal, http) and result (ok, error).",
+		}, []string{"trigger", "result"}),
+		suppressed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "observer_incident_captures_suppressed_total", Help: "Incidents that started no capture: one was running or the cooldown had not passed.",
+		}),
+	}
+}
+
+// Collectors are the manager's metrics.
+func (m *Manager) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.incidents, m.captures, m.suppressed}
+}
+
+// Run sets the context captures run under and waits for them after it ends.
+func (m *Manager) Run(ctx context.Context) {
+	m.mu.Lock()
+	m.ctx = ctx
+	m.mu.Unlock()
+	<-ctx.Done()
+	m.wg.Wait()
+}
+
+// Fire starts an incident capture unless one is running or the cooldown has
+// not passed. It never blocks: rules call it from the pipeline.
+func (m *Manager) Fire(inc Incident) {
+	m.incidents.WithLabelValues(inc.Rule).Inc()
+	m.mu.Lock()
+	ctx, quiet := m.ctx, time.Now().Before(m.quietEnd)
+	m.mu.Unlock()
+	if quiet || !m.busy.CompareAndSwap(false, true) {
+		m.suppressed.Inc()
+		m.log.Debug("incident; no new capture (one running or cooling down)", "rule", inc.Rule, "detail", inc.Detail)
+		return
+	}
+	m.log.Warn("incident: capturing", "rule", inc.Rule, "detail", inc.Detail, "duration", m.opts.Duration)
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer m.busy.Store(false)
+		m.toFile(ctx, "incident", inc.Reason(), m.opts.Duration)
+		m.mu.Lock()
+		m.quietEnd = time.Now().Add(m.opts.Cooldown)
+		m.mu.Unlock()
+	}()
+}
+
+// Signal takes a capture because of SIGUSR1, in the background.
+func (m *Manager) Signal() {
+	select {
+	case m.manual <- struct{}{}:
+	default:
+		m.log.Warn("SIGUSR1: captures already running; ignored", "running", maxManual)
+		return
+	}
+	m.mu.Lock()
+	ctx := m.ctx
+	m.mu.Unlock()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer func() { <-m.manual }()
+		m.toFile(ctx, "signal", "signal SIGUSR1", m.opts.Duration)
+	}()
+}
+
+// Result describes a capture written to the store.
+type Result struct {
+	File        string  `json:"file"`
+	Bytes       int64   `json:"bytes"`
+	Events      uint64  `json:"events"`
+	Snapshots   uint64  `json:"snapshots"`
+	Dropped     uint64  `json:"dropped"`
+	DurationSec float64 `json:"duration_seconds"`
+	Error       string  `json:"error,omitempty"`
+}
+
+// toFile writes one capture into the store. A failure (a full disk) leaves the
+// partial file, which stays readable up to its last complete member.
+func (m *Manager) toFile(ctx context.Context, trigger, reason string, d time.Duration) (Result, error) {
+	f, err := m.opts.Store.Create(reason, time.Now())
+	if err != nil {
+		m.captures.WithLabelValues(trigger, "error").Inc()
+		m.log.Error("capture failed", "trigger", trigger, "err", err)
+		return Result{Error: err.Error()}, err
+	}
+	res := Result{File: f.Name(), DurationSec: d.Seconds()}
+	end, err := m.opts.Recorder.Capture(ctx, f, recorder.CaptureOptions{Duration: d, Reason: reason})
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close capture: %w", cerr)
+	}
+	if fi, serr := os.Stat(res.File); serr == nil {
+		res.Bytes = fi.Size()
+	}
+	m.opts.Store.Done(res.File)
+	res.Events, res.Snapshots, res.Dropped = end.Events, end.Snapshots, end.Dropped
+	if err != nil {
+		res.Error = err.Error()
+		m.captures.WithLabelValues(trigger, "error").Inc()
+		m.log.Error("capture failed; the partial file is readable up to its last flush", "trigger", trigger, "file", res.File, "err", err)
+		return res, err
+	}
+	m.captures.WithLabelValues(trigger, "ok").Inc()
+	m.log.Info("capture written", "trigger", trigger, "file", res.File, "bytes", res.Bytes, "events", res.Events, "dropped", res.Dropped)
+	return res, nil
+}
+
+// ServeHTTP is POST /capture?duration=30s[&reason=TEXT][&stream=1]. It waits
+// for the capture to end, then answers with the Result as JSON; with stream=1
+// the capture itself is the response body (application/gzip), flushed member
+// by member, and nothing is stored.
+func (m *Manager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	d := 30 * time.Second
+	if s := q.Get("duration"); s != "" {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil || d < 0 || d > MaxDuration {
+			http.Error(w, fmt.Sprintf("duration %q: want a Go duration between 0s and %v", s, MaxDuration), http.StatusBadRequest)
+			return
+		}
+	}
+	reason := "manual"
+	if s := q.Get("reason"); s != "" {
+		reason = "manual: " + s
+	}
+	stream, _ := strconv.ParseBool(q.Get("stream"))
+	select {
+	case m.manual <- struct{}{}:
+		defer func() { <-m.manual }()
+	default:
+		http.Error(w, fmt.Sprintf("%d captures already running; retry later", maxManual), http.StatusTooManyRequests)
+		return
+	}
+	if stream {
+		w.Header().Set("Content-Type", "application/gzip")
+		w.Header().Set("Content-Disposition", `attachment; filename="capture.jsonl.gz"`)
+		end, err := m.opts.Recorder.Capture(r.Context(), w, recorder.CaptureOptions{Duration: d, Reason: reason})
+		result := "ok"
+		if err != nil && !errors.Is(r.Context().Err(), context.Canceled) {
+			result = "error"
+			m.log.Warn("streamed capture failed", "err", err)
+		}
+		m.captures.WithLabelValues("http", result).Inc()
+		m.log.Info("capture streamed", "events", end.Events, "dropped", end.Dropped)
+		return
+	}
+	res, err := m.toFile(r.Context(), "http", reason, d)
+	w.Header().Set("Content-Type", "application/json")
+	if err != nil {
+		w.WriteHeader(http.StatusInternalServerError)
+	}
+	json.NewEncoder(w).Encode(res)
+}

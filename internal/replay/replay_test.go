@@ -1,0 +1,121 @@
+package replay
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/observer-dev/observer/internal/capture"
+	"github.com/observer-dev/observer/internal/config"
+	"github.com/observer-dev/observer/internal/daemon"
+	"github.com/observer-dev/observer/internal/event"
+	"github.com/observer-dev/observer/internal/sensor"
+)
+
+var ctrA = strings.Repeat("ab", 32)
+
+func writeCapture(t *testing.T) string {
+	path := filepath.Join(t.TempDir(), "c.jsonl.gz")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w, _ := capture.NewWriter(f, capture.Header{Host: "n1", Sensors: []sensor.Status{{Name: "signal", Mode: "tp_btf"}}})
+	sensors, _ := json.Marshal([]sensor.Status{{Name: "signal", Mode: "tp_btf", EventsReceived: 3, EventsLost: 7}})
+	ctrs, _ := json.Marshal([]map[string]string{{"id": ctrA, "name": "web"}})
+	w.WriteSnapshot(&capture.Snapshot{Reason: "periodic", Sections: map[string]json.RawMessage{"sensors": sensors, "containers": ctrs}})
+	for _, ev := range []any{
+		&event.Signal{Header: event.Header{Type: "signal", PID: 9, Comm: "dockerd"}, Signal: "SIGPIPE", TargetComm: "dockerd", Disposition: "default"},
+		&event.DaemonExit{Header: event.Header{Type: "daemon_exit", PID: 9, Comm: "dockerd"}, Signal: "SIGPIPE"},
+		&event.RenameExdev{Header: event.Header{Type: "rename_exdev", CgroupID: 77, ContainerID: ctrA}},
+		map[string]any{"type": "residue", "kind": "semaphore"},
+	} {
+		raw, _ := json.Marshal(ev)
+		w.WriteEvent(raw)
+	}
+	w.Close(capture.End{})
+	return path
+}
+
+func run(t *testing.T, path string, exit bool) (string, *Replay, context.CancelFunc, chan error) {
+	rp, err := Open(path, exit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	rp.Start(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- daemon.Run(ctx, daemon.Options{Config: &config.Config{}, Source: rp, Resolver: rp, Listener: ln,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), SourceInfo: func() any { return rp.Info() }})
+	}()
+	return "http://" + ln.Addr().String(), rp, cancel, done
+}
+
+func TestReplayServesMetricsStatusAndKeepsContainers(t *testing.T) {
+	base, rp, cancel, done := run(t, writeCapture(t), false)
+	defer cancel()
+	<-rp.Done()
+	time.Sleep(50 * time.Millisecond)
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`observer_daemon_signals_total{disposition="default",signal="SIGPIPE",target="dockerd"} 1`,
+		`observer_daemon_exits_total{signal="SIGPIPE",target="dockerd"} 1`,
+		`observer_rename_exdev_total{container="abababababab"} 1`, // the container id on the event is kept
+		`observer_events_lost_total{sensor="signal"} 7`,           // status from the snapshot
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	resp, _ = http.Get(base + "/status")
+	var st daemon.Status
+	json.NewDecoder(bufio.NewReader(resp.Body)).Decode(&st)
+	resp.Body.Close()
+	if len(st.Containers) != 1 || st.Containers[0].Name != "web" {
+		t.Errorf("status containers %+v", st.Containers)
+	}
+	info := rp.Info()
+	if !info.Done || info.Events != 4 || !info.Complete || len(info.Warnings) != 1 {
+		t.Errorf("info %+v", info)
+	}
+	cancel()
+	<-done
+}
+
+func TestReplayExitWhenDone(t *testing.T) {
+	_, _, cancel, done := run(t, writeCapture(t), true)
+	defer cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("replay with exit did not end")
+	}
+}
+
+func TestReplayRefusesForeignFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "x")
+	os.WriteFile(p, []byte("hello"), 0o644)
+	if _, err := Open(p, true); err == nil || !strings.Contains(err.Error(), "not an observer capture") {
+		t.Errorf("err = %v", err)
+	}
+}

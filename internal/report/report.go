@@ -1,0 +1,264 @@
+// Package report turns a capture into what an operator reads after an
+// incident: a timeline of what matters (signals, daemon exits, residue, slow
+// copy-ups, EXDEV renames, lost events), per-container summaries, as text,
+// JSON or one self-contained HTML page.
+package report
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/observer-dev/observer/internal/capture"
+	"github.com/observer-dev/observer/internal/container"
+	"github.com/observer-dev/observer/internal/event"
+	"github.com/observer-dev/observer/internal/sensor"
+)
+
+// Limits keep a report readable (and bounded) for a capture of a storm.
+const (
+	MaxTimeline = 500
+	TopCopyUps  = 10
+)
+
+// Kinds of timeline items. Event types map to themselves; lost events come from
+// sensor counters in snapshots and from the capture's own drop counts.
+const KindLost = "events_lost"
+
+// Item is one line of the timeline.
+type Item struct {
+	Time        time.Time `json:"time"`
+	Kind        string    `json:"kind"`
+	PID         uint32    `json:"pid,omitempty"`
+	Comm        string    `json:"comm,omitempty"`
+	ContainerID string    `json:"container_id,omitempty"`
+	Summary     string    `json:"summary"`
+	DurationNS  uint64    `json:"duration_ns,omitempty"`
+}
+
+// Container summarises one container's events ("" is the host).
+type Container struct {
+	ID     string         `json:"id"`
+	Name   string         `json:"name,omitempty"`
+	Image  string         `json:"image,omitempty"`
+	Counts map[string]int `json:"counts"`
+	First  time.Time      `json:"first"`
+	Last   time.Time      `json:"last"`
+}
+
+// Report is the whole analysis of one capture.
+type Report struct {
+	Header   capture.Header `json:"header"`
+	Complete bool           `json:"complete"`
+	Warnings []string       `json:"warnings,omitempty"`
+	Error    string         `json:"error,omitempty"` // the capture was damaged: the report covers what came before
+	Start    time.Time      `json:"start"`
+	End      time.Time      `json:"end"`
+	Counts   map[string]int `json:"counts"` // events by type
+	// Timeline is in time order; TimelineOmitted counts items past MaxTimeline.
+	Timeline        []Item          `json:"timeline"`
+	TimelineOmitted int             `json:"timeline_omitted,omitempty"`
+	SlowestCopyUps  []Item          `json:"slowest_copy_ups,omitempty"`
+	Containers      []Container     `json:"containers"`
+	Sensors         []sensor.Status `json:"sensors"`
+	Captured        *capture.End    `json:"capture_end,omitempty"`
+}
+
+// notable are the event types that go on the timeline.
+func notable(typ string) bool {
+	switch typ {
+	case event.TypeSignal, event.TypeDaemonExit, event.TypeRenameExdev, "copy_up":
+		return true
+	}
+	return strings.HasPrefix(typ, "residue")
+}
+
+// Build reads the whole capture. A damaged capture still gives a report of
+// what came before the damage, with Error set.
+func Build(cr *capture.Reader) *Report {
+	r := &Report{Header: cr.Header(), Counts: map[string]int{}, Sensors: cr.Header().Sensors}
+	ctrs := map[string]*Container{}
+	known := map[string]container.Container{}
+	var copyUps []Item
+	lastLost := map[string]uint64{}
+	for _, s := range r.Sensors {
+		lastLost[s.Name] = s.EventsLost
+	}
+	for {
+		rec, err := cr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			r.Error = err.Error()
+			break
+		}
+		switch rec.Kind {
+		case capture.KindEvent:
+			r.addEvent(rec.Event, ctrs, &copyUps)
+		case capture.KindSnapshot:
+			r.addSnapshot(rec.Snapshot, known, lastLost)
+		case capture.KindEnd:
+			r.Captured = rec.End
+			r.span(rec.End.Time)
+			if rec.End.Dropped > 0 {
+				r.Timeline = append(r.Timeline, Item{Time: rec.End.Time, Kind: KindLost,
+					Summary: fmt.Sprintf("the capture missed %d events (its writer fell behind)", rec.End.Dropped)})
+			}
+			if rec.End.RecorderDropped > 0 {
+				r.Timeline = append(r.Timeline, Item{Time: rec.End.Time, Kind: KindLost,
+					Summary: fmt.Sprintf("the flight recorder missed %d events in its life (its queue was full)", rec.End.RecorderDropped)})
+			}
+		}
+	}
+	r.Complete = cr.Complete()
+	r.Warnings = cr.Warnings()
+	sort.SliceStable(r.Timeline, func(i, j int) bool { return r.Timeline[i].Time.Before(r.Timeline[j].Time) })
+	if len(r.Timeline) > MaxTimeline {
+		r.TimelineOmitted = len(r.Timeline) - MaxTimeline
+		r.Timeline = r.Timeline[:MaxTimeline]
+	}
+	sort.SliceStable(copyUps, func(i, j int) bool { return copyUps[i].DurationNS > copyUps[j].DurationNS })
+	r.SlowestCopyUps = copyUps[:min(len(copyUps), TopCopyUps)]
+	for _, c := range ctrs {
+		if k, ok := known[c.ID]; ok {
+			c.Name = cmp(c.Name, k.Name)
+			c.Image = cmp(c.Image, k.Image)
+		}
+		r.Containers = append(r.Containers, *c)
+	}
+	sort.Slice(r.Containers, func(i, j int) bool { return r.Containers[i].ID < r.Containers[j].ID })
+	return r
+}
+
+func cmp(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func (r *Report) span(t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	if r.Start.IsZero() || t.Before(r.Start) {
+		r.Start = t
+	}
+	if t.After(r.End) {
+		r.End = t
+	}
+}
+
+func (r *Report) addEvent(ev event.Event, ctrs map[string]*Container, copyUps *[]Item) {
+	h := ev.Hdr()
+	r.Counts[h.Type]++
+	r.span(h.Time)
+	c := ctrs[h.ContainerID]
+	if c == nil {
+		c = &Container{ID: h.ContainerID, Counts: map[string]int{}, First: h.Time}
+		ctrs[h.ContainerID] = c
+	}
+	c.Counts[h.Type]++
+	c.Last = h.Time
+	c.Name, c.Image = cmp(c.Name, h.ContainerName), cmp(c.Image, h.ContainerImage)
+	if !notable(h.Type) {
+		return
+	}
+	it := Item{Time: h.Time, Kind: h.Type, PID: h.PID, Comm: h.Comm, ContainerID: h.ContainerID, Summary: summary(ev)}
+	if h.Type == "copy_up" {
+		it.DurationNS = fields(ev).durationNS()
+		*copyUps = append(*copyUps, it)
+	}
+	r.Timeline = append(r.Timeline, it)
+}
+
+func (r *Report) addSnapshot(s *capture.Snapshot, known map[string]container.Container, lastLost map[string]uint64) {
+	r.span(s.Time)
+	var ctrs []container.Container
+	if json.Unmarshal(s.Sections["containers"], &ctrs) == nil {
+		for _, c := range ctrs {
+			known[c.ID] = c
+		}
+	}
+	var st []sensor.Status
+	if json.Unmarshal(s.Sections["sensors"], &st) != nil || len(st) == 0 {
+		return
+	}
+	r.Sensors = st
+	for _, x := range st {
+		if prev, ok := lastLost[x.Name]; ok && x.EventsLost > prev {
+			r.Timeline = append(r.Timeline, Item{Time: s.Time, Kind: KindLost,
+				Summary: fmt.Sprintf("sensor %s lost %d events (ring buffer full); %d lost in total", x.Name, x.EventsLost-prev, x.EventsLost)})
+		}
+		lastLost[x.Name] = x.EventsLost
+	}
+}
+
+// eventFields is an event's own fields (header removed), from its JSON form,
+// so types this observer does not know still read well.
+type eventFields map[string]any
+
+var headerKeys = map[string]bool{"time": true, "type": true, "pid": true, "tid": true, "comm": true, "cgroup_id": true,
+	"container_id": true, "container_name": true, "container_image": true, "mnt_ns": true, "ipc_ns": true, "net_ns": true}
+
+func fields(ev event.Event) eventFields {
+	raw, _ := json.Marshal(ev)
+	var m map[string]any
+	json.Unmarshal(raw, &m)
+	for k := range m {
+		if headerKeys[k] {
+			delete(m, k)
+		}
+	}
+	return m
+}
+
+func (f eventFields) durationNS() uint64 {
+	if v, ok := f["duration_ns"].(float64); ok && v > 0 {
+		return uint64(v)
+	}
+	return 0
+}
+
+func (f eventFields) String() string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(f)) {
+		parts = append(parts, fmt.Sprintf("%s=%v", k, f[k]))
+	}
+	s := strings.Join(parts, " ")
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
+}
+
+func summary(ev event.Event) string {
+	switch e := ev.(type) {
+	case *event.Signal:
+		return fmt.Sprintf("%s to %s (pid %d) from %s (pid %d); disposition %s, %s",
+			e.Signal, e.TargetComm, e.TargetPID, e.SenderComm, e.SenderPID, e.Disposition, e.Result)
+	case *event.DaemonExit:
+		if e.Signal != "" {
+			core := ""
+			if e.CoreDumped {
+				core = ", core dumped"
+			}
+			return fmt.Sprintf("%s (pid %d) killed by %s%s", e.Comm, e.PID, e.Signal, core)
+		}
+		return fmt.Sprintf("%s (pid %d) exited with code %d", e.Comm, e.PID, e.ExitCode)
+	case *event.RenameExdev:
+		return fmt.Sprintf("rename %s -> %s failed with EXDEV", e.OldPath, e.NewPath)
+	}
+	f := fields(ev)
+	if d := f.durationNS(); d > 0 && ev.Hdr().Type == "copy_up" {
+		return fmt.Sprintf("copy-up took %v: %v", time.Duration(d), f)
+	}
+	return f.String()
+}
