@@ -86,6 +86,9 @@ func runDaemon(args []string, stderr io.Writer) int {
 		return fail(exitError, err)
 	}
 
+	// SIGUSR1 asks for a capture; until the recorder listens (or when it is off),
+	// it must not kill the daemon with its default action.
+	signal.Ignore(syscall.SIGUSR1)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	// The tracer starts first so that cgroups created during the resolver's walk
