@@ -101,6 +101,8 @@ func Decode(line []byte) (Event, error) {
 		ev = &DaemonExit{}
 	case TypeCgroupMkdir, TypeCgroupRmdir:
 		ev = &CgroupChange{}
+	case TypeCopyUp:
+		ev = &CopyUp{}
 	default:
 		return nil, fmt.Errorf("decode event: unknown type %q", probe.Type)
 	}
