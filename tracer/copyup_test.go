@@ -3,6 +3,7 @@ package tracer
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"math"
 	"os"
@@ -91,6 +92,8 @@ func (r *copyUpRig) until(t *testing.T, id, last string) []*event.CopyUp {
 				continue
 			}
 			got = append(got, c)
+			line, _ := json.Marshal(c)
+			t.Logf("%s", line)
 			if c.Path == last {
 				return got
 			}
