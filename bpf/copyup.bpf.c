@@ -9,7 +9,10 @@
  *   ovl_copy_up_start   returns 0 when this thread does the copy-up (> 0 when
  *                       another thread raced it and it was already done)
  *   ovl_copy_up_data,   receive the copy-up context (struct ovl_copy_up_ctx):
- *   ovl_copy_up_metadata lower path and stat, metacopy and index decisions
+ *   ovl_copy_up_metadata its metacopy and index decisions. Not a place to read
+ *                       the lower inode: the compiler inlines ovl_copy_up_data
+ *                       into the main path, so a copy-up that fails while
+ *                       copying data (ENOSPC) reaches neither hook.
  *   do_splice_direct,   the data copy itself (vmlinux functions, filtered by
  *   vfs_clone_file_range the in-flight thread): bytes actually moved
  *
@@ -22,6 +25,10 @@
  *   - struct ovl_copy_up_ctx moved its fields between 6.1 and 6.12 (6.12 added
  *     origin_fh, metacopy_digest, metadata_fsync): read through the CO-RE
  *     flavour below, never by offset.
+ *   - The lower dentry of an overlay inode: up to 6.4 in ovl_inode.lowerpath;
+ *     from 6.5 ("ovl: move ovl_entry into ovl_inode") in ovl_inode.oe, an
+ *     ovl_entry whose __lowerstack[0] is the topmost lower layer. lower_dentry()
+ *     picks the layout with bpf_core_field_exists.
  *   - ovl_copy_up_file gained a `datasync` argument in 6.12; it is deliberately
  *     not hooked (the splice/clone hooks count bytes on both).
  *   - do_splice_direct returns long on 6.1 and ssize_t on 6.12: same width.
@@ -38,10 +45,23 @@
 
 /* Only the fields we read; CO-RE finds them in whichever layout the kernel has. */
 struct ovl_copy_up_ctx___copyup {
-	struct path lowerpath;
-	struct kstat stat;
 	bool indexed;
 	bool metacopy;
+} __attribute__((preserve_access_index));
+
+struct ovl_path___copyup {
+	struct dentry *dentry;
+} __attribute__((preserve_access_index));
+
+struct ovl_entry___copyup {
+	unsigned int __numlower;
+	struct ovl_path___copyup __lowerstack[];
+} __attribute__((preserve_access_index));
+
+struct ovl_inode___copyup {
+	struct inode vfs_inode;
+	struct ovl_path___copyup lowerpath; /* up to 6.4 */
+	struct ovl_entry___copyup *oe;      /* 6.5 and later */
 } __attribute__((preserve_access_index));
 
 struct copy_up_event {
@@ -54,7 +74,7 @@ struct copy_up_event {
 	__u32 mode;       /* lower i_mode (file type and permissions) */
 	__u32 nlink;      /* lower i_nlink */
 	__u32 flags;      /* ovl_copy_up_one flags: the open flags that asked for it */
-	__u8 have_ctx;    /* the copy-up reached the stage that reads the lower inode */
+	__u8 have_lower;  /* the lower inode was found: size, mode and nlink are valid */
 	__u8 metacopy;    /* metadata-only copy-up (mount option metacopy=on) */
 	__u8 indexed;     /* hard links preserved through the index (index=on) */
 	__u8 depth;       /* path components in names, leaf first */
@@ -75,6 +95,7 @@ struct inflight {
 	__u32 nlink;
 	__u32 flags;
 	__u8 started;
+	__u8 have_lower;
 	__u8 have_ctx;
 	__u8 metacopy;
 	__u8 indexed;
@@ -106,6 +127,30 @@ static __always_inline __s64 current_syscall(void)
 	return (__s64)BPF_CORE_READ(regs, orig_ax);
 }
 
+/* The topmost lower dentry of an overlay dentry: what is being copied up. */
+static __always_inline struct dentry *lower_dentry(struct dentry *dentry)
+{
+	struct inode *inode = BPF_CORE_READ(dentry, d_inode);
+	if (!inode)
+		return NULL;
+	struct ovl_inode___copyup *oi =
+		(void *)inode - bpf_core_field_offset(struct ovl_inode___copyup, vfs_inode);
+	if (bpf_core_field_exists(oi->oe)) {
+		/* 6.5+: ovl_inode.oe->__lowerstack[0].dentry. Offsets, not an array
+		 * relocation: __lowerstack is a flexible array. */
+		struct ovl_entry___copyup *oe = BPF_CORE_READ(oi, oe);
+		if (!oe || BPF_CORE_READ(oe, __numlower) == 0)
+			return NULL;
+		struct dentry *d = NULL;
+		bpf_probe_read_kernel(&d, sizeof(d),
+				      (void *)oe + bpf_core_field_offset(struct ovl_entry___copyup, __lowerstack) +
+					      bpf_core_field_offset(struct ovl_path___copyup, dentry));
+		return d;
+	}
+	/* up to 6.4: ovl_inode.lowerpath.dentry */
+	return BPF_CORE_READ(oi, lowerpath.dentry);
+}
+
 static __always_inline void begin(struct dentry *dentry, int flags)
 {
 	struct inflight in = {
@@ -114,6 +159,13 @@ static __always_inline void begin(struct dentry *dentry, int flags)
 		.syscall_nr = current_syscall(),
 		.flags = flags,
 	};
+	struct inode *lower = BPF_CORE_READ(lower_dentry(dentry), d_inode);
+	if (lower) {
+		in.size = BPF_CORE_READ(lower, i_size);
+		in.nlink = BPF_CORE_READ(lower, __i_nlink);
+		in.mode = BPF_CORE_READ(lower, i_mode);
+		in.have_lower = 1;
+	}
 	__u32 tid = current_tid();
 	bpf_map_update_elem(&inflight, &tid, &in, BPF_ANY);
 }
@@ -132,10 +184,6 @@ static __always_inline void read_ctx(struct ovl_copy_up_ctx___copyup *c)
 	struct inflight *in = bpf_map_lookup_elem(&inflight, &tid);
 	if (!in || in->have_ctx)
 		return;
-	struct inode *lower = BPF_CORE_READ(c, lowerpath.dentry, d_inode);
-	in->size = BPF_CORE_READ(lower, i_size);
-	in->nlink = BPF_CORE_READ(lower, __i_nlink);
-	in->mode = BPF_CORE_READ(c, stat.mode);
 	in->metacopy = BPF_CORE_READ(c, metacopy);
 	in->indexed = BPF_CORE_READ(c, indexed);
 	in->have_ctx = 1;
@@ -172,7 +220,7 @@ static __always_inline void finish(int ret)
 	e->mode = in->mode;
 	e->nlink = in->nlink;
 	e->flags = in->flags;
-	e->have_ctx = in->have_ctx;
+	e->have_lower = in->have_lower;
 	e->metacopy = in->metacopy;
 	e->indexed = in->indexed;
 	e->truncated = 0;

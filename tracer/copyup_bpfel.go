@@ -36,7 +36,7 @@ type copyupCopyUpEvent struct {
 	Mode       uint32
 	Nlink      uint32
 	Flags      uint32
-	HaveCtx    uint8
+	HaveLower  uint8
 	Metacopy   uint8
 	Indexed    uint8
 	Depth      uint8
@@ -56,9 +56,11 @@ type copyupInflight struct {
 	Nlink     uint32
 	Flags     uint32
 	Started   uint8
+	HaveLower uint8
 	HaveCtx   uint8
 	Metacopy  uint8
 	Indexed   uint8
+	_         [7]byte
 }
 
 // Names of all BPF objects in the ELF.

@@ -327,8 +327,9 @@ func TestCopyUp(t *testing.T) {
 				evs := rig.until(t, c.ID, "/big")
 				e := evs[len(evs)-1]
 				checkHeader(t, e, c.ID)
-				if e.Result != "ENOSPC" || e.Errno != 28 || e.BytesCopied >= 16<<20 || e.MetadataOnly {
-					t.Errorf("/big on a full upper: %+v, want result ENOSPC and a partial copy", e)
+				if e.Result != "ENOSPC" || e.Errno != 28 || e.BytesCopied >= 16<<20 || e.MetadataOnly ||
+					e.Size != 16<<20 || e.FileType != "regular" || e.Nlink != 1 {
+					t.Errorf("/big on a full upper: %+v, want result ENOSPC, a partial copy of the 16 MiB regular file", e)
 				}
 				rig.checkMetrics(t, c.ID, evs)
 			})

@@ -32,7 +32,7 @@ func decodeCopyUp(raw []byte) (event.Event, error) {
 		ev.Errno = -r.Ret
 		ev.Result = errnoName(-r.Ret)
 	}
-	if r.HaveCtx != 0 {
+	if r.HaveLower != 0 {
 		ev.FileType = fileType(r.Mode)
 		ok := r.Ret == 0
 		ev.MetadataOnly = ok && r.Metacopy != 0

@@ -36,7 +36,7 @@ func TestDecodeCopyUp(t *testing.T) {
 	r.Size, r.Bytes, r.DurationNs = 100, 40, 7
 	r.Ret = -int32(unix.ENOSPC)
 	r.SyscallNr = 257
-	r.HaveCtx, r.Mode, r.Nlink = 1, unix.S_IFREG|0o644, 2
+	r.HaveLower, r.Mode, r.Nlink = 1, unix.S_IFREG|0o644, 2
 	e := decodeRecord(t, &r)
 	if e.Path != "/var/lib/big" || e.Result != "ENOSPC" || e.Errno != 28 || e.Trigger != "openat" ||
 		e.FileType != "regular" || e.Size != 100 || e.BytesCopied != 40 || e.DurationNS != 7 {
@@ -62,7 +62,7 @@ func TestDecodeCopyUp(t *testing.T) {
 	if e := decodeRecord(t, &r); !e.MetadataOnly {
 		t.Error("metacopy not decoded")
 	}
-	r.HaveCtx = 0
+	r.HaveLower = 0
 	if e := decodeRecord(t, &r); e.FileType != "" || e.MetadataOnly || e.HardlinksBroken {
 		t.Errorf("without the lower inode nothing about it is known: %+v", e)
 	}

@@ -11,7 +11,7 @@ type CopyUp struct {
 	// Path inside the overlay mount (the container's root), at most 8 components
 	// of at most 63 bytes each; it starts with ".../" when the file lies deeper.
 	Path     string `json:"path"`
-	FileType string `json:"file_type,omitempty"` // regular, directory, symlink, ...; empty if it failed before reading the lower inode
+	FileType string `json:"file_type,omitempty"` // regular, directory, symlink, ...; empty when the lower inode was not found
 	// Size is the lower file's size; BytesCopied what was actually spliced or
 	// cloned into the upper layer (0 for a metadata-only or O_TRUNC copy-up).
 	Size        uint64 `json:"size"`
