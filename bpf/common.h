@@ -18,6 +18,7 @@ enum event_type {
 	EVENT_DAEMON_EXIT = 3,
 	EVENT_CGROUP_MKDIR = 4,
 	EVENT_CGROUP_RMDIR = 5,
+	EVENT_COPY_UP = 10,
 };
 
 struct event_header {

@@ -18,6 +18,7 @@ const (
 	recDaemonExit  = 3
 	recCgroupMkdir = 4
 	recCgroupRmdir = 5
+	recCopyUp      = 10
 )
 
 // rawHeader is identical to the Hdr field bpf2go generates for every record type

@@ -29,6 +29,7 @@ const (
 	SensorRename = "rename"
 	SensorSignal = "signal"
 	SensorCgroup = "cgroup"
+	SensorCopyUp = "copyup"
 )
 
 func sensors() []sensorDef {
@@ -51,6 +52,12 @@ func sensors() []sensorDef {
 			modes:     []Mode{ModeTPBTF, ModeTracepoint},
 			configure: configureSignal,
 			decode:    decodeSignal,
+		},
+		{
+			name:   SensorCopyUp,
+			load:   loadCopyup,
+			modes:  []Mode{ModeFentry, ModeKprobe},
+			decode: decodeCopyUp,
 		},
 	}
 }

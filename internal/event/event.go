@@ -102,6 +102,8 @@ func Decode(line []byte) (Event, error) {
 		ev = &DaemonExit{}
 	case TypeCgroupMkdir, TypeCgroupRmdir:
 		ev = &CgroupChange{}
+	case TypeCopyUp:
+		ev = &CopyUp{}
 	default:
 		return nil, fmt.Errorf("decode event: %w %q", ErrUnknownType, probe.Type)
 	}

@@ -40,6 +40,7 @@ type Metrics struct {
 	renameExdev   *prometheus.CounterVec
 	daemonSignals *prometheus.CounterVec
 	daemonExits   *prometheus.CounterVec
+	copyUp        *copyUpMetrics
 }
 
 // New registers the observer's metrics, plus the Go and process collectors.
@@ -62,6 +63,7 @@ func New(src Sources) *Metrics {
 		}, []string{"target", "signal"}),
 	}
 	m.perContainer = []*prometheus.MetricVec{m.renameExdev.MetricVec}
+	m.copyUp = newCopyUpMetrics(m)
 	m.reg.MustRegister(
 		m.renameExdev, m.daemonSignals, m.daemonExits,
 		&statusCollector{src: src},
@@ -92,6 +94,8 @@ func (m *Metrics) Observe(ev event.Event) {
 			sig = "none"
 		}
 		m.daemonExits.WithLabelValues(e.Comm, sig).Inc()
+	case *event.CopyUp:
+		m.copyUp.observe(m, e)
 	}
 }
 

@@ -27,6 +27,11 @@ type ContainerOptions struct {
 	Prepare func(lower string) error
 	// Env is added to the process environment (PATH=/bin is always set).
 	Env []string
+	// MountOptions are added to the overlay mount options (e.g. "metacopy=on").
+	MountOptions []string
+	// UpperSize, when set, puts the upper and work directories on a tmpfs of
+	// that many bytes, so that copy-ups can run out of space.
+	UpperSize int64
 }
 
 // Container is a runc bundle on an overlay root, ready to run commands.
@@ -37,8 +42,9 @@ type Container struct {
 	Upper  string // overlay upper layer: copy-ups land here
 	Merged string // overlay mount point, the container's root
 
-	runcRoot string
-	env      []string
+	runcRoot   string
+	env        []string
+	layerMount string // tmpfs holding upper and work, when ContainerOptions.UpperSize is set
 }
 
 // RunResult is what one container run produced.
@@ -91,20 +97,40 @@ func newContainer(dir string, opts ContainerOptions) (*Container, error) {
 			return nil, fmt.Errorf("creating %s: %w", d, err)
 		}
 	}
+	if opts.UpperSize > 0 {
+		// upper and work must share one filesystem: mount it on their parent.
+		layer := filepath.Join(dir, "layer")
+		if err := os.MkdirAll(layer, 0o755); err != nil {
+			return nil, fmt.Errorf("creating %s: %w", layer, err)
+		}
+		if err := unix.Mount("tmpfs", layer, "tmpfs", 0, fmt.Sprintf("size=%d", opts.UpperSize)); err != nil {
+			return nil, fmt.Errorf("mounting a %d-byte tmpfs for the upper layer: %w", opts.UpperSize, err)
+		}
+		c.layerMount = layer
+		c.Upper, work = filepath.Join(layer, "upper"), filepath.Join(layer, "work")
+		for _, d := range []string{c.Upper, work} {
+			if err := os.Mkdir(d, 0o755); err != nil {
+				return c, fmt.Errorf("creating %s: %w", d, err)
+			}
+		}
+	}
 	if err := BuildBusyboxRootfs(c.Lower); err != nil {
-		return nil, fmt.Errorf("building rootfs: %w", err)
+		return c, fmt.Errorf("building rootfs: %w", err)
 	}
 	if err := writeTree(c.Lower, opts.Lower); err != nil {
-		return nil, err
+		return c, err
 	}
 	if opts.Prepare != nil {
 		if err := opts.Prepare(c.Lower); err != nil {
-			return nil, fmt.Errorf("prepare hook: %w", err)
+			return c, fmt.Errorf("prepare hook: %w", err)
 		}
 	}
 	data := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", c.Lower, c.Upper, work)
+	for _, o := range opts.MountOptions {
+		data += "," + o
+	}
 	if err := unix.Mount("overlay", c.Merged, "overlay", 0, data); err != nil {
-		return nil, fmt.Errorf("mounting overlay on %s (is the overlay module loaded?): %w", c.Merged, err)
+		return c, fmt.Errorf("mounting overlay on %s (is the overlay module loaded?): %w", c.Merged, err)
 	}
 	return c, nil
 }
@@ -157,6 +183,11 @@ func (c *Container) cleanup() error {
 	}
 	if err := unix.Unmount(c.Merged, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
 		errs = append(errs, fmt.Errorf("unmounting %s: %w", c.Merged, err))
+	}
+	if c.layerMount != "" {
+		if err := unix.Unmount(c.layerMount, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			errs = append(errs, fmt.Errorf("unmounting %s: %w", c.layerMount, err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -1,0 +1,119 @@
+package tracer
+
+import (
+	"fmt"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/observer-dev/observer/internal/event"
+)
+
+func decodeCopyUp(raw []byte) (event.Event, error) {
+	r, err := view[copyupCopyUpEvent](raw)
+	if err != nil {
+		return nil, err
+	}
+	if r.Hdr.Type != recCopyUp {
+		return nil, fmt.Errorf("copyup sensor: unexpected record type %d", r.Hdr.Type)
+	}
+	ev := &event.CopyUp{
+		Header:      header(event.TypeCopyUp, &r.Hdr),
+		Path:        copyUpPath(r.Names[:min(int(r.Depth), len(r.Names))], r.Truncated != 0),
+		Size:        r.Size,
+		BytesCopied: r.Bytes,
+		DurationNS:  r.DurationNs,
+		Result:      "ok",
+		Trigger:     syscallName(r.SyscallNr),
+		SyscallNr:   r.SyscallNr,
+		Nlink:       r.Nlink,
+	}
+	if r.Ret < 0 {
+		ev.Errno = -r.Ret
+		ev.Result = errnoName(-r.Ret)
+	}
+	if r.HaveLower != 0 {
+		ev.FileType = fileType(r.Mode)
+		ok := r.Ret == 0
+		ev.MetadataOnly = ok && r.Metacopy != 0
+		// With index=on overlay keeps the links together through its index.
+		ev.HardlinksBroken = ok && r.Mode&unix.S_IFMT == unix.S_IFREG && r.Nlink > 1 && r.Indexed == 0
+	}
+	return ev, nil
+}
+
+// copyUpPath joins the components the BPF program collected leaf first.
+func copyUpPath(names [][64]int8, truncated bool) string {
+	var b strings.Builder
+	if truncated {
+		b.WriteString("...")
+	}
+	for i := len(names) - 1; i >= 0; i-- {
+		b.WriteByte('/')
+		b.WriteString(cString(names[i][:]))
+	}
+	if b.Len() == 0 {
+		return "/"
+	}
+	return b.String()
+}
+
+func errnoName(errno int32) string {
+	if n := unix.ErrnoName(unix.Errno(errno)); n != "" {
+		return n
+	}
+	return fmt.Sprintf("errno_%d", errno)
+}
+
+func fileType(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return "regular"
+	case unix.S_IFDIR:
+		return "directory"
+	case unix.S_IFLNK:
+		return "symlink"
+	case unix.S_IFIFO:
+		return "fifo"
+	case unix.S_IFSOCK:
+		return "socket"
+	case unix.S_IFCHR:
+		return "char_device"
+	case unix.S_IFBLK:
+		return "block_device"
+	}
+	return "unknown"
+}
+
+// x86-64 numbers (arch/x86/entry/syscalls/syscall_64.tbl) of the syscalls that
+// can copy a file up, or be on the stack when it happens. The BPF program reads
+// the number from the task's user registers, so the table is per architecture;
+// amd64 is the only one the kprobe programs support today (see gen.go).
+var copyUpSyscalls = map[int64]string{
+	0: "read", 1: "write", 2: "open", 9: "mmap", 17: "pread64", 18: "pwrite64",
+	40: "sendfile", 59: "execve", 76: "truncate", 77: "ftruncate",
+	82: "rename", 83: "mkdir", 84: "rmdir", 85: "creat", 86: "link", 87: "unlink",
+	88: "symlink", 90: "chmod", 91: "fchmod", 92: "chown", 93: "fchown", 94: "lchown",
+	132: "utime", 133: "mknod", 188: "setxattr", 189: "lsetxattr", 190: "fsetxattr",
+	197: "removexattr", 198: "lremovexattr", 199: "fremovexattr", 235: "utimes",
+	257: "openat", 258: "mkdirat", 259: "mknodat", 260: "fchownat", 261: "futimesat",
+	263: "unlinkat", 264: "renameat", 265: "linkat", 266: "symlinkat", 268: "fchmodat",
+	275: "splice", 280: "utimensat", 285: "fallocate", 316: "renameat2",
+	322: "execveat", 326: "copy_file_range", 426: "io_uring_enter", 437: "openat2",
+	452: "fchmodat2", 463: "setxattrat", 466: "removexattrat",
+}
+
+// syscallName names the trigger; -1 and -2 are the BPF program's markers for a
+// kernel thread and an io_uring worker, which have no syscall of their own.
+func syscallName(nr int64) string {
+	switch nr {
+	case -1:
+		return "kernel"
+	case -2:
+		return "io_uring"
+	}
+	if n, ok := copyUpSyscalls[nr]; ok {
+		return n
+	}
+	return fmt.Sprintf("syscall_%d", nr)
+}

@@ -1,0 +1,126 @@
+package tracer
+
+import (
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/observer-dev/observer/internal/event"
+)
+
+func copyUpRecord(names ...string) copyupCopyUpEvent {
+	var r copyupCopyUpEvent
+	r.Hdr.Type = recCopyUp
+	for i, n := range names { // leaf first, as the BPF program walks
+		for j := 0; j < len(n); j++ {
+			r.Names[i][j] = int8(n[j])
+		}
+	}
+	r.Depth = uint8(len(names))
+	return r
+}
+
+func decodeRecord(t *testing.T, r *copyupCopyUpEvent) *event.CopyUp {
+	t.Helper()
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(r)), unsafe.Sizeof(*r))
+	ev, err := decodeCopyUp(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev.(*event.CopyUp)
+}
+
+func TestDecodeCopyUp(t *testing.T) {
+	r := copyUpRecord("big", "lib", "var")
+	r.Size, r.Bytes, r.DurationNs = 100, 40, 7
+	r.Ret = -int32(unix.ENOSPC)
+	r.SyscallNr = 257
+	r.HaveLower, r.Mode, r.Nlink = 1, unix.S_IFREG|0o644, 2
+	e := decodeRecord(t, &r)
+	if e.Path != "/var/lib/big" || e.Result != "ENOSPC" || e.Errno != 28 || e.Trigger != "openat" ||
+		e.FileType != "regular" || e.Size != 100 || e.BytesCopied != 40 || e.DurationNS != 7 {
+		t.Errorf("decoded %+v", e)
+	}
+	if e.HardlinksBroken {
+		t.Error("a failed copy-up broke no links")
+	}
+
+	r.Ret = 0
+	if e := decodeRecord(t, &r); e.Result != "ok" || e.Errno != 0 || !e.HardlinksBroken || e.MetadataOnly {
+		t.Errorf("ok copy-up of a file with 2 links: %+v", e)
+	}
+	r.Indexed = 1
+	if e := decodeRecord(t, &r); e.HardlinksBroken {
+		t.Error("index=on keeps hard links together")
+	}
+	r.Indexed, r.Mode = 0, unix.S_IFDIR|0o755
+	if e := decodeRecord(t, &r); e.HardlinksBroken || e.FileType != "directory" {
+		t.Errorf("a directory's link count is not hard links: %+v", e)
+	}
+	r.Mode, r.Metacopy = unix.S_IFREG|0o600, 1
+	if e := decodeRecord(t, &r); !e.MetadataOnly {
+		t.Error("metacopy not decoded")
+	}
+	r.HaveLower = 0
+	if e := decodeRecord(t, &r); e.FileType != "" || e.MetadataOnly || e.HardlinksBroken {
+		t.Errorf("without the lower inode nothing about it is known: %+v", e)
+	}
+
+	deep := copyUpRecord("8", "7", "6", "5", "4", "3", "2", "1")
+	deep.Truncated = 1
+	if e := decodeRecord(t, &deep); e.Path != ".../1/2/3/4/5/6/7/8" {
+		t.Errorf("truncated path = %q", e.Path)
+	}
+	root := copyUpRecord()
+	if e := decodeRecord(t, &root); e.Path != "/" {
+		t.Errorf("root path = %q", e.Path)
+	}
+	bad := copyUpRecord("x")
+	bad.Depth = 200 // never index past the array
+	if e := decodeRecord(t, &bad); e.Path == "" {
+		t.Error("bad depth")
+	}
+	if _, err := decodeCopyUp(make([]byte, 10)); err == nil {
+		t.Error("short record decoded")
+	}
+}
+
+// The trigger table holds x86-64 numbers; check them against x/sys where it
+// knows them, so a typo cannot name the wrong syscall.
+func TestCopyUpSyscallNames(t *testing.T) {
+	if unix.SYS_OPENAT != 257 {
+		t.Skip("syscall numbers are x86-64 only")
+	}
+	want := map[string]int64{
+		"read": unix.SYS_READ, "write": unix.SYS_WRITE, "open": unix.SYS_OPEN, "mmap": unix.SYS_MMAP,
+		"pread64": unix.SYS_PREAD64, "pwrite64": unix.SYS_PWRITE64, "sendfile": unix.SYS_SENDFILE,
+		"execve": unix.SYS_EXECVE, "truncate": unix.SYS_TRUNCATE, "ftruncate": unix.SYS_FTRUNCATE,
+		"rename": unix.SYS_RENAME, "mkdir": unix.SYS_MKDIR, "rmdir": unix.SYS_RMDIR, "creat": unix.SYS_CREAT,
+		"link": unix.SYS_LINK, "unlink": unix.SYS_UNLINK, "symlink": unix.SYS_SYMLINK, "chmod": unix.SYS_CHMOD,
+		"fchmod": unix.SYS_FCHMOD, "chown": unix.SYS_CHOWN, "fchown": unix.SYS_FCHOWN, "lchown": unix.SYS_LCHOWN,
+		"utime": unix.SYS_UTIME, "mknod": unix.SYS_MKNOD, "setxattr": unix.SYS_SETXATTR,
+		"lsetxattr": unix.SYS_LSETXATTR, "fsetxattr": unix.SYS_FSETXATTR, "removexattr": unix.SYS_REMOVEXATTR,
+		"lremovexattr": unix.SYS_LREMOVEXATTR, "fremovexattr": unix.SYS_FREMOVEXATTR, "utimes": unix.SYS_UTIMES,
+		"openat": unix.SYS_OPENAT, "mkdirat": unix.SYS_MKDIRAT, "mknodat": unix.SYS_MKNODAT,
+		"fchownat": unix.SYS_FCHOWNAT, "futimesat": unix.SYS_FUTIMESAT, "unlinkat": unix.SYS_UNLINKAT,
+		"renameat": unix.SYS_RENAMEAT, "linkat": unix.SYS_LINKAT, "symlinkat": unix.SYS_SYMLINKAT,
+		"fchmodat": unix.SYS_FCHMODAT, "splice": unix.SYS_SPLICE, "utimensat": unix.SYS_UTIMENSAT,
+		"fallocate": unix.SYS_FALLOCATE, "renameat2": unix.SYS_RENAMEAT2, "execveat": unix.SYS_EXECVEAT,
+		"copy_file_range": unix.SYS_COPY_FILE_RANGE, "io_uring_enter": unix.SYS_IO_URING_ENTER,
+		"openat2": unix.SYS_OPENAT2, "fchmodat2": unix.SYS_FCHMODAT2,
+	}
+	for name, nr := range want {
+		if got := syscallName(nr); got != name {
+			t.Errorf("syscall %d = %q, want %q", nr, got, name)
+		}
+	}
+	for _, c := range []struct {
+		nr   int64
+		want string
+	}{{-1, "kernel"}, {-2, "io_uring"}, {99999, "syscall_99999"}} {
+		if got := syscallName(c.nr); got != c.want {
+			t.Errorf("syscallName(%d) = %q, want %q", c.nr, got, c.want)
+		}
+	}
+}
