@@ -1,7 +1,6 @@
 package tracer
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/cilium/ebpf"
@@ -74,7 +73,7 @@ func configureSeccomp(spec *ebpf.CollectionSpec, opts *Options) error {
 var seccompModes = [...]string{"none", "strict", "filter", "dead"}
 
 // ErrNotRunning is returned by the on-demand readers when their sensor is not attached.
-var ErrNotRunning = errors.New("sensor not running")
+var ErrNotRunning = sensor.ErrNotRunning
 
 func (t *Tracer) sensorMaps(name string) (map[string]*ebpf.Map, error) {
 	if t.closed.Load() {
@@ -85,7 +84,12 @@ func (t *Tracer) sensorMaps(name string) (map[string]*ebpf.Map, error) {
 			return r.att.coll.Maps, nil
 		}
 	}
-	return nil, ErrNotRunning
+	for _, st := range t.status {
+		if st.Name == name {
+			return nil, fmt.Errorf("%w: %s sensor unavailable: %s", ErrNotRunning, name, st.Unavailable)
+		}
+	}
+	return nil, fmt.Errorf("%w: %s sensor not enabled (--sensors)", ErrNotRunning, name)
 }
 
 // SyscallLatency reads the latency sensor's histograms, summed over CPUs.

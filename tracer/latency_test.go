@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,9 +29,9 @@ const (
 	helperFast     = 2000                      // getppid calls
 	helperSlow     = 20                        // nanosleep calls of helperSleep
 	helperSleep    = 10 * time.Millisecond
-	helperFastMax  = 16                        // log2 bucket: getppid below 2^16 ns = 65 µs
-	helperSleepLo  = 23                        // 10 ms is in [2^23, 2^24) ns
-	helperSleepHi  = 24                        // slack for timer slack and a busy host
+	helperFastMax  = 16 // log2 bucket: getppid below 2^16 ns = 65 µs
+	helperSleepLo  = 23 // 10 ms is in [2^23, 2^24) ns
+	helperSleepHi  = 24 // slack for timer slack and a busy host
 	seccompRetAllw = 0x7fff0000
 )
 
@@ -295,3 +297,6 @@ func keys[V any](m map[string]V) []string {
 	return out
 }
 
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/observer-dev/observer/internal/container"
 	"github.com/observer-dev/observer/internal/event"
 	"github.com/observer-dev/observer/internal/eventlog"
+	"github.com/observer-dev/observer/internal/latency"
 	"github.com/observer-dev/observer/internal/metrics"
 	"github.com/observer-dev/observer/internal/pipeline"
 	"github.com/observer-dev/observer/internal/sensor"
@@ -33,6 +35,7 @@ type Source interface {
 // Resolver is container correlation (container.Resolver).
 type Resolver interface {
 	pipeline.Correlator
+	ContainerCgroups() map[uint64]string
 	Containers() []container.Container
 	Gone() <-chan string
 }
@@ -44,6 +47,13 @@ type Options struct {
 	Resolver Resolver
 	Version  string
 	Logger   *slog.Logger
+	// Latency reads the in-kernel syscall latency histograms (the tracer); nil
+	// when the latency and seccomp sensors are off.
+	Latency      latency.Source
+	LatencyTopN  int
+	SyscallLabel bool
+	// ContainersOnly keeps the latency sensor's tracked cgroups in sync with the resolver.
+	ContainersOnly bool
 }
 
 // Status is the /status document.
@@ -55,6 +65,8 @@ type Status struct {
 	Containers []container.Container `json:"containers"`
 	// SubscriberDropped counts events slow consumers missed, by consumer.
 	SubscriberDropped map[string]uint64 `json:"subscriber_dropped_events"`
+	// SyscallLatency summarises the latency sensor per container.
+	SyscallLatency *latency.Summary `json:"syscall_latency,omitempty"`
 }
 
 // Run serves until ctx ends or the source closes, then stops every part.
@@ -69,10 +81,18 @@ func Run(ctx context.Context, opts Options) error {
 
 	events := bus.New()
 	m := metrics.New(metrics.Sources{Sensors: opts.Source.Status, BusDropped: events.Dropped})
+	var lat *latency.Latency
+	if opts.Latency != nil {
+		lat = latency.New(latency.Options{
+			Source: opts.Latency, Resolver: opts.Resolver, Label: m.ContainerLabel,
+			TopN: opts.LatencyTopN, SyscallLabel: opts.SyscallLabel, ContainersOnly: opts.ContainersOnly, Logger: log,
+		})
+		m.Registry().MustRegister(lat)
+	}
 	started := time.Now().UTC()
 	kernel := kernelRelease()
 	status := func() any {
-		return Status{
+		st := Status{
 			Version:           opts.Version,
 			Kernel:            kernel,
 			StartedAt:         started,
@@ -80,6 +100,11 @@ func Run(ctx context.Context, opts Options) error {
 			Containers:        opts.Resolver.Containers(),
 			SubscriberDropped: events.Dropped(),
 		}
+		if lat != nil {
+			sum := lat.Summary()
+			st.SyscallLatency = &sum
+		}
+		return st
 	}
 
 	var wg sync.WaitGroup
@@ -110,11 +135,23 @@ func Run(ctx context.Context, opts Options) error {
 				return
 			case id := <-opts.Resolver.Gone():
 				m.ForgetContainer(id)
+				if lat != nil {
+					lat.Forget(id)
+				}
 			}
 		}
 	}()
 
-	srv := server.New(server.Options{Metrics: m.Handler(), Bus: events, Status: status, Logger: log})
+	handlers := map[string]http.Handler{}
+	if lat != nil {
+		handlers["/latency"] = lat.Handler()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lat.Run(ctx)
+		}()
+	}
+	srv := server.New(server.Options{Metrics: m.Handler(), Bus: events, Status: status, Logger: log, Handlers: handlers})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

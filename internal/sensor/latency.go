@@ -1,5 +1,7 @@
 package sensor
 
+import "errors"
+
 // HistBuckets is the number of log2 buckets the kernel keeps per histogram.
 const HistBuckets = 40
 
@@ -76,3 +78,7 @@ type SeccompSnapshot struct {
 	Filter       []SeccompFilterTime
 	HistOverflow uint64
 }
+
+// ErrNotRunning is returned by on-demand readers (histograms read on scrape)
+// when their sensor is not attached.
+var ErrNotRunning = errors.New("sensor not running")

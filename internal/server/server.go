@@ -28,6 +28,8 @@ type Options struct {
 	// Status returns the /status document; it is encoded as JSON.
 	Status func() any
 	Logger *slog.Logger
+	// Handlers adds GET routes (path -> handler) owned by other packages.
+	Handlers map[string]http.Handler
 }
 
 // Server serves until its context ends.
@@ -45,6 +47,9 @@ func New(opts Options) *Server {
 	s.mux.Handle("GET /metrics", opts.Metrics)
 	s.mux.HandleFunc("GET /events", s.events)
 	s.mux.HandleFunc("GET /status", s.status)
+	for path, h := range opts.Handlers {
+		s.mux.Handle("GET "+path, h)
+	}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
