@@ -17,7 +17,7 @@ RUN ?=
 VMTEST_PACKAGES ?= ./tracer/... ./internal/vmtest/probe
 VMTEST_TIMEOUT ?= 3m
 
-.PHONY: all build run test deps generate check-generate vmlinux vmtest
+.PHONY: all build run test deps generate check-generate vmlinux vmtest bench
 
 all: build
 
@@ -64,3 +64,8 @@ vmlinux:
 vmtest: deps
 	$(GO) run ./internal/vmtest/cmd/vmtest -kernels '$(KERNELS)' -run '$(RUN)' \
 		-packages '$(VMTEST_PACKAGES)' -timeout $(VMTEST_TIMEOUT)
+
+# Syscall hook overhead (root): getppid loop with no hooks, empty hooks (the
+# floor) and the latency sensor's configurations, interleaved; prints medians.
+bench:
+	$(GO) test -run '^$$' -bench SyscallOverhead -benchtime 1x ./tracer
