@@ -16,6 +16,9 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	floorMapClockSlot   = "clock_slot"
+	floorProgClockEnter = "clock_enter"
+	floorProgClockExit  = "clock_exit"
 	floorProgFloorEnter = "floor_enter"
 	floorProgFloorExit  = "floor_exit"
 )
@@ -62,6 +65,8 @@ type floorSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type floorProgramSpecs struct {
+	ClockEnter *ebpf.ProgramSpec `ebpf:"clock_enter"`
+	ClockExit  *ebpf.ProgramSpec `ebpf:"clock_exit"`
 	FloorEnter *ebpf.ProgramSpec `ebpf:"floor_enter"`
 	FloorExit  *ebpf.ProgramSpec `ebpf:"floor_exit"`
 }
@@ -70,6 +75,7 @@ type floorProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type floorMapSpecs struct {
+	ClockSlot *ebpf.MapSpec `ebpf:"clock_slot"`
 }
 
 // floorVariableSpecs contains global variables before they are loaded into the kernel.
@@ -98,10 +104,13 @@ func (o *floorObjects) Close() error {
 //
 // It can be passed to loadFloorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type floorMaps struct {
+	ClockSlot *ebpf.Map `ebpf:"clock_slot"`
 }
 
 func (m *floorMaps) Close() error {
-	return _FloorClose()
+	return _FloorClose(
+		m.ClockSlot,
+	)
 }
 
 // floorVariables contains all global variables after they have been loaded into the kernel.
@@ -114,12 +123,16 @@ type floorVariables struct {
 //
 // It can be passed to loadFloorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type floorPrograms struct {
+	ClockEnter *ebpf.Program `ebpf:"clock_enter"`
+	ClockExit  *ebpf.Program `ebpf:"clock_exit"`
 	FloorEnter *ebpf.Program `ebpf:"floor_enter"`
 	FloorExit  *ebpf.Program `ebpf:"floor_exit"`
 }
 
 func (p *floorPrograms) Close() error {
 	return _FloorClose(
+		p.ClockEnter,
+		p.ClockExit,
 		p.FloorEnter,
 		p.FloorExit,
 	)

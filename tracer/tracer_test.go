@@ -71,7 +71,7 @@ func startSensor(t *testing.T, sensor string, mode Mode, opts Options) *Tracer {
 // not depend on the observer: a mode it offers must never come up unavailable.
 func mustAttach(mode Mode) bool {
 	switch mode {
-	case ModeTracepoint, ModeTPBTF:
+	case ModeTracepoint, ModeTPBTF, ModeRawTP:
 		return true
 	case ModeKprobe:
 		return haveKprobes()
