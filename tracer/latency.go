@@ -268,3 +268,43 @@ func (t *Tracer) TrackCgroups(want map[uint64]bool) error {
 	}
 	return nil
 }
+
+// MeasuredCgroups lists the cgroups with an in-kernel histogram, reading keys
+// only (cheap on hosts with many CPUs, where each per-CPU value is large).
+func (t *Tracer) MeasuredCgroups() []uint64 {
+	seen := map[uint64]bool{}
+	if maps, err := t.sensorMaps(SensorLatency); err == nil {
+		for _, key := range mapKeys[latencyHistKey](maps["latency_hist"]) {
+			seen[key.CgroupId] = true
+		}
+	}
+	if maps, err := t.sensorMaps(SensorSeccomp); err == nil {
+		for _, id := range mapKeys[uint64](maps["filter_hist"]) {
+			seen[id] = true
+		}
+	}
+	out := make([]uint64, 0, len(seen))
+	for id := range seen {
+		out = append(out, id)
+	}
+	return out
+}
+
+// mapKeys walks a map's keys with NextKey, at most MaxEntries of them (a walk
+// restarted by concurrent deletes cannot loop forever).
+func mapKeys[K any](m *ebpf.Map) []K {
+	var (
+		out  []K
+		next K
+	)
+	var prev any // nil: start from the first key
+	for i := uint32(0); i < m.MaxEntries(); i++ {
+		if err := m.NextKey(prev, &next); err != nil {
+			break // ErrKeyNotExist at the end
+		}
+		out = append(out, next)
+		k := next
+		prev = &k
+	}
+	return out
+}

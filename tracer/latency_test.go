@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -299,4 +300,16 @@ func keys[V any](m map[string]V) []string {
 
 func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func TestMeasuredCgroups(t *testing.T) {
+	requireRoot(t)
+	tr := startSensor(t, SensorLatency, ModeTPBTF, Options{})
+	if tr == nil {
+		return
+	}
+	cg := runHelper(t, 100, 0, 0, 0)
+	if !slices.Contains(tr.MeasuredCgroups(), cg) {
+		t.Errorf("helper cgroup %d not among the measured cgroups", cg)
+	}
 }

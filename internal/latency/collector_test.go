@@ -22,6 +22,7 @@ func (f *fakeSource) SyscallLatency() (sensor.LatencySnapshot, error)    { retur
 func (f *fakeSource) SeccompFilterTime() (sensor.SeccompSnapshot, error) { return f.filt, nil }
 func (f *fakeSource) ForgetCgroups(ids []uint64)                         { f.forgot = append(f.forgot, ids...) }
 func (f *fakeSource) TrackCgroups(map[uint64]bool) error                 { return nil }
+func (f *fakeSource) MeasuredCgroups() []uint64                          { return nil }
 
 type fakeResolver map[uint64]string
 

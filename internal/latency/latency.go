@@ -23,6 +23,8 @@ type Source interface {
 	SeccompFilterTime() (sensor.SeccompSnapshot, error)
 	ForgetCgroups(ids []uint64)
 	TrackCgroups(want map[uint64]bool) error
+	// MeasuredCgroups lists the cgroups the kernel holds figures for (keys only).
+	MeasuredCgroups() []uint64
 }
 
 // Resolver maps cgroups to containers (container.Resolver).
@@ -75,9 +77,10 @@ func New(opts Options) *Latency {
 	return &Latency{opts: opts, seen: map[string]map[uint64]bool{}}
 }
 
-// refreshPeriod is how often cgroups are mapped to containers between scrapes
-// (a container that lives and dies between scrapes must still be cleaned up)
-// and, in containers-only mode, how soon a new container is measured.
+// refreshPeriod is how often measured cgroups are mapped to containers between
+// scrapes (a container that lives and dies between scrapes must still be
+// cleaned up: once gone, the resolver no longer maps its cgroups) and, in
+// containers-only mode, how soon a new container is measured.
 const refreshPeriod = time.Second
 
 // Run keeps the cgroup bookkeeping fresh until ctx ends.
@@ -94,7 +97,11 @@ func (l *Latency) Run(ctx context.Context) {
 				l.opts.Logger.Warn("latency: track container cgroups", "err", err)
 			}
 		}
-		l.Report() // records which cgroups belong to which container
+		for _, cg := range l.opts.Source.MeasuredCgroups() {
+			if c := l.opts.Resolver.Lookup(cg); c.ID != "" {
+				l.remember(c.ID, cg)
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
