@@ -20,7 +20,7 @@ VMTEST_TIMEOUT ?= 3m
 # (the QEMU kernels' land in .vmtest/<kernel>/results.jsonl).
 HOST_RESULTS := .vmtest/host/results.jsonl
 
-.PHONY: all build run test deps generate check-generate vmlinux vmtest matrix-host matrix-table matrix-check
+.PHONY: all build run test deps generate check-generate vmlinux vmtest matrix-host matrix-table matrix-check bench
 
 all: build
 
@@ -82,3 +82,8 @@ matrix-table:
 # Fails with a diff when the README's table is not what the last run measured.
 matrix-check:
 	$(GO) run ./internal/vmtest/cmd/matrixtable -check
+
+# Syscall hook overhead (root): getppid loop with no hooks, empty hooks (the
+# floor) and the latency sensor's configurations, interleaved; prints medians.
+bench:
+	$(GO) test -run '^$$' -bench SyscallOverhead -benchtime 1x ./tracer

@@ -25,6 +25,8 @@ func attach(section string, prog *ebpf.Program) (link.Link, error) {
 			return link.Kretprobe(target, prog, nil)
 		}
 		return link.Kprobe(target, prog, nil)
+	case "raw_tracepoint", "raw_tp":
+		return link.AttachRawTracepoint(link.RawTracepointOptions{Name: target, Program: prog})
 	case "tracepoint":
 		group, name, ok := strings.Cut(target, "/")
 		if !ok {

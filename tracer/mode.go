@@ -9,14 +9,15 @@ import (
 type Mode string
 
 const (
-	ModeFentry     Mode = "fentry"     // fentry/fexit: cheapest, needs BTF and trampolines
-	ModeKprobe     Mode = "kprobe"     // kprobe/kretprobe: needs CONFIG_KPROBES
-	ModeTPBTF      Mode = "tp_btf"     // BTF-typed raw tracepoints: task pointers as arguments
-	ModeTracepoint Mode = "tracepoint" // classic tracepoints: stable record layouts
+	ModeFentry     Mode = "fentry"         // fentry/fexit: cheapest, needs BTF and trampolines
+	ModeKprobe     Mode = "kprobe"         // kprobe/kretprobe: needs CONFIG_KPROBES
+	ModeTPBTF      Mode = "tp_btf"         // BTF-typed raw tracepoints: task pointers as arguments
+	ModeRawTP      Mode = "raw_tracepoint" // raw tracepoints: untyped arguments, no BTF attach
+	ModeTracepoint Mode = "tracepoint"     // classic tracepoints: stable record layouts
 )
 
 // Modes lists every mode, best first.
-var Modes = []Mode{ModeFentry, ModeKprobe, ModeTPBTF, ModeTracepoint}
+var Modes = []Mode{ModeFentry, ModeKprobe, ModeTPBTF, ModeRawTP, ModeTracepoint}
 
 // ParseMode accepts a mode name as given on the command line.
 func ParseMode(s string) (Mode, error) {
@@ -37,6 +38,8 @@ func (m Mode) sectionPrefixes() []string {
 		return []string{"kprobe/", "kretprobe/"}
 	case ModeTPBTF:
 		return []string{"tp_btf/"}
+	case ModeRawTP:
+		return []string{"raw_tracepoint/", "raw_tp/"}
 	case ModeTracepoint:
 		return []string{"tracepoint/"}
 	}

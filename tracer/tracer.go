@@ -34,6 +34,8 @@ type Options struct {
 	// RingBufferBytes sizes each sensor's ring buffer (power of two, multiple of the
 	// page size); 0 keeps the built-in 256 KiB.
 	RingBufferBytes int
+	// Latency configures the latency and seccomp sensors.
+	Latency LatencyOptions
 	// EventBuffer is the capacity of the Events channel; 0 means 4096.
 	EventBuffer int
 	Logger      *slog.Logger
@@ -92,6 +94,9 @@ func New(opts Options) (*Tracer, error) {
 			return nil, fmt.Errorf("attach override for unknown sensor %q (known: %v)", n, SensorNames())
 		}
 	}
+	if err := opts.Latency.validate(); err != nil {
+		return nil, err
+	}
 	if rb := opts.RingBufferBytes; rb != 0 && (rb < 4096 || rb&(rb-1) != 0) {
 		return nil, fmt.Errorf("ring buffer size %d: want a power of two of at least 4096", rb)
 	}
@@ -119,13 +124,16 @@ func (t *Tracer) Start(ctx context.Context) error {
 			t.status = append(t.status, sensor.Status{Name: s.name, Unavailable: err.Error()})
 			continue
 		}
-		rd, err := ringbuf.NewReader(att.coll.Maps["events"])
-		if err != nil {
-			att.close()
-			reason := fmt.Sprintf("open ring buffer: %v", err)
-			t.log.Warn("sensor unavailable", "sensor", s.name, "reason", reason)
-			t.status = append(t.status, sensor.Status{Name: s.name, Unavailable: reason})
-			continue
+		var rd *ringbuf.Reader
+		if s.decode != nil {
+			rd, err = ringbuf.NewReader(att.coll.Maps["events"])
+			if err != nil {
+				att.close()
+				reason := fmt.Sprintf("open ring buffer: %v", err)
+				t.log.Warn("sensor unavailable", "sensor", s.name, "reason", reason)
+				t.status = append(t.status, sensor.Status{Name: s.name, Unavailable: reason})
+				continue
+			}
 		}
 		t.log.Info("sensor attached", "sensor", s.name, "mode", att.mode)
 		r := &running{def: s, att: att, reader: rd}
@@ -135,6 +143,9 @@ func (t *Tracer) Start(ctx context.Context) error {
 		return errors.New("no sensor could attach; see the reasons logged above")
 	}
 	for _, r := range t.running {
+		if r.reader == nil {
+			continue // aggregates in the kernel, read on demand
+		}
 		t.wg.Add(1)
 		go t.read(ctx, r)
 	}
@@ -200,6 +211,9 @@ func (t *Tracer) Status() []sensor.Status {
 }
 
 func lostEvents(m *ebpf.Map) uint64 {
+	if m == nil {
+		return 0
+	}
 	var perCPU []uint64
 	if err := m.Lookup(uint32(0), &perCPU); err != nil {
 		return 0
@@ -218,7 +232,9 @@ func (t *Tracer) Close() error {
 		return nil
 	}
 	for _, r := range t.running {
-		r.reader.Close()
+		if r.reader != nil {
+			r.reader.Close()
+		}
 	}
 	t.wg.Wait()
 	for _, r := range t.running {

@@ -105,7 +105,7 @@ func kernelOffers(t *testing.T, mode Mode) (offered, known bool) {
 		return slices.Contains(modes, string(mode)), true
 	}
 	switch mode {
-	case ModeTracepoint, ModeTPBTF:
+	case ModeTracepoint, ModeTPBTF, ModeRawTP:
 		return true, true
 	case ModeKprobe:
 		return haveKprobes(), true

@@ -13,11 +13,13 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"syscall"
 
 	"github.com/observer-dev/observer/internal/config"
 	"github.com/observer-dev/observer/internal/container"
 	"github.com/observer-dev/observer/internal/daemon"
+	"github.com/observer-dev/observer/internal/latency"
 	"github.com/observer-dev/observer/internal/privilege"
 	"github.com/observer-dev/observer/tracer"
 )
@@ -73,7 +75,12 @@ func runDaemon(args []string, stderr io.Writer) int {
 		Attach:          attach,
 		WatchComms:      cfg.WatchComms,
 		RingBufferBytes: cfg.RingBufferBytes,
-		Logger:          log,
+		Latency: tracer.LatencyOptions{
+			SampleEvery:    uint32(cfg.SyscallSampleEvery),
+			ContainersOnly: cfg.SyscallContainersOnly,
+			PerSyscall:     cfg.SyscallBreakdown,
+		},
+		Logger: log,
 	})
 	if err != nil {
 		return fail(exitUsage, err)
@@ -102,6 +109,8 @@ func runDaemon(args []string, stderr io.Writer) int {
 	}
 	err = daemon.Run(ctx, daemon.Options{
 		Config: cfg, Source: tr, Resolver: resolver, Version: version(), Logger: log,
+		Latency: latencySource(cfg.Sensors, tr), LatencyTopN: cfg.SyscallTop, SyscallLabel: cfg.SyscallLabel,
+		ContainersOnly: cfg.SyscallContainersOnly,
 	})
 	if err != nil {
 		return fail(exitError, err)
@@ -123,4 +132,12 @@ func version() string {
 		}
 	}
 	return v
+}
+
+// latencySource is the tracer when the latency or seccomp sensor was asked for.
+func latencySource(sensors []string, tr *tracer.Tracer) latency.Source {
+	if len(sensors) == 0 || slices.Contains(sensors, tracer.SensorLatency) || slices.Contains(sensors, tracer.SensorSeccomp) {
+		return tr
+	}
+	return nil
 }

@@ -24,6 +24,12 @@ type Config struct {
 	LogLevel        slog.Level
 	RingBufferBytes int
 	Forensics       Forensics
+	// Syscall latency sensor (see internal/latency).
+	SyscallBreakdown      bool // per-syscall counts in the kernel
+	SyscallTop            int  // syscalls per container in /status and the opt-in label
+	SyscallLabel          bool // per-syscall metrics (implies SyscallBreakdown)
+	SyscallSampleEvery    int  // measure one syscall in N
+	SyscallContainersOnly bool // skip host cgroups in the kernel
 }
 
 // DefaultListen is loopback only: metrics and events describe the host.
@@ -52,6 +58,11 @@ func Parse(args []string, def Defaults, usage io.Writer) (*Config, error) {
 	var forensics forensicsFlags
 	c.Forensics.addFlags(fs, &forensics)
 
+	fs.BoolVar(&c.SyscallBreakdown, "syscall-breakdown", false, "latency sensor: also count calls and time per syscall in the kernel (top N per container in /status)")
+	fs.IntVar(&c.SyscallTop, "syscall-top", 5, "latency sensor: syscalls per container shown in /status and by --syscall-label (`N`, 1..64)")
+	fs.BoolVar(&c.SyscallLabel, "syscall-label", false, "latency sensor: export observer_syscall_top_{calls,seconds}_total{container,syscall} for the top N syscalls (implies --syscall-breakdown)")
+	fs.IntVar(&c.SyscallSampleEvery, "syscall-sample-every", 1, "latency sensor: measure one syscall in `N` per thread (1 = all)")
+	fs.BoolVar(&c.SyscallContainersOnly, "syscall-containers-only", false, "latency sensor: measure container cgroups only (host syscalls pay one map lookup)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(usage)
@@ -75,6 +86,15 @@ func Parse(args []string, def Defaults, usage io.Writer) (*Config, error) {
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", level)
+	}
+	if c.SyscallTop < 1 || c.SyscallTop > 64 {
+		return nil, fmt.Errorf("-syscall-top %d: want 1..64", c.SyscallTop)
+	}
+	if c.SyscallSampleEvery < 1 || c.SyscallSampleEvery > 1<<20 {
+		return nil, fmt.Errorf("-syscall-sample-every %d: want 1..%d", c.SyscallSampleEvery, 1<<20)
+	}
+	if c.SyscallLabel {
+		c.SyscallBreakdown = true
 	}
 	if c.RingBufferBytes < 0 {
 		return nil, fmt.Errorf("-ring-buffer-size %d: must not be negative", c.RingBufferBytes)

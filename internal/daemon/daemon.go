@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/observer-dev/observer/internal/container"
 	"github.com/observer-dev/observer/internal/event"
 	"github.com/observer-dev/observer/internal/eventlog"
+	"github.com/observer-dev/observer/internal/latency"
 	"github.com/observer-dev/observer/internal/metrics"
 	"github.com/observer-dev/observer/internal/pipeline"
 	"github.com/observer-dev/observer/internal/recorder"
@@ -52,6 +54,13 @@ type Options struct {
 	// SnapshotProviders add sections to the flight recorder's state snapshots,
 	// after the built-in ones (see forensics.go).
 	SnapshotProviders []recorder.Provider
+	// Latency reads the in-kernel syscall latency histograms (the tracer); nil
+	// when the latency and seccomp sensors are off.
+	Latency      latency.Source
+	LatencyTopN  int
+	SyscallLabel bool
+	// ContainersOnly keeps the latency sensor's tracked cgroups in sync with the resolver.
+	ContainersOnly bool
 }
 
 // Status is the /status document.
@@ -65,6 +74,8 @@ type Status struct {
 	SubscriberDropped map[string]uint64 `json:"subscriber_dropped_events"`
 	Recorder          *recorder.Stats   `json:"recorder,omitempty"`
 	Source            any               `json:"source,omitempty"`
+	// SyscallLatency summarises the latency sensor per container.
+	SyscallLatency *latency.Summary `json:"syscall_latency,omitempty"`
 }
 
 // Run serves until ctx ends or the source closes, then stops every part.
@@ -82,6 +93,20 @@ func Run(ctx context.Context, opts Options) error {
 
 	events := bus.New()
 	m := metrics.New(metrics.Sources{Sensors: opts.Source.Status, BusDropped: events.Dropped})
+	var lat *latency.Latency
+	if opts.Latency != nil {
+		// The latency sensor also needs each container's cgroups (container.Resolver has them).
+		res, ok := opts.Resolver.(latency.Resolver)
+		if !ok {
+			ln.Close()
+			return fmt.Errorf("latency: resolver %T cannot list container cgroups", opts.Resolver)
+		}
+		lat = latency.New(latency.Options{
+			Source: opts.Latency, Resolver: res, Label: m.ContainerLabel,
+			TopN: opts.LatencyTopN, SyscallLabel: opts.SyscallLabel, ContainersOnly: opts.ContainersOnly, Logger: log,
+		})
+		m.Registry().MustRegister(lat)
+	}
 	started := time.Now().UTC()
 	kernel := kernelRelease()
 	var wg sync.WaitGroup
@@ -102,6 +127,10 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		if opts.SourceInfo != nil {
 			st.Source = opts.SourceInfo()
+		}
+		if lat != nil {
+			sum := lat.Summary()
+			st.SyscallLatency = &sum
 		}
 		return st
 	}
@@ -133,11 +162,26 @@ func Run(ctx context.Context, opts Options) error {
 				return
 			case id := <-opts.Resolver.Gone():
 				m.ForgetContainer(id)
+				if lat != nil {
+					lat.Forget(id)
+				}
 			}
 		}
 	}()
 
-	srv := server.New(server.Options{Metrics: m.Handler(), Bus: events, Status: status, Logger: log, Routes: fx.routes})
+	routes := fx.routes
+	if lat != nil {
+		if routes == nil {
+			routes = map[string]http.Handler{}
+		}
+		routes["GET /latency"] = lat.Handler()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lat.Run(ctx)
+		}()
+	}
+	srv := server.New(server.Options{Metrics: m.Handler(), Bus: events, Status: status, Logger: log, Routes: routes})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

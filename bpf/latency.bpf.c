@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: GPL-2.0
+/* latency sensor: the duration of every syscall, aggregated in the kernel into
+ * log2 histograms keyed by cgroup id and seccomp mode. No event per syscall.
+ *
+ *   tp_btf:         tp_btf/sys_enter + tp_btf/sys_exit
+ *   raw_tracepoint: raw_tracepoint/sys_enter + raw_tracepoint/sys_exit
+ *
+ * Enabling either hook moves every syscall of every task onto the kernel's
+ * syscall slow path; the work here is kept to one task-storage access per hook
+ * and one per-CPU hash lookup per syscall (see `make bench`).
+ *
+ * The start time lives in task storage, not in a hash keyed by thread id: task
+ * storage is a pointer away from the task and is freed with it, while a global
+ * hash costs a lookup with a shared bucket lock on every syscall.
+ */
+#include "hist.h"
+
+/* task->seccomp.mode values (include/linux/seccomp.h); named in userspace. */
+#define SECCOMP_MODE_MAX 3
+
+/* Set by userspace before load. */
+const volatile __u32 sample_every = 1;       /* measure one syscall in N per thread (1 = all) */
+const volatile bool containers_only = false; /* only cgroups userspace put in `tracked` */
+const volatile bool per_syscall = false;     /* also count per {cgroup, syscall nr} */
+
+struct start {
+	__u64 ts; /* bpf_ktime_get_ns at sys_enter; 0 = no measurement pending */
+	__u32 nr;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct start);
+} starts SEC(".maps");
+
+struct hist_key {
+	__u64 cgroup_id;
+	__u32 mode; /* task->seccomp.mode at sys_exit */
+	__u32 _pad;
+};
+
+/* Per-CPU: each CPU increments its own copy without atomics or bucket locks
+ * contended by other CPUs; userspace sums the copies on scrape. The hash (not an
+ * array indexed by a slot) keeps the hot path at one lookup with no slot table. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 2048); /* resized by userspace */
+	__type(key, struct hist_key);
+	__type(value, struct hist);
+} latency_hist SEC(".maps");
+
+/* Container cgroups, filled by userspace when containers_only is set. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u8);
+} tracked SEC(".maps");
+
+struct syscall_key {
+	__u64 cgroup_id;
+	__u32 nr;
+	__u32 _pad;
+};
+
+struct syscall_stat {
+	__u64 count;
+	__u64 sum_ns;
+};
+
+/* LRU: the least recently used {cgroup, syscall} pairs give way, so the map
+ * stays bounded without userspace pruning; userspace keeps only the top N. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct syscall_key);
+	__type(value, struct syscall_stat);
+} syscall_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, OVERFLOW_REASONS);
+	__type(key, __u32);
+	__type(value, __u64);
+} overflow SEC(".maps");
+
+/* Initial value for new histogram entries: too large for the BPF stack. */
+const struct hist zero_hist = {};
+
+/* Referenced so that bpf2go generates the Go mirrors. */
+const struct syscall_key *unused_syscall_key __attribute__((unused));
+const struct syscall_stat *unused_syscall_stat __attribute__((unused));
+
+static __always_inline void count_overflow(__u32 reason)
+{
+	__u64 *n = bpf_map_lookup_elem(&overflow, &reason);
+	if (n)
+		(*n)++;
+}
+
+static __always_inline void on_enter(long nr)
+{
+	if (sample_every > 1 && bpf_get_prandom_u32() % sample_every)
+		return;
+	if (containers_only) {
+		__u64 cg = bpf_get_current_cgroup_id();
+		if (!bpf_map_lookup_elem(&tracked, &cg))
+			return;
+	}
+	struct start *s = bpf_task_storage_get(&starts, bpf_get_current_task_btf(), 0,
+					       BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!s) {
+		count_overflow(OVERFLOW_STORAGE);
+		return;
+	}
+	s->nr = (__u32)nr;
+	s->ts = bpf_ktime_get_ns();
+}
+
+static __always_inline void count_syscall(__u64 cgroup_id, __u32 nr, __u64 d)
+{
+	struct syscall_key k = { .cgroup_id = cgroup_id, .nr = nr };
+	struct syscall_stat *v = bpf_map_lookup_elem(&syscall_stats, &k);
+
+	if (!v) {
+		struct syscall_stat init = { .count = 1, .sum_ns = d };
+		if (!bpf_map_update_elem(&syscall_stats, &k, &init, BPF_NOEXIST))
+			return;
+		v = bpf_map_lookup_elem(&syscall_stats, &k); /* lost a race with another CPU */
+		if (!v) {
+			count_overflow(OVERFLOW_SYSCALL_FULL);
+			return;
+		}
+	}
+	v->count++;
+	v->sum_ns += d;
+}
+
+static __always_inline void on_exit(struct task_struct *task, __u32 mode)
+{
+	/* No F_CREATE: threads never measured at sys_enter cost nothing more. */
+	struct start *s = bpf_task_storage_get(&starts, task, 0, 0);
+	if (!s || !s->ts)
+		return;
+	__u64 d = bpf_ktime_get_ns() - s->ts;
+	__u32 nr = s->nr;
+	s->ts = 0;
+
+	struct hist_key k = {
+		.cgroup_id = bpf_get_current_cgroup_id(),
+		.mode = mode > SECCOMP_MODE_MAX ? SECCOMP_MODE_MAX : mode,
+	};
+	struct hist *h = bpf_map_lookup_elem(&latency_hist, &k);
+	if (!h) {
+		bpf_map_update_elem(&latency_hist, &k, &zero_hist, BPF_NOEXIST);
+		h = bpf_map_lookup_elem(&latency_hist, &k);
+		if (!h) {
+			count_overflow(OVERFLOW_HIST_FULL);
+			return;
+		}
+	}
+	hist_add(h, d);
+	if (per_syscall)
+		count_syscall(k.cgroup_id, nr, d);
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(lat_enter_btf, struct pt_regs *regs, long id)
+{
+	on_enter(id);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(lat_exit_btf, struct pt_regs *regs, long ret)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	on_exit(task, task->seccomp.mode);
+	return 0;
+}
+
+SEC("raw_tracepoint/sys_enter")
+int lat_enter_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	on_enter((long)ctx->args[1]);
+	return 0;
+}
+
+SEC("raw_tracepoint/sys_exit")
+int lat_exit_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	on_exit(task, BPF_CORE_READ(task, seccomp.mode));
+	return 0;
+}

@@ -1,0 +1,127 @@
+package latency_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/observer-dev/observer/internal/container"
+	"github.com/observer-dev/observer/internal/latency"
+	"github.com/observer-dev/observer/internal/testenv"
+	"github.com/observer-dev/observer/tracer"
+)
+
+// TestDockerSeccompModes runs two busybox containers under a private dockerd,
+// one with Docker's default seccomp profile and one unconfined, both doing the
+// same 200000 one-byte read/write pairs, and checks what the daemon's latency
+// component reports: container attribution, seccomp mode and counts, and the
+// seccomp-report table.
+func TestDockerSeccompModes(t *testing.T) {
+	testenv.RequireRoot(t)
+	d := testenv.StartDockerd(t)
+	image := d.ImportBusybox(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tr, err := tracer.New(tracer.Options{Sensors: []string{tracer.SensorLatency}, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	res, err := container.NewResolver(container.Options{DockerHost: d.Host, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := res.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lat := latency.New(latency.Options{Source: tr, Resolver: res, Logger: log})
+
+	const pairs = 200000
+	script := "dd if=/dev/zero of=/dev/null bs=1 count=200000 2>/dev/null; sleep 600"
+	run := func(name string, opts ...string) string {
+		args := append([]string{"run", "-d", "--name", name}, opts...)
+		out, err := d.CLI(append(args, image, "sh", "-c", script)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(out)
+	}
+	def := run("seccomp-default")
+	unconfined := run("seccomp-unconfined", "--security-opt", "seccomp=unconfined")
+
+	find := func(rep latency.Report, id string) *latency.ContainerReport {
+		for i := range rep.Containers {
+			if rep.Containers[i].ID == id {
+				return &rep.Containers[i]
+			}
+		}
+		return nil
+	}
+	count := func(c *latency.ContainerReport, mode string) uint64 {
+		if c == nil {
+			return 0
+		}
+		for _, m := range c.Seccomp {
+			if m.Mode == mode {
+				return m.Hist.Count()
+			}
+		}
+		return 0
+	}
+	var rep latency.Report
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		rep = lat.Report()
+		if count(find(rep, def), "filter") >= 2*pairs && count(find(rep, unconfined), "none") >= 2*pairs {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("containers not measured in time: default %+v, unconfined %+v", find(rep, def), find(rep, unconfined))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	dc, uc := find(rep, def), find(rep, unconfined)
+	if dc.Name != "seccomp-default" && dc.Name != "" {
+		t.Errorf("default container name %q", dc.Name)
+	}
+	if n := count(dc, "none"); n > count(dc, "filter")/100 {
+		t.Errorf("default container: %d syscalls without seccomp, want (almost) all under filter", n)
+	}
+	if n := count(uc, "filter"); n != 0 {
+		t.Errorf("unconfined container: %d syscalls under a seccomp filter, want 0", n)
+	}
+	t.Logf("default: %d filtered syscalls; unconfined: %d unfiltered", count(dc, "filter"), count(uc, "none"))
+
+	// The subcommand against the JSON endpoint: both containers, their modes.
+	srv := httptest.NewServer(lat.Handler())
+	defer srv.Close()
+	var out, errOut bytes.Buffer
+	if code := latency.RunReport([]string{"--addr", strings.TrimPrefix(srv.URL, "http://"), "--interval", "0"}, &out, &errOut); code != 0 {
+		t.Fatalf("seccomp-report exit %d: %s", code, errOut.String())
+	}
+	t.Logf("seccomp-report:\n%s", out.String())
+	for _, want := range []string{def[:12], unconfined[:12]} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks container %s", want)
+		}
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		switch {
+		case strings.Contains(line, def[:12]) && strings.Contains(line, " none "):
+		case strings.Contains(line, def[:12]) && !strings.Contains(line, " filter "):
+			t.Errorf("default container row without filter mode: %q", line)
+		case strings.Contains(line, unconfined[:12]) && !strings.Contains(line, " none "):
+			t.Errorf("unconfined container row not in mode none: %q", line)
+		}
+	}
+}

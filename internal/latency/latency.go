@@ -1,0 +1,287 @@
+// Package latency turns the kernel's syscall latency and seccomp filter-time
+// histograms into per-container metrics, a /status summary, the /latency JSON
+// document and the `observer seccomp-report` table. It reads the kernel on
+// demand (scrape, request) through Source; nothing here runs per syscall.
+package latency
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/observer-dev/observer/internal/container"
+	"github.com/observer-dev/observer/internal/sensor"
+)
+
+// Source is the tracer's on-demand side (tracer.Tracer).
+type Source interface {
+	SyscallLatency() (sensor.LatencySnapshot, error)
+	SeccompFilterTime() (sensor.SeccompSnapshot, error)
+	ForgetCgroups(ids []uint64)
+	TrackCgroups(want map[uint64]bool) error
+	// MeasuredCgroups lists the cgroups the kernel holds figures for (keys only).
+	MeasuredCgroups() []uint64
+}
+
+// Resolver maps cgroups to containers (container.Resolver).
+type Resolver interface {
+	Lookup(cgroupID uint64) container.Container
+	ContainerCgroups() map[uint64]string
+}
+
+// DefaultTopN is how many syscalls per container /status and the opt-in
+// metric label show.
+const DefaultTopN = 5
+
+// Options configure a Latency.
+type Options struct {
+	Source   Source
+	Resolver Resolver
+	// Label maps a container id to its bounded metric label (metrics.Metrics.ContainerLabel).
+	Label func(id string) string
+	// TopN bounds the per-syscall breakdown per container; 0 means DefaultTopN.
+	TopN int
+	// SyscallLabel adds the per-syscall metrics (top N per container).
+	SyscallLabel bool
+	// ContainersOnly keeps the kernel's tracked set equal to the resolver's container cgroups.
+	ContainersOnly bool
+	Logger         *slog.Logger
+}
+
+// Latency owns the user side of the latency and seccomp sensors.
+type Latency struct {
+	opts Options
+
+	mu sync.Mutex
+	// seen remembers which cgroups each container had, so that their kernel
+	// entries can be deleted when the container is gone: by then the resolver
+	// no longer maps those cgroups.
+	seen map[string]map[uint64]bool
+}
+
+// New checks the options.
+func New(opts Options) *Latency {
+	if opts.TopN <= 0 {
+		opts.TopN = DefaultTopN
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Label == nil {
+		opts.Label = func(id string) string { return container.ShortID(id) }
+	}
+	return &Latency{opts: opts, seen: map[string]map[uint64]bool{}}
+}
+
+// refreshPeriod is how often measured cgroups are mapped to containers between
+// scrapes (a container that lives and dies between scrapes must still be
+// cleaned up: once gone, the resolver no longer maps its cgroups) and, in
+// containers-only mode, how soon a new container is measured.
+const refreshPeriod = time.Second
+
+// Run keeps the cgroup bookkeeping fresh until ctx ends.
+func (l *Latency) Run(ctx context.Context) {
+	t := time.NewTicker(refreshPeriod)
+	defer t.Stop()
+	for {
+		if l.opts.ContainersOnly {
+			want := map[uint64]bool{}
+			for id := range l.opts.Resolver.ContainerCgroups() {
+				want[id] = true
+			}
+			if err := l.opts.Source.TrackCgroups(want); err != nil && !errors.Is(err, sensor.ErrNotRunning) {
+				l.opts.Logger.Warn("latency: track container cgroups", "err", err)
+			}
+		}
+		for _, cg := range l.opts.Source.MeasuredCgroups() {
+			if c := l.opts.Resolver.Lookup(cg); c.ID != "" {
+				l.remember(c.ID, cg)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Forget deletes the kernel entries of a container that is gone (Resolver.Gone).
+func (l *Latency) Forget(id string) {
+	l.mu.Lock()
+	cgs := l.seen[id]
+	delete(l.seen, id)
+	l.mu.Unlock()
+	ids := make([]uint64, 0, len(cgs))
+	for cg := range cgs {
+		ids = append(ids, cg)
+	}
+	l.opts.Source.ForgetCgroups(ids)
+}
+
+// Report is the /latency document: cumulative counts since the sensor
+// started (or since the container's first syscall), per container.
+type Report struct {
+	Time time.Time `json:"time"`
+	// SampleEvery: one syscall in N was measured; counts below are scaled up by N.
+	SampleEvery uint32 `json:"sample_every"`
+	// LatencyError / FilterError say why a sensor's figures are missing.
+	LatencyError string            `json:"latency_error,omitempty"`
+	FilterError  string            `json:"filter_error,omitempty"`
+	Containers   []ContainerReport `json:"containers"`
+	// Untracked counts syscalls the kernel could not record because a bounded map was full.
+	Untracked map[string]uint64 `json:"untracked,omitempty"`
+}
+
+// ContainerReport is one container (ID "" = every host cgroup together).
+type ContainerReport struct {
+	ID      string        `json:"id"`
+	Name    string        `json:"name,omitempty"`
+	Seccomp []ModeLatency `json:"seccomp"`
+	// Filter is the seccomp filter evaluation time; nil when not measured.
+	Filter      *FilterTime   `json:"filter,omitempty"`
+	TopSyscalls []SyscallStat `json:"top_syscalls,omitempty"`
+}
+
+// ModeLatency is the syscall duration histogram of a container's tasks in one seccomp mode.
+type ModeLatency struct {
+	Mode string               `json:"mode"`
+	Hist sensor.Log2Histogram `json:"hist"`
+}
+
+// FilterTime is a container's seccomp filter evaluation time.
+type FilterTime struct {
+	Filters uint64               `json:"filters"`
+	Hist    sensor.Log2Histogram `json:"hist"`
+}
+
+// SyscallStat is one syscall's share of a container's syscalls.
+type SyscallStat struct {
+	Name  string `json:"name"`
+	Nr    uint32 `json:"nr"`
+	Count uint64 `json:"count"`
+	SumNs uint64 `json:"sum_ns"`
+}
+
+// Report reads the kernel and groups its figures by container.
+func (l *Latency) Report() Report {
+	rep := Report{Time: time.Now().UTC(), SampleEvery: 1}
+	byID := map[string]*ContainerReport{}
+	get := func(cgroup uint64) *ContainerReport {
+		c := l.opts.Resolver.Lookup(cgroup)
+		r := byID[c.ID]
+		if r == nil {
+			r = &ContainerReport{ID: c.ID, Name: c.Name}
+			byID[c.ID] = r
+		}
+		if c.ID != "" {
+			l.remember(c.ID, cgroup)
+		}
+		return r
+	}
+	snap, err := l.opts.Source.SyscallLatency()
+	if err != nil {
+		rep.LatencyError = err.Error()
+	} else {
+		rep.SampleEvery = max(snap.SampleEvery, 1)
+		for _, s := range snap.Latency {
+			h := s.Hist
+			h.Scale(uint64(rep.SampleEvery))
+			r := get(s.CgroupID)
+			i := slices.IndexFunc(r.Seccomp, func(m ModeLatency) bool { return m.Mode == s.Seccomp })
+			if i < 0 {
+				r.Seccomp = append(r.Seccomp, ModeLatency{Mode: s.Seccomp})
+				i = len(r.Seccomp) - 1
+			}
+			r.Seccomp[i].Hist.Add(&h)
+		}
+		perCtr := map[*ContainerReport]map[uint32]*SyscallStat{}
+		for _, s := range snap.Syscalls {
+			r := get(s.CgroupID)
+			m := perCtr[r]
+			if m == nil {
+				m = map[uint32]*SyscallStat{}
+				perCtr[r] = m
+			}
+			st := m[s.Nr]
+			if st == nil {
+				st = &SyscallStat{Name: SyscallName(s.Nr), Nr: s.Nr}
+				m[s.Nr] = st
+			}
+			st.Count += s.Count * uint64(rep.SampleEvery)
+			st.SumNs += s.SumNs * uint64(rep.SampleEvery)
+		}
+		for r, m := range perCtr {
+			r.TopSyscalls = topN(m, l.opts.TopN)
+		}
+		rep.Untracked = map[string]uint64{}
+		for reason, n := range map[string]uint64{
+			"histogram_full": snap.HistOverflow, "per_syscall_full": snap.SyscallOverflow, "thread_storage": snap.StorageOverflow,
+		} {
+			if n > 0 {
+				rep.Untracked[reason] = n
+			}
+		}
+	}
+	fsnap, err := l.opts.Source.SeccompFilterTime()
+	if err != nil {
+		rep.FilterError = err.Error()
+	} else {
+		for _, f := range fsnap.Filter {
+			r := get(f.CgroupID)
+			if r.Filter == nil {
+				r.Filter = &FilterTime{}
+			}
+			r.Filter.Hist.Add(&f.Hist)
+			r.Filter.Filters = max(r.Filter.Filters, f.Filters)
+		}
+		if fsnap.HistOverflow > 0 {
+			if rep.Untracked == nil {
+				rep.Untracked = map[string]uint64{}
+			}
+			rep.Untracked["filter_histogram_full"] = fsnap.HistOverflow
+		}
+	}
+	for _, r := range byID {
+		slices.SortFunc(r.Seccomp, func(a, b ModeLatency) int { return cmp.Compare(a.Mode, b.Mode) })
+		rep.Containers = append(rep.Containers, *r)
+	}
+	slices.SortFunc(rep.Containers, func(a, b ContainerReport) int { return cmp.Compare(a.ID, b.ID) })
+	return rep
+}
+
+func (l *Latency) remember(id string, cgroup uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := l.seen[id]
+	if m == nil {
+		m = map[uint64]bool{}
+		l.seen[id] = m
+	}
+	m[cgroup] = true
+}
+
+// topN keeps the n syscalls with the most time spent (ties: more calls, lower number).
+func topN(m map[uint32]*SyscallStat, n int) []SyscallStat {
+	out := make([]SyscallStat, 0, len(m))
+	for _, s := range m {
+		out = append(out, *s)
+	}
+	slices.SortFunc(out, func(a, b SyscallStat) int {
+		if c := cmp.Compare(b.SumNs, a.SumNs); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.Count, a.Count); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Nr, b.Nr)
+	})
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out
+}

@@ -1,0 +1,310 @@
+package tracer
+
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/observer-dev/observer/internal/sensor"
+)
+
+// LatencyOptions configure the latency and seccomp sensors.
+type LatencyOptions struct {
+	// SampleEvery measures one syscall in N (per thread, chosen at sys_enter);
+	// 0 or 1 measures every syscall.
+	SampleEvery uint32
+	// ContainersOnly skips every cgroup not passed to TrackCgroups.
+	ContainersOnly bool
+	// PerSyscall also counts calls and time per {cgroup, syscall number}.
+	PerSyscall bool
+	// MaxCgroups bounds the histogram maps (cgroups x seccomp modes for the
+	// latency sensor); 0 means DefaultMaxCgroups.
+	MaxCgroups int
+}
+
+// DefaultMaxCgroups bounds the latency histograms; a busy host has a few
+// hundred cgroups making syscalls, and most are in a single seccomp mode.
+const DefaultMaxCgroups = 4096
+
+// maxTracked bounds the containers-only set (the `tracked` map).
+const maxTracked = 4096
+
+func (o *LatencyOptions) validate() error {
+	if o.MaxCgroups < 0 || o.MaxCgroups > 1<<20 {
+		return fmt.Errorf("latency: max cgroups %d out of range (0..%d)", o.MaxCgroups, 1<<20)
+	}
+	return nil
+}
+
+func (o *LatencyOptions) maxCgroups() uint32 {
+	if o.MaxCgroups == 0 {
+		return DefaultMaxCgroups
+	}
+	return uint32(o.MaxCgroups)
+}
+
+func (o *LatencyOptions) sampleEvery() uint32 { return max(o.SampleEvery, 1) }
+
+func configureLatency(spec *ebpf.CollectionSpec, opts *Options) error {
+	lo := &opts.Latency
+	for name, v := range map[string]any{
+		"sample_every":    lo.sampleEvery(),
+		"containers_only": lo.ContainersOnly,
+		"per_syscall":     lo.PerSyscall,
+	} {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return fmt.Errorf("set %s: %w", name, err)
+		}
+	}
+	spec.Maps["latency_hist"].MaxEntries = lo.maxCgroups()
+	spec.Maps["tracked"].MaxEntries = maxTracked
+	if !lo.PerSyscall {
+		spec.Maps["syscall_stats"].MaxEntries = 1 // never written
+	}
+	return nil
+}
+
+func configureSeccomp(spec *ebpf.CollectionSpec, opts *Options) error {
+	spec.Maps["filter_hist"].MaxEntries = opts.Latency.maxCgroups()
+	return nil
+}
+
+// seccompModes names task->seccomp.mode (include/linux/seccomp.h).
+var seccompModes = [...]string{"none", "strict", "filter", "dead"}
+
+// ErrNotRunning is returned by the on-demand readers when their sensor is not attached.
+var ErrNotRunning = sensor.ErrNotRunning
+
+func (t *Tracer) sensorMaps(name string) (map[string]*ebpf.Map, error) {
+	if t.closed.Load() {
+		return nil, ErrNotRunning
+	}
+	for _, r := range t.running {
+		if r.def.name == name {
+			return r.att.coll.Maps, nil
+		}
+	}
+	for _, st := range t.status {
+		if st.Name == name {
+			return nil, fmt.Errorf("%w: %s sensor unavailable: %s", ErrNotRunning, name, st.Unavailable)
+		}
+	}
+	return nil, fmt.Errorf("%w: %s sensor not enabled (--sensors)", ErrNotRunning, name)
+}
+
+// SyscallLatency reads the latency sensor's histograms, summed over CPUs.
+func (t *Tracer) SyscallLatency() (sensor.LatencySnapshot, error) {
+	snap := sensor.LatencySnapshot{SampleEvery: t.opts.Latency.sampleEvery()}
+	maps, err := t.sensorMaps(SensorLatency)
+	if err != nil {
+		return snap, err
+	}
+	var key latencyHistKey
+	var perCPU []latencyHist
+	it := maps["latency_hist"].Iterate()
+	for it.Next(&key, &perCPU) {
+		l := sensor.SyscallLatency{CgroupID: key.CgroupId, Seccomp: name(seccompModes[:], int(key.Mode))}
+		sumHist(&l.Hist, perCPU)
+		snap.Latency = append(snap.Latency, l)
+	}
+	if err := it.Err(); err != nil {
+		return snap, fmt.Errorf("read latency histograms: %w", err)
+	}
+	if t.opts.Latency.PerSyscall {
+		var sk latencySyscallKey
+		var stats []latencySyscallStat
+		it := maps["syscall_stats"].Iterate()
+		for it.Next(&sk, &stats) {
+			s := sensor.SyscallStat{CgroupID: sk.CgroupId, Nr: sk.Nr}
+			for _, c := range stats {
+				s.Count += c.Count
+				s.SumNs += c.SumNs
+			}
+			snap.Syscalls = append(snap.Syscalls, s)
+		}
+		if err := it.Err(); err != nil {
+			return snap, fmt.Errorf("read per-syscall counts: %w", err)
+		}
+	}
+	over := overflowCounts(maps["overflow"])
+	snap.HistOverflow, snap.StorageOverflow, snap.SyscallOverflow = over[0], over[1], over[2]
+	return snap, nil
+}
+
+// SeccompFilterTime reads the seccomp sensor's histograms, summed over CPUs.
+func (t *Tracer) SeccompFilterTime() (sensor.SeccompSnapshot, error) {
+	var snap sensor.SeccompSnapshot
+	maps, err := t.sensorMaps(SensorSeccomp)
+	if err != nil {
+		return snap, err
+	}
+	var cgroup uint64
+	var perCPU []seccompHist
+	it := maps["filter_hist"].Iterate()
+	for it.Next(&cgroup, &perCPU) {
+		f := sensor.SeccompFilterTime{CgroupID: cgroup}
+		for _, h := range perCPU {
+			for i, b := range h.Buckets {
+				f.Hist.Buckets[i] += b
+			}
+			f.Hist.SumNs += h.SumNs
+			f.Filters = max(f.Filters, h.Aux)
+		}
+		snap.Filter = append(snap.Filter, f)
+	}
+	if err := it.Err(); err != nil {
+		return snap, fmt.Errorf("read seccomp histograms: %w", err)
+	}
+	snap.HistOverflow = overflowCounts(maps["overflow"])[0]
+	return snap, nil
+}
+
+func sumHist(dst *sensor.Log2Histogram, perCPU []latencyHist) {
+	for _, h := range perCPU {
+		for i, b := range h.Buckets {
+			dst.Buckets[i] += b
+		}
+		dst.SumNs += h.SumNs
+	}
+}
+
+func overflowCounts(m *ebpf.Map) [4]uint64 {
+	var out [4]uint64
+	for i := range out {
+		var perCPU []uint64
+		if m.Lookup(uint32(i), &perCPU) != nil {
+			continue
+		}
+		for _, n := range perCPU {
+			out[i] += n
+		}
+	}
+	return out
+}
+
+// ForgetCgroups deletes every in-kernel aggregate of the given cgroups (all
+// seccomp modes, every syscall), for cgroups that are gone: their slots go back
+// to the bounded maps.
+func (t *Tracer) ForgetCgroups(ids []uint64) {
+	if len(ids) == 0 {
+		return
+	}
+	gone := make(map[uint64]bool, len(ids))
+	for _, id := range ids {
+		gone[id] = true
+	}
+	if maps, err := t.sensorMaps(SensorLatency); err == nil {
+		for _, id := range ids {
+			for mode := range seccompModes {
+				maps["latency_hist"].Delete(latencyHistKey{CgroupId: id, Mode: uint32(mode)})
+			}
+			maps["tracked"].Delete(id)
+		}
+		if t.opts.Latency.PerSyscall {
+			deleteWhere[latencySyscallKey, latencySyscallStat](maps["syscall_stats"], func(k *latencySyscallKey) bool { return gone[k.CgroupId] })
+		}
+	}
+	if maps, err := t.sensorMaps(SensorSeccomp); err == nil {
+		for _, id := range ids {
+			maps["filter_hist"].Delete(id)
+		}
+	}
+}
+
+// deleteWhere deletes the keys that match; keys are collected first because
+// deleting while iterating a hash map restarts the walk.
+func deleteWhere[K, V any](m *ebpf.Map, match func(*K) bool) {
+	var (
+		k    K
+		del  []K
+		vals []V // per CPU
+	)
+	it := m.Iterate()
+	for it.Next(&k, &vals) {
+		if match(&k) {
+			del = append(del, k)
+		}
+	}
+	for _, k := range del {
+		m.Delete(k)
+	}
+}
+
+// TrackCgroups sets the cgroups the latency sensor measures when
+// ContainersOnly is on: ids missing from want are dropped, new ones added. At
+// most 4096 are tracked; the rest are reported in the error.
+func (t *Tracer) TrackCgroups(want map[uint64]bool) error {
+	maps, err := t.sensorMaps(SensorLatency)
+	if err != nil {
+		return err
+	}
+	m := maps["tracked"]
+	var (
+		id    uint64
+		v     uint8
+		have  = map[uint64]bool{}
+		stale []uint64
+	)
+	it := m.Iterate()
+	for it.Next(&id, &v) {
+		have[id] = true
+		if !want[id] {
+			stale = append(stale, id)
+		}
+	}
+	for _, id := range stale {
+		m.Delete(id)
+	}
+	var failed int
+	for id := range want {
+		if !have[id] {
+			if m.Put(id, uint8(1)) != nil {
+				failed++
+			}
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("latency: %d container cgroups not tracked (at most %d)", failed, maxTracked)
+	}
+	return nil
+}
+
+// MeasuredCgroups lists the cgroups with an in-kernel histogram, reading keys
+// only (cheap on hosts with many CPUs, where each per-CPU value is large).
+func (t *Tracer) MeasuredCgroups() []uint64 {
+	seen := map[uint64]bool{}
+	if maps, err := t.sensorMaps(SensorLatency); err == nil {
+		for _, key := range mapKeys[latencyHistKey](maps["latency_hist"]) {
+			seen[key.CgroupId] = true
+		}
+	}
+	if maps, err := t.sensorMaps(SensorSeccomp); err == nil {
+		for _, id := range mapKeys[uint64](maps["filter_hist"]) {
+			seen[id] = true
+		}
+	}
+	out := make([]uint64, 0, len(seen))
+	for id := range seen {
+		out = append(out, id)
+	}
+	return out
+}
+
+// mapKeys walks a map's keys with NextKey, at most MaxEntries of them (a walk
+// restarted by concurrent deletes cannot loop forever).
+func mapKeys[K any](m *ebpf.Map) []K {
+	var (
+		out  []K
+		next K
+	)
+	var prev any // nil: start from the first key
+	for i := uint32(0); i < m.MaxEntries(); i++ {
+		if err := m.NextKey(prev, &next); err != nil {
+			break // ErrKeyNotExist at the end
+		}
+		out = append(out, next)
+		k := next
+		prev = &k
+	}
+	return out
+}

@@ -1,0 +1,315 @@
+package tracer
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/observer-dev/observer/internal/sensor"
+)
+
+// The latency tests run a copy of the test binary as a helper process (see
+// TestMain) in a fresh cgroup, doing a known mix of syscalls on one locked
+// thread, optionally after installing seccomp filters on that thread.
+
+const (
+	helperEnv      = "OBSERVER_LATENCY_HELPER" // "fast,slow,filters,filterInsns"
+	helperFast     = 2000                      // getppid calls
+	helperSlow     = 20                        // nanosleep calls of helperSleep
+	helperSleep    = 10 * time.Millisecond
+	helperFastMax  = 16 // log2 bucket: getppid below 2^16 ns = 65 µs
+	helperSleepLo  = 23 // 10 ms is in [2^23, 2^24) ns
+	helperSleepHi  = 24 // slack for timer slack and a busy host
+	seccompRetAllw = 0x7fff0000
+)
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(helperEnv); spec != "" {
+		os.Exit(runLatencyHelper(spec))
+	}
+	os.Exit(m.Run())
+}
+
+// runLatencyHelper: fast getppid calls, then slow nanosleeps, on one thread
+// that first installed `filters` seccomp filters of `insns` instructions each.
+func runLatencyHelper(spec string) int {
+	var fast, slow, filters, insns int
+	if _, err := fmt.Sscanf(spec, "%d,%d,%d,%d", &fast, &slow, &filters, &insns); err != nil {
+		fmt.Fprintln(os.Stderr, "bad helper spec:", err)
+		return 2
+	}
+	runtime.LockOSThread()
+	if filters > 0 {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			fmt.Fprintln(os.Stderr, "no_new_privs:", err)
+			return 1
+		}
+		for i := 0; i < filters; i++ {
+			if err := installFilter(insns); err != nil {
+				fmt.Fprintln(os.Stderr, "seccomp:", err)
+				return 1
+			}
+		}
+	}
+	for i := 0; i < fast; i++ {
+		unix.Getppid()
+	}
+	ts := unix.NsecToTimespec(int64(helperSleep))
+	for i := 0; i < slow; i++ {
+		unix.Nanosleep(&ts, nil)
+	}
+	return 0
+}
+
+// installFilter attaches an allow-all filter to the calling thread with
+// prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER). It reads args[0] first, which
+// keeps the kernel's per-syscall action cache from skipping it, then runs
+// `insns` ALU instructions: the filter's cost grows with the work it does.
+func installFilter(insns int) error {
+	prog := []unix.SockFilter{{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 16}} // seccomp_data.args[0]
+	for i := 0; i < insns; i++ {
+		prog = append(prog, unix.SockFilter{Code: unix.BPF_ALU | unix.BPF_ADD | unix.BPF_K, K: 1})
+	}
+	prog = append(prog, unix.SockFilter{Code: unix.BPF_RET | unix.BPF_K, K: seccompRetAllw})
+	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	return unix.Prctl(unix.PR_SET_SECCOMP, unix.SECCOMP_MODE_FILTER, uintptr(unsafe.Pointer(&fprog)), 0, 0)
+}
+
+// helperCgroup makes a fresh cgroup v2 directory; its inode is its cgroup id.
+func helperCgroup(t *testing.T) (dir string, id uint64) {
+	t.Helper()
+	var b [8]byte
+	rand.Read(b[:])
+	dir = filepath.Join(cgroup2Mount(t), "observer-latency-"+hex.EncodeToString(b[:]))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// The helper has exited; its cgroup can go once the kernel has reaped it.
+		for i := 0; i < 50 && os.Remove(dir) != nil; i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	return dir, st.Ino
+}
+
+// runHelper runs the helper in a new cgroup (CLONE_INTO_CGROUP) and returns that cgroup's id.
+func runHelper(t *testing.T, fast, slow, filters, insns int) uint64 {
+	t.Helper()
+	dir, id := helperCgroup(t)
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d,%d,%d,%d", helperEnv, fast, slow, filters, insns))
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("helper: %v: %s", err, out)
+	}
+	return id
+}
+
+func latencyOf(t *testing.T, snap sensor.LatencySnapshot, cgroup uint64) map[string]sensor.Log2Histogram {
+	t.Helper()
+	out := map[string]sensor.Log2Histogram{}
+	for _, l := range snap.Latency {
+		if l.CgroupID == cgroup {
+			out[l.Seccomp] = l.Hist
+		}
+	}
+	return out
+}
+
+func bucketSum(h sensor.Log2Histogram, lo, hi int) uint64 {
+	var n uint64
+	for i := lo; i <= hi && i < len(h.Buckets); i++ {
+		n += h.Buckets[i]
+	}
+	return n
+}
+
+func TestSyscallLatencyHistogram(t *testing.T) {
+	requireRoot(t)
+	for _, mode := range []Mode{ModeTPBTF, ModeRawTP} {
+		t.Run(string(mode), func(t *testing.T) {
+			tr := startSensor(t, SensorLatency, mode, Options{Latency: LatencyOptions{PerSyscall: true}})
+			if tr == nil {
+				return
+			}
+			plain := runHelper(t, helperFast, helperSlow, 0, 0)
+			filtered := runHelper(t, helperFast, helperSlow, 1, 0)
+			snap, err := tr.SyscallLatency()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []struct {
+				name   string
+				cgroup uint64
+				want   string
+			}{{"plain", plain, "none"}, {"filtered", filtered, "filter"}} {
+				hists := latencyOf(t, snap, c.cgroup)
+				h, ok := hists[c.want]
+				if !ok {
+					t.Errorf("%s helper: no %q histogram; have %v", c.name, c.want, keys(hists))
+					continue
+				}
+				// Go's runtime makes syscalls of its own: the counts are lower bounds.
+				fast := bucketSum(h, 0, helperFastMax-1)
+				slow := bucketSum(h, helperSleepLo, helperSleepHi)
+				t.Logf("%s (%s): %d syscalls, %d below 2^%d ns, %d in [2^%d, 2^%d] ns, mean %.0f ns",
+					c.name, c.want, h.Count(), fast, helperFastMax, slow, helperSleepLo, helperSleepHi+1, float64(h.SumNs)/float64(h.Count()))
+				if fast < helperFast*99/100 {
+					t.Errorf("%s: %d fast syscalls, want >= %d (getppid)", c.name, fast, helperFast*99/100)
+				}
+				if slow < helperSlow {
+					t.Errorf("%s: %d syscalls of ~10 ms, want >= %d (nanosleep)", c.name, slow, helperSlow)
+				}
+				if h.SumNs < uint64(helperSlow)*uint64(helperSleep) {
+					t.Errorf("%s: total %d ns, want >= %d ns of sleeping", c.name, h.SumNs, uint64(helperSlow)*uint64(helperSleep))
+				}
+			}
+			if _, ok := latencyOf(t, snap, plain)["filter"]; ok {
+				t.Errorf("plain helper has a filter-mode histogram")
+			}
+			// Per-syscall breakdown: getppid and nanosleep counted for the helper.
+			counts := map[uint32]sensor.SyscallStat{}
+			for _, s := range snap.Syscalls {
+				if s.CgroupID == filtered {
+					counts[s.Nr] = s
+				}
+			}
+			if g := counts[unix.SYS_GETPPID]; g.Count < helperFast {
+				t.Errorf("per-syscall getppid count %d, want >= %d", g.Count, helperFast)
+			}
+			if n := counts[unix.SYS_NANOSLEEP]; n.Count < helperSlow || n.SumNs < uint64(helperSlow)*uint64(helperSleep) {
+				t.Errorf("per-syscall nanosleep = %+v, want >= %d calls and >= %d ns", n, helperSlow, uint64(helperSlow)*uint64(helperSleep))
+			}
+			if snap.HistOverflow+snap.StorageOverflow+snap.SyscallOverflow != 0 {
+				t.Logf("overflow: hist %d storage %d syscall %d", snap.HistOverflow, snap.StorageOverflow, snap.SyscallOverflow)
+			}
+			// Forgetting a cgroup removes its entries.
+			tr.ForgetCgroups([]uint64{plain})
+			snap, err = tr.SyscallLatency()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h := latencyOf(t, snap, plain); len(h) != 0 {
+				t.Errorf("after ForgetCgroups: still %v", keys(h))
+			}
+			for _, s := range snap.Syscalls {
+				if s.CgroupID == plain {
+					t.Errorf("after ForgetCgroups: per-syscall entry %+v", s)
+					break
+				}
+			}
+		})
+	}
+}
+
+func TestSyscallLatencyContainersOnly(t *testing.T) {
+	requireRoot(t)
+	tr := startSensor(t, SensorLatency, ModeTPBTF, Options{Latency: LatencyOptions{ContainersOnly: true}})
+	if tr == nil {
+		return
+	}
+	dir, tracked := helperCgroup(t)
+	if err := tr.TrackCgroups(map[uint64]bool{tracked: true}); err != nil {
+		t.Fatal(err)
+	}
+	other := runHelper(t, 500, 0, 0, 0)
+	// Run a helper in the tracked cgroup.
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	exe, _ := os.Executable()
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), helperEnv+"=500,0,0,0")
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("helper: %v: %s", err, out)
+	}
+	snap, err := tr.SyscallLatency()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := latencyOf(t, snap, tracked)["none"]; h.Count() < 500 {
+		t.Errorf("tracked cgroup: %d syscalls, want >= 500", h.Count())
+	}
+	for _, l := range snap.Latency {
+		if l.CgroupID != tracked {
+			t.Errorf("untracked cgroup %d measured (other helper: %d)", l.CgroupID, other)
+		}
+	}
+}
+
+func TestSyscallLatencySampled(t *testing.T) {
+	requireRoot(t)
+	const every = 10
+	tr := startSensor(t, SensorLatency, ModeTPBTF, Options{Latency: LatencyOptions{SampleEvery: every}})
+	if tr == nil {
+		return
+	}
+	cg := runHelper(t, 20000, 0, 0, 0)
+	snap, err := tr.SyscallLatency()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.SampleEvery != every {
+		t.Errorf("SampleEvery = %d", snap.SampleEvery)
+	}
+	n := latencyOf(t, snap, cg)["none"].Count()
+	// 20000 getppid plus a few hundred runtime syscalls, one in ten measured:
+	// about 2000; the bounds leave room for randomness and the runtime.
+	if n < 1500 || n > 4000 {
+		t.Errorf("sampled 1 in %d: %d measured, want about %d", every, n, 20000/every)
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func TestMeasuredCgroups(t *testing.T) {
+	requireRoot(t)
+	tr := startSensor(t, SensorLatency, ModeTPBTF, Options{})
+	if tr == nil {
+		return
+	}
+	cg := runHelper(t, 100, 0, 0, 0)
+	if !slices.Contains(tr.MeasuredCgroups(), cg) {
+		t.Errorf("helper cgroup %d not among the measured cgroups", cg)
+	}
+}

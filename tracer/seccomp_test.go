@@ -1,0 +1,65 @@
+package tracer
+
+import (
+	"testing"
+
+	"github.com/observer-dev/observer/internal/sensor"
+	"github.com/observer-dev/observer/internal/testenv"
+)
+
+// TestSeccompFilterTime stacks 1 and then 10 identical filters on a helper
+// thread and checks the filter-time histogram of each helper's cgroup: every
+// getppid ran the filters, the filter count is exact, and ten filters cost
+// more than one. This host refuses fentry and has no kprobes, so it runs in the
+// QEMU kernel matrix (make vmtest).
+func TestSeccompFilterTime(t *testing.T) {
+	requireRoot(t)
+	const (
+		calls = 5000
+		insns = 200 // per filter: the work grows with the number of filters
+	)
+	for _, mode := range []Mode{ModeFentry, ModeKprobe} {
+		t.Run(string(mode), func(t *testing.T) {
+			tr := startSensor(t, SensorSeccomp, mode, Options{})
+			if tr == nil {
+				return
+			}
+			one := runHelper(t, calls, 0, 1, insns)
+			ten := runHelper(t, calls, 0, 10, insns)
+			snap, err := tr.SeccompFilterTime()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[uint64]sensor.SeccompFilterTime{}
+			for _, f := range snap.Filter {
+				got[f.CgroupID] = f
+			}
+			mean := map[int]float64{}
+			for _, c := range []struct {
+				filters int
+				cgroup  uint64
+			}{{1, one}, {10, ten}} {
+				f, ok := got[c.cgroup]
+				if !ok {
+					t.Fatalf("%d filters: no histogram for the helper's cgroup", c.filters)
+				}
+				if f.Filters != uint64(c.filters) {
+					t.Errorf("%d filters: sensor counted %d", c.filters, f.Filters)
+				}
+				if n := f.Hist.Count(); n < calls {
+					t.Errorf("%d filters: %d filter runs, want >= %d (one per getppid)", c.filters, n, calls)
+				}
+				mean[c.filters] = float64(f.Hist.SumNs) / float64(f.Hist.Count())
+			}
+			t.Logf("%s: mean filter time %.0f ns with 1 filter, %.0f ns with 10 (%.1fx)", mode, mean[1], mean[10], mean[10]/mean[1])
+			testenv.Result(t, map[string]any{
+				"test": "seccomp_filter_time", "mode": string(mode), "insns_per_filter": insns,
+				"mean_ns_1_filter": int(mean[1]), "mean_ns_10_filters": int(mean[10]),
+			})
+			// Ten times the filter work; even a noisy emulated guest keeps the order.
+			if mean[10] <= mean[1] {
+				t.Errorf("10 filters took %.0f ns per syscall, 1 filter %.0f ns: want growth", mean[10], mean[1])
+			}
+		})
+	}
+}
