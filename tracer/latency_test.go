@@ -124,7 +124,8 @@ func runHelper(t *testing.T, fast, slow, filters, insns int) uint64 {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d,%d,%d,%d", helperEnv, fast, slow, filters, insns))
+	// No async preemption: its SIGURG would cut a nanosleep short with EINTR.
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d,%d,%d,%d", helperEnv, fast, slow, filters, insns), "GODEBUG=asyncpreemptoff=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("helper: %v: %s", err, out)
