@@ -18,6 +18,10 @@ enum event_type {
 	EVENT_DAEMON_EXIT = 3,
 	EVENT_CGROUP_MKDIR = 4,
 	EVENT_CGROUP_RMDIR = 5,
+	EVENT_SEM_CREATE = 6,
+	EVENT_SEM_REMOVE = 7,
+	EVENT_VETH_CREATE = 8,
+	EVENT_VETH_DELETE = 9,
 };
 
 struct event_header {

@@ -8,3 +8,5 @@ package tracer
 //go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -strip llvm-strip-19 -target bpfel -type rename_event rename ../bpf/rename.bpf.c -- -I../bpf -I..
 //go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -strip llvm-strip-19 -target bpfel -type signal_event -type exit_event signal ../bpf/signal.bpf.c -- -I../bpf -I..
 //go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -strip llvm-strip-19 -target bpfel -type cgroup_event cgroup ../bpf/cgroup.bpf.c -- -I../bpf -I..
+//go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -strip llvm-strip-19 -target bpfel -type sem_event sem ../bpf/sem.bpf.c -- -I../bpf -I..
+//go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -strip llvm-strip-19 -target bpfel -type veth_event veth ../bpf/veth.bpf.c -- -I../bpf -I..

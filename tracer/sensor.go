@@ -29,6 +29,8 @@ const (
 	SensorRename = "rename"
 	SensorSignal = "signal"
 	SensorCgroup = "cgroup"
+	SensorSem    = "sem"
+	SensorVeth   = "veth"
 )
 
 func sensors() []sensorDef {
@@ -52,6 +54,8 @@ func sensors() []sensorDef {
 			configure: configureSignal,
 			decode:    decodeSignal,
 		},
+		{name: SensorSem, load: loadSem, modes: []Mode{ModeTracepoint}, decode: decodeSem},
+		{name: SensorVeth, load: loadVeth, modes: []Mode{ModeFentry, ModeKprobe}, decode: decodeVeth},
 	}
 }
 

@@ -101,6 +101,14 @@ func Decode(line []byte) (Event, error) {
 		ev = &DaemonExit{}
 	case TypeCgroupMkdir, TypeCgroupRmdir:
 		ev = &CgroupChange{}
+	case TypeSemCreate:
+		ev = &SemCreate{}
+	case TypeSemRemove:
+		ev = &SemRemove{}
+	case TypeVethCreate, TypeVethDelete:
+		ev = &VethChange{}
+	case TypeResidue:
+		ev = &Residue{}
 	default:
 		return nil, fmt.Errorf("decode event: unknown type %q", probe.Type)
 	}
