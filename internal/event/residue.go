@@ -1,7 +1,5 @@
 package event
 
-import "time"
-
 // Event types of the residue sensors and detectors.
 const (
 	TypeSemCreate  = "sem_create"
@@ -62,7 +60,6 @@ type Residue struct {
 	Name     string        `json:"name,omitempty"`
 	Ifindex  int32         `json:"ifindex,omitempty"`
 	Creator  Creator       `json:"creator"`
-	Age      time.Duration `json:"-"`
 	AgeSec   float64       `json:"age_seconds"`
 	Remove   string        `json:"remove_command"`
 }
