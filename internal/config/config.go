@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"time"
 )
 
 // Config is the daemon's configuration.
@@ -23,6 +24,10 @@ type Config struct {
 	DockerHost      string   // "" = DOCKER_HOST or the default socket; "none" disables
 	LogLevel        slog.Level
 	RingBufferBytes int
+	// ResidueGrace is how long an object must stay orphaned before it is residue.
+	ResidueGrace time.Duration
+	// ResidueInterval is how often the residue detectors rescan the kernel.
+	ResidueInterval time.Duration
 }
 
 // DefaultListen is loopback only: metrics and events describe the host.
@@ -49,6 +54,9 @@ func Parse(args []string, def Defaults, usage io.Writer) (*Config, error) {
 	fs.StringVar(&level, "log-level", "info", "log `level`: debug, info, warn, error")
 	fs.IntVar(&c.RingBufferBytes, "ring-buffer-size", 0, "per-sensor ring buffer `bytes` (power of two; default 262144)")
 
+	fs.DurationVar(&c.ResidueGrace, "residue-grace", time.Minute, "how long a semaphore array or veth must stay orphaned before it is reported as residue")
+	fs.DurationVar(&c.ResidueInterval, "residue-interval", 10*time.Second, "how often the residue detectors rescan /proc/sysvipc/sem and the links")
+
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(usage)
@@ -72,6 +80,12 @@ func Parse(args []string, def Defaults, usage io.Writer) (*Config, error) {
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", level)
+	}
+	if c.ResidueGrace < 0 {
+		return nil, fmt.Errorf("-residue-grace %v: must not be negative", c.ResidueGrace)
+	}
+	if c.ResidueInterval < time.Second {
+		return nil, fmt.Errorf("-residue-interval %v: want at least 1s", c.ResidueInterval)
 	}
 	if c.RingBufferBytes < 0 {
 		return nil, fmt.Errorf("-ring-buffer-size %d: must not be negative", c.RingBufferBytes)

@@ -20,6 +20,7 @@ import (
 	"github.com/observer-dev/observer/internal/eventlog"
 	"github.com/observer-dev/observer/internal/metrics"
 	"github.com/observer-dev/observer/internal/pipeline"
+	"github.com/observer-dev/observer/internal/residue"
 	"github.com/observer-dev/observer/internal/sensor"
 	"github.com/observer-dev/observer/internal/server"
 )
@@ -55,6 +56,8 @@ type Status struct {
 	Containers []container.Container `json:"containers"`
 	// SubscriberDropped counts events slow consumers missed, by consumer.
 	SubscriberDropped map[string]uint64 `json:"subscriber_dropped_events"`
+	// Residue lists leaked semaphore arrays and veths (see /residue for the inventories).
+	Residue []residue.Item `json:"residue"`
 }
 
 // Run serves until ctx ends or the source closes, then stops every part.
@@ -69,6 +72,8 @@ func Run(ctx context.Context, opts Options) error {
 
 	events := bus.New()
 	m := metrics.New(metrics.Sources{Sensors: opts.Source.Status, BusDropped: events.Dropped})
+	det := newResidueDetector(opts, events, log)
+	m.Registry().MustRegister(det)
 	started := time.Now().UTC()
 	kernel := kernelRelease()
 	status := func() any {
@@ -79,6 +84,7 @@ func Run(ctx context.Context, opts Options) error {
 			Sensors:           opts.Source.Status(),
 			Containers:        opts.Resolver.Containers(),
 			SubscriberDropped: events.Dropped(),
+			Residue:           det.Residue(),
 		}
 	}
 
@@ -114,7 +120,14 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}()
 
-	srv := server.New(server.Options{Metrics: m.Handler(), Bus: events, Status: status, Logger: log})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		det.Run(ctx)
+	}()
+
+	srv := server.New(server.Options{Metrics: m.Handler(), Bus: events, Status: status, Logger: log,
+		Residue: func() any { return det.Report() }})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -122,9 +135,9 @@ func Run(ctx context.Context, opts Options) error {
 			errs <- err
 		}
 	}()
-	log.Info("serving", "addr", ln.Addr().String(), "endpoints", "/metrics /events /status /healthz")
+	log.Info("serving", "addr", ln.Addr().String(), "endpoints", "/metrics /events /status /residue /healthz")
 
-	p := &pipeline.Pipeline{Correlator: opts.Resolver, Observers: []pipeline.Observer{m}, Bus: events}
+	p := &pipeline.Pipeline{Correlator: opts.Resolver, Observers: []pipeline.Observer{m, det}, Bus: events}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -225,7 +225,11 @@ func (d *Detector) Reconcile(ctx context.Context) {
 func (d *Detector) Residue() []Item {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.residueLocked(d.opts.now(), false)
+	items := d.residueLocked(d.opts.now(), false)
+	if items == nil {
+		items = []Item{}
+	}
+	return items
 }
 
 // residueLocked returns every residue item, or with onlyNew only those not yet
@@ -252,9 +256,6 @@ func (d *Detector) residueLocked(now time.Time, onlyNew bool) []Item {
 // Report is the /residue document.
 func (d *Detector) Report() Report {
 	items := d.Residue()
-	if items == nil {
-		items = []Item{}
-	}
 	d.mu.Lock()
 	errs := make(map[string]string, len(d.errors))
 	for k, v := range d.errors {

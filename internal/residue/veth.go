@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -108,6 +109,9 @@ func (d *Detector) runningContainers(ctx context.Context) (map[string]bool, erro
 		return nil, nil
 	}
 	list, err := d.opts.Engine.Running(ctx)
+	if errors.Is(err, syscall.ENOENT) {
+		return nil, nil // no engine socket: Docker is not running here, nothing to ask
+	}
 	if err != nil {
 		return nil, fmt.Errorf("docker engine %s: %w", d.opts.Engine.Endpoint(), err)
 	}

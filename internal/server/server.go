@@ -27,7 +27,9 @@ type Options struct {
 	Bus     *bus.Bus
 	// Status returns the /status document; it is encoded as JSON.
 	Status func() any
-	Logger *slog.Logger
+	// Residue returns the /residue document (nil: no route).
+	Residue func() any
+	Logger  *slog.Logger
 }
 
 // Server serves until its context ends.
@@ -45,6 +47,9 @@ func New(opts Options) *Server {
 	s.mux.Handle("GET /metrics", opts.Metrics)
 	s.mux.HandleFunc("GET /events", s.events)
 	s.mux.HandleFunc("GET /status", s.status)
+	if opts.Residue != nil {
+		s.mux.HandleFunc("GET /residue", func(w http.ResponseWriter, r *http.Request) { s.writeJSON(w, opts.Residue()) })
+	}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
@@ -78,11 +83,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	s.writeJSON(w, s.opts.Status())
+}
+
+func (s *Server) writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(s.opts.Status()); err != nil {
-		s.opts.Logger.Debug("write /status", "err", err)
+	if err := enc.Encode(v); err != nil {
+		s.opts.Logger.Debug("write JSON response", "err", err)
 	}
 }
 
