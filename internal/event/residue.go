@@ -52,14 +52,14 @@ type Creator struct {
 // becomes residue. The header's time is when it was found; pid/comm are empty.
 type Residue struct {
 	Header
-	Resource string        `json:"resource"` // sem or veth
-	Kind     string        `json:"kind"`     // sem: dm_udev_cookie or other; veth: veth
-	Reason   string        `json:"reason"`
-	SemID    *int32        `json:"semid,omitempty"`
-	Key      string        `json:"key,omitempty"` // sem key in hex, as ipcs prints it
-	Name     string        `json:"name,omitempty"`
-	Ifindex  int32         `json:"ifindex,omitempty"`
-	Creator  Creator       `json:"creator"`
-	AgeSec   float64       `json:"age_seconds"`
-	Remove   string        `json:"remove_command"`
+	Resource string  `json:"resource"` // sem or veth
+	Kind     string  `json:"kind"`     // sem: dm_udev_cookie or other; veth: veth
+	Reason   string  `json:"reason"`
+	SemID    *int32  `json:"semid,omitempty"`
+	Key      string  `json:"key,omitempty"` // sem key in hex, as ipcs prints it
+	Name     string  `json:"name,omitempty"`
+	Ifindex  int32   `json:"ifindex,omitempty"`
+	Creator  Creator `json:"creator"`
+	AgeSec   float64 `json:"age_seconds"`
+	Remove   string  `json:"remove_command"`
 }

@@ -271,4 +271,3 @@ func removeVeth(ifindex int32, name string) error {
 	}
 	return netlink.LinkDel(l)
 }
-
