@@ -78,6 +78,7 @@ type Options struct {
 	readSemProc    func() ([]byte, error)
 	listLinks      func() ([]netlink.Link, error)
 	netnsID        func(path string) (int, error)
+	namedNetnsDir  string
 	liveNamespaces func(kind string) map[uint32]uint32
 	processAlive   func(pid uint32, startTicks uint64) bool
 	containerOf    func(pid uint32) string
@@ -121,6 +122,9 @@ func New(opts Options) *Detector {
 	}
 	if opts.netnsID == nil {
 		opts.netnsID = netnsIDOf
+	}
+	if opts.namedNetnsDir == "" {
+		opts.namedNetnsDir = NamedNetnsDir
 	}
 	if opts.liveNamespaces == nil {
 		opts.liveNamespaces = liveNamespaces

@@ -148,7 +148,7 @@ func (d *Detector) peerNamespaces() (live map[int]nsProc, named map[int]string) 
 		}
 		live[id] = nsProc{ino: ino, pid: pid}
 	}
-	files, _ := filepath.Glob(filepath.Join(NamedNetnsDir, "*"))
+	files, _ := filepath.Glob(filepath.Join(d.opts.namedNetnsDir, "*"))
 	for _, f := range files {
 		if id, err := d.opts.netnsID(f); err == nil && id >= 0 {
 			named[id] = filepath.Base(f)
