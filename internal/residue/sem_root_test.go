@@ -230,6 +230,30 @@ func TestSemResidueKilledCreator(t *testing.T) {
 	d2.Reconcile(context.Background())
 	checkSurvivors(t, helperItems(d2.Residue(), kept, removed), kept, false, 0)
 	testenv.Result(t, map[string]any{"test": "sem_residue", "survivors": len(kept), "removed": len(removed), "reported": len(items)})
+
+	// --clean dm-sem removes only the dm cookies; --clean sem the rest, its
+	// creator being known to have exited.
+	var cleanOut strings.Builder
+	if code := Clean(items, CleanDMSem, 0, &cleanOut); code != 0 {
+		t.Fatalf("clean dm-sem: %s", cleanOut.String())
+	}
+	if n := strings.Count(cleanOut.String(), "removed "); n != 2 {
+		t.Fatalf("clean dm-sem removed %d arrays, want 2:\n%s", n, cleanOut.String())
+	}
+	d.Reconcile(context.Background())
+	if left := helperItems(d.Residue(), kept, removed); len(left) != 2 || left[0].Kind != KindOther {
+		t.Fatalf("after clean dm-sem: %+v", left)
+	}
+	cleanOut.Reset()
+	if code := Clean(helperItems(d.Residue(), kept, removed), CleanSem, 0, &cleanOut); code != 0 {
+		t.Fatalf("clean sem: %s", cleanOut.String())
+	}
+	d.Reconcile(context.Background())
+	for _, s := range d.Semaphores() {
+		if _, ok := kept[s.SemID]; ok {
+			t.Fatalf("array %d survived --clean: %s", s.SemID, cleanOut.String())
+		}
+	}
 }
 
 // helperItems keeps the residue items about the helper's arrays and fails on
