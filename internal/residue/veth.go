@@ -75,6 +75,19 @@ func dockerBridge(name string) bool {
 	return name == "docker0" || (strings.HasPrefix(name, "br-") && len(name) == 15)
 }
 
+// dockerVethName matches libnetwork's generated names: "veth" and 7 hex digits.
+func dockerVethName(name string) bool {
+	if len(name) != 11 || !strings.HasPrefix(name, "veth") {
+		return false
+	}
+	for _, c := range name[4:] {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 func netnsIDOf(path string) (int, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -211,8 +224,18 @@ func (d *Detector) reconcileVeths(now time.Time, running map[string]bool, engine
 		case a.ParentIndex == 0:
 			reason = "its peer is gone"
 		case a.NetNsID < 0:
-			if _, ok := byIndex[a.ParentIndex]; !ok && complete {
+			p, ok := byIndex[a.ParentIndex]
+			switch {
+			case !ok && complete:
 				reason = "its peer is gone"
+			case !ok:
+			case dockerBridge(e.master):
+				// Docker moves the container end into the sandbox before it attaches
+				// the host end; a pair still whole here was abandoned (dockerd killed).
+				reason = fmt.Sprintf("on Docker bridge %s, but its peer %s never moved into a container", e.master, p.Attrs().Name)
+			case dockerVethName(a.Name) && dockerVethName(p.Attrs().Name) && p.Attrs().MasterIndex == 0 && a.Index < p.Attrs().Index:
+				// Neither end attached yet: report the pair once, by its lower ifindex.
+				reason = fmt.Sprintf("a Docker-named pair (peer %s) that never moved into a container", p.Attrs().Name)
 			}
 		default:
 			if live == nil {
