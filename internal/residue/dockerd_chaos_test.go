@@ -263,4 +263,3 @@ func ownedVeths(t *testing.T, d *testenv.Dockerd) map[int]bool {
 	}
 	return owned
 }
-

@@ -193,6 +193,10 @@ func TestVethRules(t *testing.T) {
 		veth(15, "vethctr", 5, 3, 3),          // on docker0, running container
 		veth(16, "vethstale", 5, 4, 3),        // on docker0, container not running
 		veth(17, "vethnomaster", 5, 5, 99999), // master vanished mid-scan
+		veth(18, "veth0a0a0a0", 19, -1, 3),    // whole pair on docker0: dockerd died before moving the peer
+		veth(19, "veth1b1b1b1", 18, -1, 0),    //
+		veth(20, "veth2c2c2c2", 21, -1, 0),    // whole Docker-named pair, not yet on the bridge
+		veth(21, "veth3d3d3d3", 20, -1, 0),    // (reported once, by the lower ifindex)
 	}
 	d, now, _ := fakeDetector(t, "", func() ([]netlink.Link, error) { return links, nil })
 	named := t.TempDir()
@@ -222,7 +226,8 @@ func TestVethRules(t *testing.T) {
 	for _, v := range d.Veths() {
 		got[v.Name] = v.Reason
 	}
-	want := map[string]bool{"vethgone": true, "vethpair": false, "vethpairb": false, "vethdead": true, "vethnamed": false, "vethctr": false, "vethstale": true, "vethnomaster": false}
+	want := map[string]bool{"vethgone": true, "vethpair": false, "vethpairb": false, "vethdead": true, "vethnamed": false, "vethctr": false, "vethstale": true, "vethnomaster": false,
+		"veth0a0a0a0": true, "veth1b1b1b1": false, "veth2c2c2c2": true, "veth3d3d3d3": false}
 	for name, residue := range want {
 		if (got[name] != "") != residue {
 			t.Errorf("%s: reason %q, want residue=%v", name, got[name], residue)
@@ -232,8 +237,8 @@ func TestVethRules(t *testing.T) {
 		t.Fatal("residue before the grace period")
 	}
 	*now = now.Add(time.Minute)
-	if n := len(d.vethResidue(*now)); n != 3 {
-		t.Fatalf("residue after grace: %d, want 3", n)
+	if n := len(d.vethResidue(*now)); n != 5 {
+		t.Fatalf("residue after grace: %d, want 5", n)
 	}
 	// Without the engine the Docker-bridge rule is not applied.
 	d2, now2, _ := fakeDetector(t, "", func() ([]netlink.Link, error) { return links, nil })
@@ -253,7 +258,9 @@ func TestVethScanFaults(t *testing.T) {
 	calls := 0
 	var result func() ([]netlink.Link, error)
 	d, now, logs := fakeDetector(t, "", func() ([]netlink.Link, error) { calls++; return result() })
-	result = func() ([]netlink.Link, error) { return []netlink.Link{veth(10, "a", 0, -1, 0), veth(11, "b", 0, -1, 0)}, nil }
+	result = func() ([]netlink.Link, error) {
+		return []netlink.Link{veth(10, "a", 0, -1, 0), veth(11, "b", 0, -1, 0)}, nil
+	}
 	d.Reconcile(context.Background())
 	if len(d.Veths()) != 2 {
 		t.Fatalf("%+v", d.Veths())
@@ -268,7 +275,9 @@ func TestVethScanFaults(t *testing.T) {
 	// An interrupted dump (links vanishing mid-scan) is retried, then used as
 	// partial: entries it missed are kept, a nil link is skipped.
 	calls = 0
-	result = func() ([]netlink.Link, error) { return []netlink.Link{nil, veth(10, "a", 0, -1, 0)}, netlink.ErrDumpInterrupted }
+	result = func() ([]netlink.Link, error) {
+		return []netlink.Link{nil, veth(10, "a", 0, -1, 0)}, netlink.ErrDumpInterrupted
+	}
 	d.Reconcile(context.Background())
 	if calls != 2 || len(d.Veths()) != 2 {
 		t.Fatalf("calls %d veths %+v", calls, d.Veths())
