@@ -60,17 +60,15 @@ static __always_inline int newlink_params_api(void)
 SEC("fexit/veth_newlink")
 int veth_newlink_fexit(__u64 *ctx)
 {
-	struct net_device *dev;
-	long ret;
-	if (newlink_params_api()) {
-		dev = (struct net_device *)ctx[0];
-		ret = (long)(int)ctx[3];
-	} else {
-		dev = (struct net_device *)ctx[1];
-		ret = (long)(int)ctx[5];
-	}
-	if (ret == 0)
-		emit(EVENT_VETH_CREATE, dev, ret);
+	/* bpf_get_func_arg checks the index at run time: a direct ctx[i] read of an
+	 * argument the other signature lacks would be refused by the verifier. */
+	__u64 dev = 0, ret = 0;
+	if (bpf_get_func_arg(ctx, newlink_params_api() ? 0 : 1, &dev) < 0)
+		return 0;
+	if (bpf_get_func_ret(ctx, &ret) < 0)
+		return 0;
+	if ((int)ret == 0)
+		emit(EVENT_VETH_CREATE, (struct net_device *)dev, 0);
 	return 0;
 }
 
