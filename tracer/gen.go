@@ -12,3 +12,5 @@ package tracer
 //go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -strip llvm-strip-19 -target bpfel -type hist -type hist_key -type syscall_key -type syscall_stat latency ../bpf/latency.bpf.c -- -I../bpf -I..
 //go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -strip llvm-strip-19 -target bpfel -type hist seccomp ../bpf/seccomp.bpf.c -- -I../bpf -I..
 //go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -strip llvm-strip-19 -target bpfel floor ../bpf/floor.bpf.c -- -I../bpf -I..
+//go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -strip llvm-strip-19 -target bpfel -type sem_event sem ../bpf/sem.bpf.c -- -I../bpf -I..
+//go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -strip llvm-strip-19 -target bpfel -type veth_event veth ../bpf/veth.bpf.c -- -I../bpf -I..

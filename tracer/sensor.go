@@ -33,6 +33,8 @@ const (
 	// SensorLatency and SensorSeccomp aggregate in the kernel: no events, read on scrape.
 	SensorLatency = "latency"
 	SensorSeccomp = "seccomp"
+	SensorSem     = "sem"
+	SensorVeth    = "veth"
 )
 
 func sensors() []sensorDef {
@@ -74,6 +76,8 @@ func sensors() []sensorDef {
 			modes:     []Mode{ModeFentry, ModeKprobe},
 			configure: configureSeccomp,
 		},
+		{name: SensorSem, load: loadSem, modes: []Mode{ModeTracepoint}, decode: decodeSem},
+		{name: SensorVeth, load: loadVeth, modes: []Mode{ModeFentry, ModeKprobe}, decode: decodeVeth},
 	}
 }
 

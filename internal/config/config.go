@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"time"
 )
 
 // Config is the daemon's configuration.
@@ -30,6 +31,10 @@ type Config struct {
 	SyscallLabel          bool // per-syscall metrics (implies SyscallBreakdown)
 	SyscallSampleEvery    int  // measure one syscall in N
 	SyscallContainersOnly bool // skip host cgroups in the kernel
+	// ResidueGrace is how long an object must stay orphaned before it is residue.
+	ResidueGrace time.Duration
+	// ResidueInterval is how often the residue detectors rescan the kernel.
+	ResidueInterval time.Duration
 }
 
 // DefaultListen is loopback only: metrics and events describe the host.
@@ -63,6 +68,9 @@ func Parse(args []string, def Defaults, usage io.Writer) (*Config, error) {
 	fs.BoolVar(&c.SyscallLabel, "syscall-label", false, "latency sensor: export observer_syscall_top_{calls,seconds}_total{container,syscall} for the top N syscalls (implies --syscall-breakdown)")
 	fs.IntVar(&c.SyscallSampleEvery, "syscall-sample-every", 1, "latency sensor: measure one syscall in `N` per thread (1 = all)")
 	fs.BoolVar(&c.SyscallContainersOnly, "syscall-containers-only", false, "latency sensor: measure container cgroups only (host syscalls pay one map lookup)")
+	fs.DurationVar(&c.ResidueGrace, "residue-grace", time.Minute, "how long a semaphore array or veth must stay orphaned before it is reported as residue")
+	fs.DurationVar(&c.ResidueInterval, "residue-interval", 10*time.Second, "how often the residue detectors rescan /proc/sysvipc/sem and the links")
+
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(usage)
@@ -95,6 +103,12 @@ func Parse(args []string, def Defaults, usage io.Writer) (*Config, error) {
 	}
 	if c.SyscallLabel {
 		c.SyscallBreakdown = true
+	}
+	if c.ResidueGrace < 0 {
+		return nil, fmt.Errorf("-residue-grace %v: must not be negative", c.ResidueGrace)
+	}
+	if c.ResidueInterval < time.Second {
+		return nil, fmt.Errorf("-residue-interval %v: want at least 1s", c.ResidueInterval)
 	}
 	if c.RingBufferBytes < 0 {
 		return nil, fmt.Errorf("-ring-buffer-size %d: must not be negative", c.RingBufferBytes)

@@ -23,6 +23,7 @@ import (
 	"github.com/observer-dev/observer/internal/metrics"
 	"github.com/observer-dev/observer/internal/pipeline"
 	"github.com/observer-dev/observer/internal/recorder"
+	"github.com/observer-dev/observer/internal/residue"
 	"github.com/observer-dev/observer/internal/sensor"
 	"github.com/observer-dev/observer/internal/server"
 )
@@ -76,6 +77,8 @@ type Status struct {
 	Source            any               `json:"source,omitempty"`
 	// SyscallLatency summarises the latency sensor per container.
 	SyscallLatency *latency.Summary `json:"syscall_latency,omitempty"`
+	// Residue lists leaked semaphore arrays and veths (see /residue for the inventories).
+	Residue []residue.Item `json:"residue"`
 }
 
 // Run serves until ctx ends or the source closes, then stops every part.
@@ -107,6 +110,8 @@ func Run(ctx context.Context, opts Options) error {
 		})
 		m.Registry().MustRegister(lat)
 	}
+	det := newResidueDetector(opts, events, log)
+	m.Registry().MustRegister(det)
 	started := time.Now().UTC()
 	kernel := kernelRelease()
 	var wg sync.WaitGroup
@@ -124,6 +129,7 @@ func Run(ctx context.Context, opts Options) error {
 			Containers:        opts.Resolver.Containers(),
 			SubscriberDropped: events.Dropped(),
 			Recorder:          fx.stats(),
+			Residue:           det.Residue(),
 		}
 		if opts.SourceInfo != nil {
 			st.Source = opts.SourceInfo()
@@ -169,11 +175,11 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}()
 
-	routes := fx.routes
+	routes := map[string]http.Handler{"GET /residue": server.JSONHandler(func() any { return det.Report() }, log)}
+	for pattern, h := range fx.routes {
+		routes[pattern] = h
+	}
 	if lat != nil {
-		if routes == nil {
-			routes = map[string]http.Handler{}
-		}
 		routes["GET /latency"] = lat.Handler()
 		wg.Add(1)
 		go func() {
@@ -181,6 +187,11 @@ func Run(ctx context.Context, opts Options) error {
 			lat.Run(ctx)
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		det.Run(ctx)
+	}()
 	srv := server.New(server.Options{Metrics: m.Handler(), Bus: events, Status: status, Logger: log, Routes: routes})
 	wg.Add(1)
 	go func() {
@@ -190,12 +201,12 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}()
 	endpoints := "/metrics /events /status /healthz"
-	for pattern := range fx.routes {
+	for pattern := range routes {
 		endpoints += " " + pattern
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "endpoints", endpoints)
 
-	p := &pipeline.Pipeline{Correlator: opts.Resolver, Observers: append([]pipeline.Observer{m}, fx.observers...), Bus: events}
+	p := &pipeline.Pipeline{Correlator: opts.Resolver, Observers: append([]pipeline.Observer{m, det}, fx.observers...), Bus: events}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -104,6 +104,14 @@ func Decode(line []byte) (Event, error) {
 		ev = &CgroupChange{}
 	case TypeCopyUp:
 		ev = &CopyUp{}
+	case TypeSemCreate:
+		ev = &SemCreate{}
+	case TypeSemRemove:
+		ev = &SemRemove{}
+	case TypeVethCreate, TypeVethDelete:
+		ev = &VethChange{}
+	case TypeResidue:
+		ev = &Residue{}
 	default:
 		return nil, fmt.Errorf("decode event: %w %q", ErrUnknownType, probe.Type)
 	}

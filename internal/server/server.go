@@ -84,11 +84,21 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, s.opts.Status(), s.opts.Logger)
+}
+
+// JSONHandler serves the document doc returns, for read-only JSON endpoints
+// that other parts of the daemon own (e.g. /residue).
+func JSONHandler(doc func() any, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, doc(), log) })
+}
+
+func writeJSON(w http.ResponseWriter, v any, log *slog.Logger) {
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(s.opts.Status()); err != nil {
-		s.opts.Logger.Debug("write /status", "err", err)
+	if err := enc.Encode(v); err != nil {
+		log.Debug("write JSON response", "err", err)
 	}
 }
 

@@ -1,0 +1,5 @@
+package main
+
+import "github.com/observer-dev/observer/internal/residue"
+
+func init() { subcommands["residue"] = residue.Main }

@@ -1,0 +1,326 @@
+// Package residue finds kernel objects that a crashed or force-killed process
+// left behind: System V semaphore arrays (devicemapper's udev cookies above
+// all) and veth interfaces. Sensor events name who created each object; a scan
+// of the kernel's own view (/proc/sysvipc/sem, rtnetlink) at start and then
+// periodically is the authority on what exists.
+package residue
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/observer-dev/observer/internal/container"
+	"github.com/observer-dev/observer/internal/event"
+)
+
+// Defaults.
+const (
+	DefaultGrace    = time.Minute
+	DefaultInterval = 10 * time.Second
+	// minRescan rate-limits the scans that events and link updates trigger.
+	minRescan = time.Second
+)
+
+// Resources.
+const (
+	ResourceSem  = "sem"
+	ResourceVeth = "veth"
+)
+
+// Item is one leftover object, as /residue, /status and the CLI show it.
+type Item struct {
+	Resource string        `json:"resource"` // sem or veth
+	Kind     string        `json:"kind"`     // sem: dm_udev_cookie or other; veth: veth
+	Reason   string        `json:"reason"`
+	SemID    *int32        `json:"semid,omitempty"`
+	Key      string        `json:"key,omitempty"`
+	IPCNS    uint32        `json:"ipc_ns,omitempty"`
+	Name     string        `json:"name,omitempty"`
+	Ifindex  int32         `json:"ifindex,omitempty"`
+	Creator  event.Creator `json:"creator"`
+	// Since is when the object was created (sem ctime, event time) or first seen.
+	Since     time.Time `json:"since"`
+	Age       string    `json:"age"`
+	AgeSecond float64   `json:"age_seconds"`
+	// AgeKnown is false when the object was found by a one-off scan and its
+	// creation time is unknown (veths in a standalone scan).
+	AgeUnknown bool   `json:"age_unknown,omitempty"`
+	Remove     string `json:"remove_command"`
+}
+
+// Report is the /residue document.
+type Report struct {
+	Time         time.Time   `json:"time"`
+	GraceSeconds float64     `json:"grace_seconds"`
+	Residue      []Item      `json:"residue"`
+	Semaphores   []Semaphore `json:"semaphores"`
+	Veths        []Veth      `json:"veths"`
+	// Errors are the last scan problems per resource (empty when the last scan was clean).
+	Errors map[string]string `json:"errors,omitempty"`
+}
+
+// Options configure a Detector.
+type Options struct {
+	Grace    time.Duration // how long an object must stay orphaned; default 1m
+	Interval time.Duration // periodic rescan; default 10s
+	// Engine tells which containers run; nil skips the Docker-bridge rule.
+	Engine *container.EngineClient
+	// Publish receives a residue event once per object that becomes residue.
+	Publish func(event.Event)
+	Logger  *slog.Logger
+
+	// Sources, replaceable by tests for fault injection.
+	readSemProc    func() ([]byte, error)
+	listLinks      func() ([]netlink.Link, error)
+	netnsID        func(path string) (int, error)
+	namedNetnsDir  string
+	liveNamespaces func(kind string) map[uint32]uint32
+	processAlive   func(pid uint32, startTicks uint64) bool
+	containerOf    func(pid uint32) string
+	now            func() time.Time
+}
+
+// Detector keeps the inventories and decides what is residue. Its methods are
+// safe for concurrent use; Observe is cheap enough for the pipeline goroutine.
+type Detector struct {
+	opts Options
+	log  *slog.Logger
+	kick chan struct{}
+
+	mu        sync.Mutex
+	semNS     uint32 // the observer's IPC namespace: the one /proc/sysvipc/sem shows
+	netNS     uint32
+	sems      map[semKey]*semEntry
+	semLimits SemLimits
+	veths     map[int32]*vethEntry
+	creators  *creatorCache // veth creators by ifindex, from events
+	errors    map[string]string
+	scanned   bool
+}
+
+// New returns a Detector; call Reconcile once or Run to fill it.
+func New(opts Options) *Detector {
+	if opts.Grace <= 0 {
+		opts.Grace = DefaultGrace
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = DefaultInterval
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.readSemProc == nil {
+		opts.readSemProc = readSemProc
+	}
+	if opts.listLinks == nil {
+		opts.listLinks = netlink.LinkList
+	}
+	if opts.netnsID == nil {
+		opts.netnsID = netnsIDOf
+	}
+	if opts.namedNetnsDir == "" {
+		opts.namedNetnsDir = NamedNetnsDir
+	}
+	if opts.liveNamespaces == nil {
+		opts.liveNamespaces = liveNamespaces
+	}
+	if opts.processAlive == nil {
+		opts.processAlive = processAlive
+	}
+	if opts.containerOf == nil {
+		opts.containerOf = containerOfPid
+	}
+	if opts.now == nil {
+		opts.now = time.Now
+	}
+	d := &Detector{
+		opts:     opts,
+		log:      opts.Logger.With("component", "residue"),
+		kick:     make(chan struct{}, 1),
+		sems:     map[semKey]*semEntry{},
+		veths:    map[int32]*vethEntry{},
+		creators: newCreatorCache(maxCreators),
+		errors:   map[string]string{},
+	}
+	d.semNS, _ = nsInode("/proc/self/ns/ipc")
+	d.netNS, _ = nsInode("/proc/self/ns/net")
+	return d
+}
+
+// Observe takes the sensor events: creations and removals update the
+// inventory at once and ask for a rescan.
+func (d *Detector) Observe(ev event.Event) {
+	switch e := ev.(type) {
+	case *event.SemCreate:
+		d.mu.Lock()
+		d.onSemCreate(e)
+		d.mu.Unlock()
+	case *event.SemRemove:
+		d.mu.Lock()
+		d.onSemRemove(e)
+		d.mu.Unlock()
+	case *event.VethChange:
+		d.mu.Lock()
+		d.onVethEvent(e)
+		d.mu.Unlock()
+	default:
+		return
+	}
+	d.Kick()
+}
+
+// Kick asks Run for a rescan soon.
+func (d *Detector) Kick() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run scans at once, then every Interval and after events, until ctx ends.
+// Link updates from rtnetlink also trigger a scan.
+func (d *Detector) Run(ctx context.Context) {
+	d.Reconcile(ctx)
+	go d.watchLinks(ctx)
+	tick := time.NewTicker(d.opts.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-d.kick:
+			// Let a burst of events settle into one scan.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(minRescan):
+			}
+		}
+		d.Reconcile(ctx)
+	}
+}
+
+// Reconcile scans the kernel's state, merges it with what events said, and
+// publishes a residue event for every object that became residue.
+func (d *Detector) Reconcile(ctx context.Context) {
+	running, engineErr := d.runningContainers(ctx)
+	d.mu.Lock()
+	start := d.opts.now()
+	d.reconcileSems(start)
+	d.reconcileVeths(start, running, engineErr)
+	d.scanned = true
+	items := d.residueLocked(d.opts.now(), true)
+	d.mu.Unlock()
+	if d.opts.Publish == nil {
+		return
+	}
+	for _, it := range items {
+		d.opts.Publish(it.event())
+	}
+}
+
+// Residue lists what is residue now.
+func (d *Detector) Residue() []Item {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	items := d.residueLocked(d.opts.now(), false)
+	if items == nil {
+		items = []Item{}
+	}
+	return items
+}
+
+// residueLocked returns every residue item, or with onlyNew only those not yet
+// published (and marks them published).
+func (d *Detector) residueLocked(now time.Time, onlyNew bool) []Item {
+	var out []Item
+	for _, e := range d.semResidue(now) {
+		if onlyNew && e.reported {
+			continue
+		}
+		e.reported = e.reported || onlyNew
+		out = append(out, e.item(now, e.ns == d.semNS))
+	}
+	for _, e := range d.vethResidue(now) {
+		if onlyNew && e.reported {
+			continue
+		}
+		e.reported = e.reported || onlyNew
+		out = append(out, e.item(now))
+	}
+	return out
+}
+
+// Report is the /residue document.
+func (d *Detector) Report() Report {
+	items := d.Residue()
+	d.mu.Lock()
+	errs := make(map[string]string, len(d.errors))
+	for k, v := range d.errors {
+		errs[k] = v
+	}
+	d.mu.Unlock()
+	return Report{
+		Time:         d.opts.now().UTC(),
+		GraceSeconds: d.opts.Grace.Seconds(),
+		Residue:      items,
+		Semaphores:   d.Semaphores(),
+		Veths:        d.Veths(),
+		Errors:       errs,
+	}
+}
+
+// noteError records a scan problem and logs it once per distinct message, so a
+// persistent fault is one line, not one per scan.
+func (d *Detector) noteError(resource string, err error) {
+	msg := err.Error()
+	if d.errors[resource] != msg {
+		d.log.Warn("residue scan problem", "resource", resource, "err", msg)
+	}
+	d.errors[resource] = msg
+}
+
+func (d *Detector) clearError(resource string) {
+	if _, ok := d.errors[resource]; ok {
+		d.log.Info("residue scan recovered", "resource", resource)
+		delete(d.errors, resource)
+	}
+}
+
+func (it Item) event() *event.Residue {
+	ev := &event.Residue{
+		Header:   event.Header{Time: time.Now(), Type: event.TypeResidue, ContainerID: it.Creator.ContainerID},
+		Resource: it.Resource,
+		Kind:     it.Kind,
+		Reason:   it.Reason,
+		SemID:    it.SemID,
+		Key:      it.Key,
+		Name:     it.Name,
+		Ifindex:  it.Ifindex,
+		Creator:  it.Creator,
+		AgeSec:   it.AgeSecond,
+		Remove:   it.Remove,
+	}
+	ev.IPCNS = it.IPCNS
+	return ev
+}
+
+// sortItems orders items for display: resource, then id or name.
+func sortItems(items []Item) {
+	sort.SliceStable(items, func(i, j int) bool {
+		a, b := items[i], items[j]
+		if a.Resource != b.Resource {
+			return a.Resource < b.Resource
+		}
+		if a.SemID != nil && b.SemID != nil {
+			return *a.SemID < *b.SemID
+		}
+		return a.Name < b.Name
+	})
+}

@@ -1,0 +1,79 @@
+package residue
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// maxNSLabels bounds the ipc_ns label; further namespaces count under "other".
+const maxNSLabels = 256
+
+var (
+	semArraysDesc = prometheus.NewDesc("observer_sem_arrays",
+		"System V semaphore arrays known, by IPC namespace inode (the observer's own namespace is scanned; others are known from events).",
+		[]string{"ipc_ns"}, nil)
+	semLimitDesc = prometheus.NewDesc("observer_sem_arrays_limit",
+		"SEMMNI, the most semaphore arrays the observer's IPC namespace may hold (4th field of /proc/sys/kernel/sem).",
+		nil, nil)
+	semRatioDesc = prometheus.NewDesc("observer_sem_arrays_used_ratio",
+		"Semaphore arrays in the observer's IPC namespace divided by SEMMNI; at 1 semget(2) fails with ENOSPC (dockerd with devicemapper cannot start).",
+		nil, nil)
+	semResidueDesc = prometheus.NewDesc("observer_sem_residue_arrays",
+		"Semaphore arrays left behind: creator exited (or unknown) and not removed after the grace period.",
+		[]string{"kind"}, nil)
+	vethDesc = prometheus.NewDesc("observer_veth_interfaces",
+		"veth interfaces in the observer's network namespace.", nil, nil)
+	vethResidueDesc = prometheus.NewDesc("observer_veth_residue",
+		"veth interfaces left behind: peer gone, peer namespace without processes, or on a Docker bridge with no running container.",
+		nil, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (d *Detector) Describe(ch chan<- *prometheus.Desc) {
+	for _, desc := range []*prometheus.Desc{semArraysDesc, semLimitDesc, semRatioDesc, semResidueDesc, vethDesc, vethResidueDesc} {
+		ch <- desc
+	}
+}
+
+// Collect implements prometheus.Collector: figures are read from the
+// inventories at scrape time.
+func (d *Detector) Collect(ch chan<- prometheus.Metric) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.scanned {
+		return // no numbers before the first scan rather than zeros that look measured
+	}
+	now := d.opts.now()
+	perNS := map[string]int{}
+	own := 0
+	for k := range d.sems {
+		if k.ns == d.semNS {
+			own++
+		}
+		label := strconv.FormatUint(uint64(k.ns), 10)
+		if _, ok := perNS[label]; !ok && len(perNS) >= maxNSLabels {
+			label = "other"
+		}
+		perNS[label]++
+	}
+	if _, ok := perNS[strconv.FormatUint(uint64(d.semNS), 10)]; !ok {
+		perNS[strconv.FormatUint(uint64(d.semNS), 10)] = 0
+	}
+	for ns, n := range perNS {
+		ch <- prometheus.MustNewConstMetric(semArraysDesc, prometheus.GaugeValue, float64(n), ns)
+	}
+	if d.semLimits.SEMMNI > 0 {
+		ch <- prometheus.MustNewConstMetric(semLimitDesc, prometheus.GaugeValue, float64(d.semLimits.SEMMNI))
+		ch <- prometheus.MustNewConstMetric(semRatioDesc, prometheus.GaugeValue, float64(own)/float64(d.semLimits.SEMMNI))
+	}
+	byKind := map[string]int{KindDMUdevCookie: 0, KindOther: 0}
+	for _, e := range d.semResidue(now) {
+		byKind[SemKind(e.key)]++
+	}
+	for k, n := range byKind {
+		ch <- prometheus.MustNewConstMetric(semResidueDesc, prometheus.GaugeValue, float64(n), k)
+	}
+	ch <- prometheus.MustNewConstMetric(vethDesc, prometheus.GaugeValue, float64(len(d.veths)))
+	ch <- prometheus.MustNewConstMetric(vethResidueDesc, prometheus.GaugeValue, float64(len(d.vethResidue(now))))
+}

@@ -1,0 +1,217 @@
+package residue
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"sort"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/observer-dev/observer/internal/event"
+)
+
+type semKey struct {
+	ns uint32
+	id int32
+}
+
+// semEntry is one array the detector knows, from an event or a scan.
+type semEntry struct {
+	ns         uint32
+	id         int32
+	key        int32
+	nsems      int32
+	creator    event.Creator
+	startTicks uint64    // creator's start, to tell a reused pid apart
+	created    time.Time // event time, or ctime from /proc when found by a scan
+	goneAt     time.Time // when the creator was first seen gone
+	reported   bool      // the residue event was published
+}
+
+// Semaphore is an array as inventories and snapshots show it (plain data).
+type Semaphore struct {
+	IPCNS     uint32        `json:"ipc_ns"`
+	SemID     int32         `json:"semid"`
+	Key       string        `json:"key"`
+	Kind      string        `json:"kind"`
+	NSems     int32         `json:"nsems"`
+	Creator   event.Creator `json:"creator"`
+	CreatedAt time.Time     `json:"created_at"`
+	// CreatorGoneAt is when the creator was first seen gone (zero while alive or unknown).
+	CreatorGoneAt time.Time `json:"creator_gone_at,omitzero"`
+}
+
+func readSemProc() ([]byte, error) { return os.ReadFile(SemProcPath) }
+
+func (d *Detector) onSemCreate(ev *event.SemCreate) {
+	ns := ev.IPCNS
+	if ns == 0 {
+		ns = d.semNS
+	}
+	k := semKey{ns, ev.SemID}
+	if old, ok := d.sems[k]; ok && old.key == ev.Key && ev.Key != 0 && ev.Flags&unix.IPC_EXCL == 0 {
+		return // IPC_CREAT without IPC_EXCL returned the array that already existed
+	}
+	exe := exePath(ev.PID)
+	d.sems[k] = &semEntry{
+		ns:    ns,
+		id:    ev.SemID,
+		key:   ev.Key,
+		nsems: ev.NSems,
+		creator: event.Creator{
+			Known: true, PID: ev.PID, Comm: ev.Comm, Exe: exe, ContainerID: ev.ContainerID,
+		},
+		startTicks: bootNsToTicks(ev.StartBoottimeNs),
+		created:    ev.Time,
+	}
+}
+
+func (d *Detector) onSemRemove(ev *event.SemRemove) {
+	ns := ev.IPCNS
+	if ns == 0 {
+		ns = d.semNS
+	}
+	delete(d.sems, semKey{ns, ev.SemID})
+}
+
+// reconcileSems makes the inventory of the observer's own IPC namespace agree
+// with /proc/sysvipc/sem read at scanStart, and notes creators that are gone.
+func (d *Detector) reconcileSems(scanStart time.Time) {
+	data, err := d.opts.readSemProc()
+	if err != nil {
+		d.noteError("sem", fmt.Errorf("read %s: %w", SemProcPath, err))
+	} else {
+		arrays, bad, err := ParseSemProc(bytes.NewReader(data))
+		for _, b := range bad {
+			d.log.Warn("skipping unreadable line", "file", SemProcPath, "problem", b)
+		}
+		if err != nil {
+			d.noteError("sem", err)
+		} else {
+			d.mergeSemScan(arrays, scanStart)
+		}
+	}
+	if data, err := os.ReadFile("/proc/sys/kernel/sem"); err == nil {
+		if l, err := ParseSemLimits(string(data)); err == nil {
+			d.semLimits = l
+		} else {
+			d.noteError("sem", err)
+		}
+	}
+	d.sweepSemCreators(scanStart)
+}
+
+func (d *Detector) mergeSemScan(arrays []SemArray, scanStart time.Time) {
+	seen := make(map[int32]SemArray, len(arrays))
+	for _, a := range arrays {
+		seen[a.SemID] = a
+	}
+	for k, e := range d.sems {
+		if k.ns != d.semNS {
+			continue
+		}
+		a, ok := seen[k.id]
+		// An entry created after the scan began may legitimately be missing from it.
+		if (!ok || a.Key != e.key) && e.created.Before(scanStart) {
+			delete(d.sems, k)
+		}
+	}
+	for _, a := range arrays {
+		k := semKey{d.semNS, a.SemID}
+		if _, ok := d.sems[k]; ok {
+			continue
+		}
+		created := a.CTime
+		if created.IsZero() {
+			created = scanStart
+		}
+		d.sems[k] = &semEntry{ns: d.semNS, id: a.SemID, key: a.Key, nsems: a.NSems, created: created}
+	}
+}
+
+// sweepSemCreators notes creators that exited, and forgets arrays of other IPC
+// namespaces once no process is left in them (the kernel freed them with the
+// namespace; /proc/sysvipc/sem only shows the observer's own namespace).
+func (d *Detector) sweepSemCreators(now time.Time) {
+	var live map[uint32]uint32
+	for k, e := range d.sems {
+		if k.ns != d.semNS {
+			if live == nil {
+				live = d.opts.liveNamespaces("ipc")
+			}
+			if _, ok := live[k.ns]; !ok {
+				delete(d.sems, k)
+				continue
+			}
+		}
+		if e.creator.Known && e.goneAt.IsZero() && !d.opts.processAlive(e.creator.PID, e.startTicks) {
+			e.goneAt = now
+		}
+	}
+}
+
+// semResidue returns the arrays that are residue at now: the creator exited
+// at least grace ago, or the creator is unknown and the array is older than grace.
+func (d *Detector) semResidue(now time.Time) []*semEntry {
+	var out []*semEntry
+	for _, e := range d.sems {
+		switch {
+		case e.creator.Known && !e.goneAt.IsZero() && now.Sub(e.goneAt) >= d.opts.Grace:
+		case !e.creator.Known && now.Sub(e.created) >= d.opts.Grace:
+		default:
+			continue
+		}
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
+
+func (e *semEntry) item(now time.Time, ownNS bool) Item {
+	id := e.id
+	it := Item{
+		Resource:  ResourceSem,
+		Kind:      SemKind(e.key),
+		SemID:     &id,
+		Key:       FormatKey(e.key),
+		IPCNS:     e.ns,
+		Creator:   e.creator,
+		Since:     e.created,
+		Age:       now.Sub(e.created).Round(time.Second).String(),
+		AgeSecond: now.Sub(e.created).Seconds(),
+	}
+	if e.creator.Known {
+		it.Reason = fmt.Sprintf("creator %s (pid %d) exited without removing it", e.creator.Comm, e.creator.PID)
+	} else {
+		it.Reason = "creator unknown: the array existed before the observer started"
+	}
+	if ownNS {
+		it.Remove = fmt.Sprintf("ipcrm -s %d", e.id)
+	} else {
+		it.Remove = fmt.Sprintf("nsenter --ipc=/proc/<pid in ipc ns %d>/ns/ipc ipcrm -s %d", e.ns, e.id)
+	}
+	return it
+}
+
+// Semaphores is the current inventory of semaphore arrays, sorted by IPC
+// namespace and id: plain data, for /residue and flight-recorder snapshots.
+func (d *Detector) Semaphores() []Semaphore {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]Semaphore, 0, len(d.sems))
+	for _, e := range d.sems {
+		out = append(out, Semaphore{
+			IPCNS: e.ns, SemID: e.id, Key: FormatKey(e.key), Kind: SemKind(e.key), NSems: e.nsems,
+			Creator: e.creator, CreatedAt: e.created, CreatorGoneAt: e.goneAt,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].IPCNS != out[j].IPCNS {
+			return out[i].IPCNS < out[j].IPCNS
+		}
+		return out[i].SemID < out[j].SemID
+	})
+	return out
+}
