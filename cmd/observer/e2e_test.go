@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/observer-dev/observer/internal/testenv"
+	"github.com/observer-dev/observer/tracer"
 )
 
 // daemonProc is the real observer binary running as a daemon for one test.
@@ -207,8 +208,8 @@ func TestDaemonLifecycle(t *testing.T) {
 	if err := json.Unmarshal([]byte(obs.get(t, "/status")), &status); err != nil {
 		t.Fatal(err)
 	}
-	if status.Kernel == "" || len(status.Sensors) != 3 {
-		t.Fatalf("/status = %+v, want the kernel and 3 sensors", status)
+	if status.Kernel == "" || len(status.Sensors) != len(tracer.SensorNames()) {
+		t.Fatalf("/status = %+v, want the kernel and every sensor", status)
 	}
 	for _, s := range status.Sensors {
 		if (s.Mode == "") == (s.Unavailable == "") {

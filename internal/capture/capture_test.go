@@ -41,7 +41,7 @@ func sample(t testing.TB, flushEach bool) []byte {
 			must(t, w.Flush())
 		}
 	}
-	must(t, w.WriteEvent(json.RawMessage(`{"time":"2026-03-01T03:00:03Z","type":"residue","pid":1,"tid":1,"comm":"x","cgroup_id":0,"container_id":"","kind":"semaphore"}`)))
+	must(t, w.WriteEvent(json.RawMessage(`{"time":"2026-03-01T03:00:03Z","type":"from_a_newer_observer","pid":1,"tid":1,"comm":"x","cgroup_id":0,"container_id":"","kind":"semaphore"}`)))
 	must(t, w.Close(End{Time: t0.Add(3 * time.Second), Events: 3, Snapshots: 1}))
 	return buf.Bytes()
 }
@@ -90,10 +90,10 @@ func TestRoundTrip(t *testing.T) {
 		t.Errorf("signal = %#v", recs[1].Event)
 	}
 	u, ok := recs[3].Event.(*event.Unknown)
-	if !ok || u.Type != "residue" || !strings.Contains(string(u.Raw), `"kind":"semaphore"`) {
+	if !ok || u.Type != "from_a_newer_observer" || !strings.Contains(string(u.Raw), `"kind":"semaphore"`) {
 		t.Errorf("unknown type not kept: %#v", recs[3].Event)
 	}
-	if len(warns) != 1 || !strings.Contains(warns[0], `unknown type "residue"`) {
+	if len(warns) != 1 || !strings.Contains(warns[0], `unknown type "from_a_newer_observer"`) {
 		t.Errorf("warnings = %q", warns)
 	}
 }

@@ -38,7 +38,7 @@ func writeCapture(t *testing.T) string {
 		&event.Signal{Header: event.Header{Type: "signal", PID: 9, Comm: "dockerd"}, Signal: "SIGPIPE", TargetComm: "dockerd", Disposition: "default"},
 		&event.DaemonExit{Header: event.Header{Type: "daemon_exit", PID: 9, Comm: "dockerd"}, Signal: "SIGPIPE"},
 		&event.RenameExdev{Header: event.Header{Type: "rename_exdev", CgroupID: 77, ContainerID: ctrA}},
-		map[string]any{"type": "residue", "kind": "semaphore"},
+		map[string]any{"type": "from_a_newer_observer", "kind": "semaphore"},
 	} {
 		raw, _ := json.Marshal(ev)
 		w.WriteEvent(raw)
