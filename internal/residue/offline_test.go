@@ -1,9 +1,12 @@
 package residue
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -145,5 +148,24 @@ func TestOfflineFromSnapshotAndEvents(t *testing.T) {
 	d.ApplySnapshot(taken.Add(time.Minute), bad)
 	if len(d.Residue()) != 3 || !strings.Contains(d.Report().Errors["capture"], `"semaphores"`) {
 		t.Fatalf("residue %d errors %v", len(d.Residue()), d.Report().Errors)
+	}
+}
+
+// TestCleanRefusesReplay: `observer residue --clean` against a replay would
+// remove this machine's objects by another machine's ids; it refuses.
+func TestCleanRefusesReplay(t *testing.T) {
+	id := int32(7)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(Report{Offline: true, Residue: []Item{{Resource: ResourceSem, Kind: KindDMUdevCookie, SemID: &id, Key: "0x0d4d0007", AgeSecond: 3600, Remove: "ipcrm -s 7"}}})
+	}))
+	defer srv.Close()
+	listen := strings.TrimPrefix(srv.URL, "http://")
+	var out, errb bytes.Buffer
+	if code := Main([]string{"--listen", listen, "--clean", CleanDMSem}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "--clean refused") || strings.Contains(out.String(), "removed") {
+		t.Fatalf("code %d stdout %q stderr %q", code, out.String(), errb.String())
+	}
+	out.Reset()
+	if code := Main([]string{"--listen", listen}, &out, &errb); code != 0 || !strings.Contains(out.String(), "# replay of a capture") || !strings.Contains(out.String(), "ipcrm -s 7") {
+		t.Fatalf("listing a replay: code %d stdout %q", code, out.String())
 	}
 }
