@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -153,7 +155,9 @@ func (s *sensorDef) attachMode(m Mode, opts *Options) (*attached, error) {
 		return nil, fmt.Errorf("load: %w", shortLoadError(err, opts.Logger))
 	}
 	a := &attached{mode: m, coll: coll}
-	for name, p := range spec.Programs {
+	// In name order, so that the first failure, which /status reports, is the same on every run.
+	for _, name := range slices.Sorted(maps.Keys(spec.Programs)) {
+		p := spec.Programs[name]
 		l, err := attach(p.SectionName, coll.Programs[name])
 		if err != nil {
 			a.close()

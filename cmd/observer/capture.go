@@ -96,7 +96,11 @@ func openOut(path string, stdout io.Writer) (io.Writer, func() error, error) {
 	if path == "-" {
 		return stdout, func() error { return nil }, nil
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	// Never overwrite: the file may be an earlier capture someone still needs.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil, nil, fmt.Errorf("%s exists; choose another -out name", path)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
