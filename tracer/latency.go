@@ -75,8 +75,10 @@ var seccompModes = [...]string{"none", "strict", "filter", "dead"}
 // ErrNotRunning is returned by the on-demand readers when their sensor is not attached.
 var ErrNotRunning = sensor.ErrNotRunning
 
+// sensorMaps returns a running sensor's maps; callers hold t.mapsMu.RLock
+// while they use them.
 func (t *Tracer) sensorMaps(name string) (map[string]*ebpf.Map, error) {
-	if t.closed.Load() {
+	if t.mapsClosed || t.closed.Load() {
 		return nil, ErrNotRunning
 	}
 	for _, r := range t.running {
@@ -94,6 +96,8 @@ func (t *Tracer) sensorMaps(name string) (map[string]*ebpf.Map, error) {
 
 // SyscallLatency reads the latency sensor's histograms, summed over CPUs.
 func (t *Tracer) SyscallLatency() (sensor.LatencySnapshot, error) {
+	t.mapsMu.RLock()
+	defer t.mapsMu.RUnlock()
 	snap := sensor.LatencySnapshot{SampleEvery: t.opts.Latency.sampleEvery()}
 	maps, err := t.sensorMaps(SensorLatency)
 	if err != nil {
@@ -133,6 +137,8 @@ func (t *Tracer) SyscallLatency() (sensor.LatencySnapshot, error) {
 
 // SeccompFilterTime reads the seccomp sensor's histograms, summed over CPUs.
 func (t *Tracer) SeccompFilterTime() (sensor.SeccompSnapshot, error) {
+	t.mapsMu.RLock()
+	defer t.mapsMu.RUnlock()
 	var snap sensor.SeccompSnapshot
 	maps, err := t.sensorMaps(SensorSeccomp)
 	if err != nil {
@@ -189,6 +195,8 @@ func (t *Tracer) ForgetCgroups(ids []uint64) {
 	if len(ids) == 0 {
 		return
 	}
+	t.mapsMu.RLock()
+	defer t.mapsMu.RUnlock()
 	gone := make(map[uint64]bool, len(ids))
 	for _, id := range ids {
 		gone[id] = true
@@ -234,6 +242,8 @@ func deleteWhere[K, V any](m *ebpf.Map, match func(*K) bool) {
 // ContainersOnly is on: ids missing from want are dropped, new ones added. At
 // most 4096 are tracked; the rest are reported in the error.
 func (t *Tracer) TrackCgroups(want map[uint64]bool) error {
+	t.mapsMu.RLock()
+	defer t.mapsMu.RUnlock()
 	maps, err := t.sensorMaps(SensorLatency)
 	if err != nil {
 		return err
@@ -272,6 +282,8 @@ func (t *Tracer) TrackCgroups(want map[uint64]bool) error {
 // MeasuredCgroups lists the cgroups with an in-kernel histogram, reading keys
 // only (cheap on hosts with many CPUs, where each per-CPU value is large).
 func (t *Tracer) MeasuredCgroups() []uint64 {
+	t.mapsMu.RLock()
+	defer t.mapsMu.RUnlock()
 	seen := map[uint64]bool{}
 	if maps, err := t.sensorMaps(SensorLatency); err == nil {
 		for _, key := range mapKeys[latencyHistKey](maps["latency_hist"]) {

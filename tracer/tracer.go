@@ -58,6 +58,11 @@ type Tracer struct {
 	status  []sensor.Status // unavailable sensors, fixed after Start
 	wg      sync.WaitGroup
 	closed  atomic.Bool
+	// mapsMu keeps Close from closing the sensors' maps while Status or an
+	// on-demand reader (latency.go) uses them: the daemon reads status from
+	// other goroutines while the tracer closes itself when its context ends.
+	mapsMu     sync.RWMutex
+	mapsClosed bool
 }
 
 type running struct {
@@ -66,6 +71,7 @@ type running struct {
 	reader   *ringbuf.Reader
 	received atomic.Uint64
 	decodeEr atomic.Uint64
+	lost     atomic.Uint64          // last events_lost read, reported once the maps are closed
 	failed   atomic.Pointer[string] // why the reader stopped early, if it did
 }
 
@@ -192,13 +198,18 @@ func (t *Tracer) read(ctx context.Context, r *running) {
 
 // Status reports every sensor, running or not, with its counters.
 func (t *Tracer) Status() []sensor.Status {
+	t.mapsMu.RLock()
+	defer t.mapsMu.RUnlock()
 	out := make([]sensor.Status, 0, len(t.running)+len(t.status))
 	for _, r := range t.running {
+		if !t.mapsClosed {
+			r.lost.Store(lostEvents(r.att.coll.Maps["events_lost"]))
+		}
 		st := sensor.Status{
 			Name:           r.def.name,
 			Mode:           string(r.att.mode),
 			EventsReceived: r.received.Load(),
-			EventsLost:     lostEvents(r.att.coll.Maps["events_lost"]),
+			EventsLost:     r.lost.Load(),
 			DecodeErrors:   r.decodeEr.Load(),
 		}
 		if reason := r.failed.Load(); reason != nil {
@@ -237,9 +248,13 @@ func (t *Tracer) Close() error {
 		}
 	}
 	t.wg.Wait()
+	t.mapsMu.Lock()
 	for _, r := range t.running {
+		r.lost.Store(lostEvents(r.att.coll.Maps["events_lost"]))
 		r.att.close()
 	}
+	t.mapsClosed = true
+	t.mapsMu.Unlock()
 	close(t.events)
 	return nil
 }

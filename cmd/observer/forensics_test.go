@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,6 +26,7 @@ import (
 	"github.com/observer-dev/observer/internal/daemon"
 	"github.com/observer-dev/observer/internal/event"
 	"github.com/observer-dev/observer/internal/report"
+	"github.com/observer-dev/observer/internal/residue"
 	"github.com/observer-dev/observer/internal/testenv"
 	"github.com/observer-dev/observer/tracer"
 )
@@ -37,6 +39,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envReexec) == "1" {
 		os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
 	}
+	if spec := os.Getenv(envSemLeak); spec != "" {
+		os.Exit(semLeaker(spec))
+	}
 	os.Exit(m.Run())
 }
 
@@ -44,48 +49,11 @@ func TestMain(m *testing.M) {
 // daemon run in-process, a helper named dockerd dies of SIGPIPE, the
 // fatal_signal rule takes a capture, the report shows signal then daemon_exit
 // for that pid, and a replay run as nobody (uid 65534, no BPF) reproduces the
-// daemon metrics the capture implies.
-//
-// Hook for the residue branch: once it publishes "residue" events for leaked
-// semaphores, leak one here (a helper dockerd doing semget then dying of
-// SIGKILL) and assert a "residue" timeline item after the daemon_exit.
+// daemon metrics the capture implies. TestIncidentSemLeak is its residue half.
 func TestIncidentCaptureReportReplay(t *testing.T) {
 	testenv.RequireRoot(t)
-	dir := t.TempDir()
-	capDir := filepath.Join(dir, "captures")
-	cfg, err := config.Parse([]string{"--capture-dir", capDir, "--incident-duration", "1s", "--docker-host", "none"},
-		config.Defaults{WatchComms: tracer.DefaultWatchComms}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	tr, err := tracer.New(tracer.Options{Sensors: []string{"signal"}, WatchComms: cfg.WatchComms, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := tr.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
-	res, err := container.NewResolver(container.Options{DockerHost: "none", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := res.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	runErr := make(chan error, 1)
-	go func() {
-		runErr <- daemon.Run(ctx, daemon.Options{Config: cfg, Source: tr, Resolver: res, Version: "test", Logger: log, Listener: ln})
-	}()
-	base := "http://" + ln.Addr().String()
-	waitHTTP(t, base+"/healthz")
+	capDir := filepath.Join(t.TempDir(), "captures")
+	_, stop := startInProcess(t, []string{"signal"}, "--capture-dir", capDir, "--incident-duration", "1s", "--docker-host", "none")
 
 	pid := sigpipeDockerd(t)
 	file := waitCapture(t, capDir)
@@ -124,7 +92,7 @@ func TestIncidentCaptureReportReplay(t *testing.T) {
 
 	// The replay, as nobody, reproduces the metrics the capture implies.
 	want := expectedMetrics(t, file)
-	got := replayAsNobody(t, file)
+	got := replayAsNobody(t, file).metrics
 	for series, n := range want {
 		if got[series] != n {
 			t.Errorf("replay: %s = %v, want %v (from the capture)", series, got[series], n)
@@ -133,10 +101,61 @@ func TestIncidentCaptureReportReplay(t *testing.T) {
 	if len(want) < 2 {
 		t.Errorf("expected metrics %v: want at least the signal and the exit", want)
 	}
-	cancel()
-	if err := <-runErr; err != nil {
-		t.Errorf("daemon: %v", err)
+	stop()
+}
+
+// startInProcess runs the real tracer (the given sensors) and the daemon
+// in-process with the given flags; it returns the daemon's base URL and a
+// stop function that fails the test if the daemon ended with an error.
+func startInProcess(t *testing.T, sensors []string, args ...string) (base string, stop func()) {
+	t.Helper()
+	cfg, err := config.Parse(args, config.Defaults{WatchComms: tracer.DefaultWatchComms}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
 	}
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	tr, err := tracer.New(tracer.Options{Sensors: sensors, WatchComms: cfg.WatchComms, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := tr.Start(ctx); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	res, err := container.NewResolver(container.Options{DockerHost: "none", Logger: log})
+	if err == nil {
+		err = res.Start(ctx)
+	}
+	if err != nil {
+		cancel()
+		tr.Close()
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runErr := make(chan error, 1)
+	go func() {
+		runErr <- daemon.Run(ctx, daemon.Options{Config: cfg, Source: tr, Resolver: res, Version: "test", Logger: log, Listener: ln})
+	}()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-runErr; err != nil {
+			t.Errorf("daemon: %v", err)
+		}
+		tr.Close()
+	}
+	t.Cleanup(stop)
+	base = "http://" + ln.Addr().String()
+	waitHTTP(t, base+"/healthz")
+	return base, stop
 }
 
 // sigpipeDockerd runs a shell script named dockerd that writes into a closed
@@ -169,6 +188,7 @@ func waitCapture(t *testing.T, dir string) string {
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		files, _ := filepath.Glob(filepath.Join(dir, "capture-*incident-fatal-signal*.jsonl.gz"))
+		slices.Sort(files)
 		for _, f := range files {
 			if complete(f) {
 				return f
@@ -209,13 +229,19 @@ func expectedMetrics(t *testing.T, path string) map[string]float64 {
 		t.Fatal(err)
 	}
 	want := map[string]float64{}
+	var lastResidue json.RawMessage
 	for {
 		rec, err := cr.Next()
 		if errors.Is(err, io.EOF) {
-			return want
+			break
 		}
 		if err != nil {
 			t.Fatal(err)
+		}
+		if rec.Kind == capture.KindSnapshot {
+			if raw, ok := rec.Snapshot.Sections[residue.SectionResidue]; ok {
+				lastResidue = raw
+			}
 		}
 		switch e := rec.Event.(type) {
 		case *event.Signal:
@@ -228,11 +254,38 @@ func expectedMetrics(t *testing.T, path string) map[string]float64 {
 			want[fmt.Sprintf(`observer_daemon_exits_total{signal=%q,target=%q}`, sig, e.Comm)]++
 		}
 	}
+	// The residue gauges are the state of the capture's last snapshot (the
+	// replay replays no scans; later residue events would be in it already).
+	if lastResidue == nil {
+		return want
+	}
+	var items []residue.Item
+	if err := json.Unmarshal(lastResidue, &items); err != nil {
+		t.Fatalf("residue section: %v", err)
+	}
+	want[`observer_sem_residue_arrays{kind="dm_udev_cookie"}`] = 0
+	want[`observer_sem_residue_arrays{kind="other"}`] = 0
+	want[`observer_veth_residue`] = 0
+	for _, it := range items {
+		if it.Resource == residue.ResourceSem {
+			want[fmt.Sprintf(`observer_sem_residue_arrays{kind=%q}`, it.Kind)]++
+		} else {
+			want[`observer_veth_residue`]++
+		}
+	}
+	return want
 }
 
-// replayAsNobody runs `observer replay` as uid/gid 65534 and returns the
-// daemon series it serves once the replay is done.
-func replayAsNobody(t *testing.T, capFile string) map[string]float64 {
+// replayed is what a replay serves once it is done.
+type replayed struct {
+	metrics map[string]float64 // the observer_ series
+	status  daemon.Status
+	residue residue.Report
+}
+
+// replayAsNobody runs `observer replay` as uid/gid 65534 and returns what it
+// serves once the replay is done.
+func replayAsNobody(t *testing.T, capFile string) replayed {
 	dir := t.TempDir()
 	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
 		os.Chmod(d, 0o755) // nobody must reach the binary and the capture
@@ -290,7 +343,11 @@ func replayAsNobody(t *testing.T, capFile string) map[string]float64 {
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(100 * time.Millisecond) // the pipeline drains the last events
-	return scrape(t, base+"/metrics", "observer_daemon_")
+	var r replayed
+	r.metrics = scrape(t, base+"/metrics", "observer_")
+	getJSON(t, base+"/status", &r.status)
+	getJSON(t, base+"/residue", &r.residue)
+	return r
 }
 
 func copyFile(t *testing.T, from, to string, mode os.FileMode) {

@@ -73,6 +73,7 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		Version:    version(),
 		Logger:     log,
 		SourceInfo: func() any { return rp.Info() },
+		Offline:    rp,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "observer replay: %v\n", err)

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
 	"github.com/observer-dev/observer/internal/bus"
@@ -62,6 +63,11 @@ type Options struct {
 	SyscallLabel bool
 	// ContainersOnly keeps the latency sensor's tracked cgroups in sync with the resolver.
 	ContainersOnly bool
+	// Offline is set by a replay: no kernel is observed. The residue detectors
+	// then scan nothing (not this machine's /proc, sysvipc or rtnetlink); their
+	// state comes from the replayed events and the capture's snapshots, which
+	// Offline delivers.
+	Offline SnapshotFeed
 }
 
 // Status is the /status document.
@@ -110,8 +116,15 @@ func Run(ctx context.Context, opts Options) error {
 		})
 		m.Registry().MustRegister(lat)
 	}
-	det := newResidueDetector(opts, events, log)
-	m.Registry().MustRegister(det)
+	// Derived events (residue) enter the pipeline through p.Inject; its
+	// observers are complete below, before it runs.
+	p := &pipeline.Pipeline{Correlator: opts.Resolver, Bus: events}
+	det := newResidueDetector(opts, p.Inject, log)
+	opts.SnapshotProviders = append(residueProviders(det), opts.SnapshotProviders...)
+	m.Registry().MustRegister(det, prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "observer_pipeline_injected_dropped_events_total",
+		Help: "Events produced inside the daemon (residue) dropped because the pipeline's inject queue was full.",
+	}, func() float64 { return float64(p.InjectDropped()) }))
 	started := time.Now().UTC()
 	kernel := kernelRelease()
 	var wg sync.WaitGroup
@@ -206,7 +219,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "endpoints", endpoints)
 
-	p := &pipeline.Pipeline{Correlator: opts.Resolver, Observers: append([]pipeline.Observer{m, det}, fx.observers...), Bus: events}
+	p.Observers = append([]pipeline.Observer{m, det}, fx.observers...)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

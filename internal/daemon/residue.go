@@ -1,16 +1,34 @@
 package daemon
 
 import (
+	"context"
 	"log/slog"
 
-	"github.com/observer-dev/observer/internal/bus"
+	"github.com/observer-dev/observer/internal/capture"
 	"github.com/observer-dev/observer/internal/container"
+	"github.com/observer-dev/observer/internal/event"
+	"github.com/observer-dev/observer/internal/recorder"
 	"github.com/observer-dev/observer/internal/residue"
 )
 
+// SnapshotFeed delivers a replayed capture's state snapshots.
+type SnapshotFeed interface {
+	// OnSnapshot calls f with the newest snapshot read so far, if any, then
+	// with every later one, in capture order, one call at a time.
+	OnSnapshot(f func(*capture.Snapshot))
+}
+
 // newResidueDetector builds the semaphore and veth residue detectors; they ask
-// the same Docker engine as container correlation which containers run.
-func newResidueDetector(opts Options, events *bus.Bus, log *slog.Logger) *residue.Detector {
+// the same Docker engine as container correlation which containers run. Their
+// residue events go to publish (the pipeline's Inject), so the pipeline's
+// observers (metrics, incident rules) see them like sensor events. In a
+// replay (opts.Offline) they scan nothing and believe the capture.
+func newResidueDetector(opts Options, publish func(event.Event), log *slog.Logger) *residue.Detector {
+	if opts.Offline != nil {
+		det := residue.New(residue.Options{Offline: true, Logger: log})
+		opts.Offline.OnSnapshot(func(s *capture.Snapshot) { det.ApplySnapshot(s.Time, s.Sections) })
+		return det
+	}
 	var engine *container.EngineClient
 	if opts.Config.DockerHost != "none" {
 		var err error
@@ -23,7 +41,17 @@ func newResidueDetector(opts Options, events *bus.Bus, log *slog.Logger) *residu
 		Grace:    opts.Config.ResidueGrace,
 		Interval: opts.Config.ResidueInterval,
 		Engine:   engine,
-		Publish:  events.Publish,
+		Publish:  publish,
 		Logger:   log,
 	})
+}
+
+// residueProviders put the detectors' inventories and residue into the flight
+// recorder's snapshots; a replay reads them back (residue.Detector.ApplySnapshot).
+func residueProviders(det *residue.Detector) []recorder.Provider {
+	return []recorder.Provider{
+		{Name: residue.SectionSemaphores, Collect: func(context.Context) (any, error) { return det.Semaphores(), nil }},
+		{Name: residue.SectionVeths, Collect: func(context.Context) (any, error) { return det.Veths(), nil }},
+		{Name: residue.SectionResidue, Collect: func(context.Context) (any, error) { return det.Residue(), nil }},
+	}
 }

@@ -38,6 +38,7 @@ func TestRules(t *testing.T) {
 		&event.DaemonExit{Header: hdr("daemon_exit"), ExitCode: 2},                      // fires
 		&event.RenameExdev{Header: hdr("rename_exdev")},                                 // no
 		unknown(`{"type":"residue","pid":1,"kind":"semaphore"}`),                        // fires
+		&event.Residue{Header: hdr("residue"), Resource: "sem", Kind: "dm_udev_cookie"}, // fires
 		unknown(`{"type":"copy_up","pid":1,"duration_ns":2000000000}`),                  // fires
 		unknown(`{"type":"copy_up","pid":1,"duration_ns":2000}`),                        // fast: no
 	} {
@@ -46,7 +47,7 @@ func TestRules(t *testing.T) {
 	r.CheckLost([]sensor.Status{{Name: "signal", EventsLost: 5}}, time.Now()) // baseline
 	r.CheckLost([]sensor.Status{{Name: "signal", EventsLost: 5}}, time.Now())
 	r.CheckLost([]sensor.Status{{Name: "signal", EventsLost: 9}}, time.Now()) // fires
-	want := "fatal_signal daemon_exit daemon_exit residue slow_copy_up events_lost"
+	want := "fatal_signal daemon_exit daemon_exit residue residue slow_copy_up events_lost"
 	if strings.Join(got, " ") != want {
 		t.Errorf("fired %v, want %s", got, want)
 	}

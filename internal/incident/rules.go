@@ -79,6 +79,16 @@ func (r *Rules) Observe(ev event.Event) {
 		}
 		return
 	}
+	if e, ok := ev.(*event.Residue); ok {
+		if r.on[RuleResidue] {
+			id := e.Name
+			if e.SemID != nil {
+				id = fmt.Sprintf("semid %d key %s", *e.SemID, e.Key)
+			}
+			r.fire(Incident{RuleResidue, fmt.Sprintf("%s %s %s left by %s (pid %d)", e.Resource, e.Kind, id, e.Creator.Comm, e.Creator.PID), h.Time})
+		}
+		return
+	}
 	switch {
 	case r.on[RuleResidue] && (h.Type == typeResidue || strings.HasPrefix(h.Type, typeResidue+"_")):
 		r.fire(Incident{RuleResidue, fmt.Sprintf("%s reported (pid %d %s)", h.Type, h.PID, h.Comm), h.Time})

@@ -5,11 +5,16 @@ package pipeline
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 
 	"github.com/observer-dev/observer/internal/bus"
 	"github.com/observer-dev/observer/internal/container"
 	"github.com/observer-dev/observer/internal/event"
 )
+
+// DefaultInjectQueue bounds the events in-daemon producers may have waiting.
+const DefaultInjectQueue = 1024
 
 // Correlator maps kernel cgroup ids to containers (container.Resolver).
 type Correlator interface {
@@ -29,19 +34,70 @@ type Pipeline struct {
 	Correlator Correlator
 	Observers  []Observer
 	Bus        *bus.Bus
+	// InjectQueue bounds Inject's queue; default DefaultInjectQueue.
+	InjectQueue int
+
+	once     sync.Once
+	injected chan event.Event
+	dropped  atomic.Uint64
 }
 
-// Run processes in until it is closed or ctx ends.
+func (p *Pipeline) init() {
+	p.once.Do(func() {
+		n := p.InjectQueue
+		if n <= 0 {
+			n = DefaultInjectQueue
+		}
+		p.injected = make(chan event.Event, n)
+	})
+}
+
+// Inject queues an event that a producer inside the daemon derived (a residue
+// detector's finding), so that it takes the same path as the source's events:
+// stamping, observers, bus. It never blocks: producers may themselves be
+// observers running on the pipeline goroutine. A full queue drops the event,
+// counted by InjectDropped.
+func (p *Pipeline) Inject(ev event.Event) {
+	p.init()
+	select {
+	case p.injected <- ev:
+	default:
+		p.dropped.Add(1)
+	}
+}
+
+// InjectDropped counts events Inject dropped because its queue was full.
+func (p *Pipeline) InjectDropped() uint64 { return p.dropped.Load() }
+
+// Run processes in, and injected events, until in is closed or ctx ends.
+// Events injected before in closes are still processed.
 func (p *Pipeline) Run(ctx context.Context, in <-chan event.Event) {
+	p.init()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case ev := <-p.injected:
+			p.handle(ev)
 		case ev, ok := <-in:
 			if !ok {
+				p.drainInjected()
 				return
 			}
 			p.handle(ev)
+		}
+	}
+}
+
+// drainInjected handles what is queued now; observers may inject more, which
+// the bounded loop leaves for nobody rather than spinning.
+func (p *Pipeline) drainInjected() {
+	for range cap(p.injected) {
+		select {
+		case ev := <-p.injected:
+			p.handle(ev)
+		default:
+			return
 		}
 	}
 }

@@ -45,6 +45,11 @@ type Replay struct {
 	containers map[string]container.Container
 	info       Info
 	done       chan struct{}
+
+	// snapMu orders snapshot delivery: handlers see snapshots one at a time, in capture order.
+	snapMu   sync.Mutex
+	lastSnap *capture.Snapshot
+	onSnap   []func(*capture.Snapshot)
 }
 
 // Open checks the capture's header; Start replays it.
@@ -114,12 +119,32 @@ func (r *Replay) applySnapshot(s *capture.Snapshot) {
 	var ctrs []container.Container
 	json.Unmarshal(s.Sections["containers"], &ctrs)
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if json.Unmarshal(s.Sections["sensors"], &st) == nil && len(st) > 0 {
 		r.status = st
 	}
 	for _, c := range ctrs {
 		r.containers[c.ID] = c
+	}
+	r.mu.Unlock()
+
+	r.snapMu.Lock()
+	defer r.snapMu.Unlock()
+	r.lastSnap = s
+	for _, f := range r.onSnap {
+		f(s)
+	}
+}
+
+// OnSnapshot implements daemon.SnapshotFeed: f gets the newest snapshot read
+// so far, if any, then every later one. The capture is read ahead of the
+// pipeline, so a snapshot may reach f before the events that precede it in
+// the capture have been replayed; its consumers must allow for that.
+func (r *Replay) OnSnapshot(f func(*capture.Snapshot)) {
+	r.snapMu.Lock()
+	defer r.snapMu.Unlock()
+	r.onSnap = append(r.onSnap, f)
+	if r.lastSnap != nil {
+		f(r.lastSnap)
 	}
 }
 

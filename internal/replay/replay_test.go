@@ -18,6 +18,7 @@ import (
 	"github.com/observer-dev/observer/internal/config"
 	"github.com/observer-dev/observer/internal/daemon"
 	"github.com/observer-dev/observer/internal/event"
+	"github.com/observer-dev/observer/internal/residue"
 	"github.com/observer-dev/observer/internal/sensor"
 )
 
@@ -58,7 +59,7 @@ func run(t *testing.T, path string, exit bool) (string, *Replay, context.CancelF
 	done := make(chan error, 1)
 	go func() {
 		done <- daemon.Run(ctx, daemon.Options{Config: &config.Config{}, Source: rp, Resolver: rp, Listener: ln,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), SourceInfo: func() any { return rp.Info() }})
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), SourceInfo: func() any { return rp.Info() }, Offline: rp})
 	}()
 	return "http://" + ln.Addr().String(), rp, cancel, done
 }
@@ -118,4 +119,77 @@ func TestReplayRefusesForeignFile(t *testing.T) {
 	if _, err := Open(p, true); err == nil || !strings.Contains(err.Error(), "not an observer capture") {
 		t.Errorf("err = %v", err)
 	}
+}
+
+// TestReplayResidueFromCapture: the replay's residue is the capture's (its
+// last snapshot plus the events), not this machine's: semid 424242 exists
+// nowhere here, yet /residue, /status and the metrics show it.
+func TestReplayResidueFromCapture(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.jsonl.gz")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := capture.NewWriter(f, capture.Header{Host: "n1"})
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	id := int32(424242)
+	creator := event.Creator{Known: true, PID: 4242, Comm: "dockerd"}
+	item := residue.Item{Resource: "sem", Kind: residue.KindDMUdevCookie, Reason: "creator dockerd (pid 4242) exited without removing it",
+		SemID: &id, Key: "0x0d4d0042", IPCNS: 4026531839, Creator: creator, Since: t0, Remove: "ipcrm -s 424242"}
+	vethItem := residue.Item{Resource: "veth", Kind: "veth", Reason: "its peer is gone", Name: "veth0a0a0a0", Ifindex: 9999, Since: t0, Remove: "ip link del veth0a0a0a0"}
+	section := func(v any) json.RawMessage { raw, _ := json.Marshal(v); return raw }
+	for _, ev := range []any{
+		&event.SemCreate{Header: event.Header{Time: t0, Type: event.TypeSemCreate, PID: 4242, Comm: "dockerd", IPCNS: 4026531839}, SemID: id, Key: 0x0d4d0042, NSems: 1, Flags: 0o3600},
+		&event.Residue{Header: event.Header{Time: t0.Add(70 * time.Second), Type: event.TypeResidue}, Resource: "sem", Kind: residue.KindDMUdevCookie,
+			SemID: &id, Key: "0x0d4d0042", Creator: creator, AgeSec: 70, Remove: "ipcrm -s 424242"},
+	} {
+		raw, _ := json.Marshal(ev)
+		w.WriteEvent(raw)
+	}
+	w.WriteSnapshot(&capture.Snapshot{Time: t0.Add(80 * time.Second), Reason: "capture_end", Sections: map[string]json.RawMessage{
+		residue.SectionSemaphores: section([]residue.Semaphore{{IPCNS: 4026531839, SemID: id, Key: "0x0d4d0042", Kind: residue.KindDMUdevCookie, NSems: 1, Creator: creator, CreatedAt: t0}}),
+		residue.SectionVeths:      section([]residue.Veth{{Ifindex: 9999, Name: "veth0a0a0a0", PeerNetnsID: -1, FirstSeen: t0, OrphanSince: t0, Reason: "its peer is gone"}}),
+		residue.SectionResidue:    section([]residue.Item{item, vethItem}),
+	}})
+	w.Close(capture.End{})
+	f.Close()
+
+	base, rp, cancel, done := run(t, path, false)
+	defer cancel()
+	<-rp.Done()
+	time.Sleep(50 * time.Millisecond)
+	var rep residue.Report
+	resp, err := http.Get(base + "/residue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&rep)
+	resp.Body.Close()
+	if !rep.Offline || len(rep.Residue) != 2 || *rep.Residue[0].SemID != id || rep.Residue[0].Creator.PID != 4242 ||
+		rep.Residue[0].Age != "1m20s" || rep.Residue[1].Name != "veth0a0a0a0" || len(rep.Semaphores) != 1 || len(rep.Veths) != 1 {
+		t.Fatalf("/residue = %+v", rep)
+	}
+	var st daemon.Status
+	resp, _ = http.Get(base + "/status")
+	json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if len(st.Residue) != 2 || st.Residue[0].Creator.Comm != "dockerd" {
+		t.Fatalf("/status residue = %+v", st.Residue)
+	}
+	resp, _ = http.Get(base + "/metrics")
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`observer_sem_residue_arrays{kind="dm_udev_cookie"} 1`,
+		`observer_sem_residue_arrays{kind="other"} 0`,
+		`observer_veth_residue 1`,
+		`observer_veth_interfaces 1`,
+		`observer_sem_arrays{ipc_ns="4026531839"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	cancel()
+	<-done
 }

@@ -172,6 +172,10 @@ func (r *Report) addEvent(ev event.Event, ctrs map[string]*Container, copyUps *[
 		return
 	}
 	it := Item{Time: h.Time, Kind: h.Type, PID: h.PID, Comm: h.Comm, ContainerID: h.ContainerID, Summary: summary(ev)}
+	if r, ok := ev.(*event.Residue); ok && h.PID == 0 {
+		// The detector found it; the process that matters is the one that left it.
+		it.PID, it.Comm = r.Creator.PID, r.Creator.Comm
+	}
 	if h.Type == "copy_up" {
 		it.DurationNS = fields(ev).durationNS()
 		*copyUps = append(*copyUps, it)
@@ -255,6 +259,14 @@ func summary(ev event.Event) string {
 		return fmt.Sprintf("%s (pid %d) exited with code %d", e.Comm, e.PID, e.ExitCode)
 	case *event.RenameExdev:
 		return fmt.Sprintf("rename %s -> %s failed with EXDEV", e.OldPath, e.NewPath)
+	case *event.Residue:
+		what := e.Resource + " " + e.Name
+		if e.SemID != nil {
+			what = fmt.Sprintf("semaphore array %d (key %s, %s)", *e.SemID, e.Key, e.Kind)
+		} else if e.Resource == "veth" {
+			what = fmt.Sprintf("veth %s (ifindex %d)", e.Name, e.Ifindex)
+		}
+		return fmt.Sprintf("%s left behind: %s; remove with: %s", what, e.Reason, e.Remove)
 	}
 	f := fields(ev)
 	if d := f.durationNS(); d > 0 && ev.Hdr().Type == "copy_up" {

@@ -49,7 +49,10 @@ func incidentCapture(t testing.TB) []byte {
 	}
 	ev(&event.RenameExdev{Header: h(12*time.Second, event.TypeRenameExdev, 400, "mv", ctrA), OldPath: "/app/dir", NewPath: "/app/dir2"})
 	snap(20*time.Second, 37)
-	ev(map[string]any{"time": t0.Add(30 * time.Second), "type": "residue", "pid": 1, "comm": "observer", "container_id": "", "kind": "semaphore", "key": "0xd4c3"})
+	semid := int32(5)
+	ev(&event.Residue{Header: event.Header{Time: t0.Add(30 * time.Second), Type: event.TypeResidue}, Resource: "sem", Kind: "dm_udev_cookie",
+		Reason: "creator dockerd (pid 777) exited without removing it", SemID: &semid, Key: "0x0d4dc3c3",
+		Creator: event.Creator{Known: true, PID: 777, Comm: "dockerd"}, AgeSec: 61, Remove: "ipcrm -s 5"})
 	ev(&event.Signal{Header: h(50*time.Second, event.TypeSignal, 812, "dockerd", ""), Signal: "SIGPIPE", Signo: 13,
 		SenderPID: 812, SenderComm: "dockerd", TargetPID: 812, TargetComm: "dockerd", Disposition: "default", Result: "delivered"})
 	ev(&event.DaemonExit{Header: h(50*time.Second+time.Millisecond, event.TypeDaemonExit, 812, "dockerd", ""), Signal: "SIGPIPE", Signo: 13})
@@ -90,6 +93,9 @@ func TestTimelineAndSummaries(t *testing.T) {
 	if len(r.Containers) != 2 || r.Containers[1].ID != ctrA || r.Containers[1].Name != "web" || r.Containers[1].Counts["copy_up"] != 5 {
 		t.Errorf("containers %+v", r.Containers)
 	}
+	if res := r.Timeline[7]; res.PID != 777 || res.Comm != "dockerd" {
+		t.Errorf("residue item %+v: want the creator's pid and comm", res)
+	}
 	last := r.Timeline[len(r.Timeline)-1]
 	if last.PID != 812 || last.Summary != "dockerd (pid 812) killed by SIGPIPE" {
 		t.Errorf("last item %+v", last)
@@ -98,7 +104,7 @@ func TestTimelineAndSummaries(t *testing.T) {
 	if err := r.Text(&text); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"SIGPIPE to dockerd (pid 812)", "sensor signal lost 37 events", "kind=semaphore", "2s  a1a1a1a1a1a1", "web (nginx:1)"} {
+	for _, s := range []string{"SIGPIPE to dockerd (pid 812)", "sensor signal lost 37 events", "semaphore array 5 (key 0x0d4dc3c3, dm_udev_cookie) left behind: creator dockerd (pid 777) exited without removing it; remove with: ipcrm -s 5", "2s  a1a1a1a1a1a1", "web (nginx:1)"} {
 		if !strings.Contains(text.String(), s) {
 			t.Errorf("text report lacks %q:\n%s", s, text.String())
 		}

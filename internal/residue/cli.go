@@ -72,6 +72,15 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	if rep.Offline {
+		source = "replay of a capture, served at " + *listen
+		if *clean != "" {
+			// Its objects are a capture's: removing "the same" ids here could hit
+			// another machine's, or a later process's, arrays and links.
+			fmt.Fprintf(stderr, "observer residue: --clean refused: %s lists a replayed capture's residue, not this machine's\n", *listen)
+			return 1
+		}
+	}
 	sortItems(rep.Residue)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)

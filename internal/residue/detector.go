@@ -62,6 +62,9 @@ type Report struct {
 	Veths        []Veth      `json:"veths"`
 	// Errors are the last scan problems per resource (empty when the last scan was clean).
 	Errors map[string]string `json:"errors,omitempty"`
+	// Offline: the report comes from a replayed capture, not from scans (Time
+	// is the capture's; the grace period it was judged with is not known here).
+	Offline bool `json:"offline,omitempty"`
 }
 
 // Options configure a Detector.
@@ -71,8 +74,14 @@ type Options struct {
 	// Engine tells which containers run; nil skips the Docker-bridge rule.
 	Engine *container.EngineClient
 	// Publish receives a residue event once per object that becomes residue.
+	// It must not block: the daemon passes the pipeline's Inject, so that
+	// residue events reach its observers (incident rules) like sensor events.
 	Publish func(event.Event)
 	Logger  *slog.Logger
+	// Offline is for a replayed capture: no scans and no reads of this
+	// machine's /proc, sysvipc or rtnetlink; inventories and residue come from
+	// the replayed events and ApplySnapshot (see offline.go).
+	Offline bool
 
 	// Sources, replaceable by tests for fault injection.
 	readSemProc    func() ([]byte, error)
@@ -101,6 +110,7 @@ type Detector struct {
 	creators  *creatorCache // veth creators by ifindex, from events
 	errors    map[string]string
 	scanned   bool
+	offline   *offlineState // nil when live
 }
 
 // New returns a Detector; call Reconcile once or Run to fill it.
@@ -147,6 +157,11 @@ func New(opts Options) *Detector {
 		creators: newCreatorCache(maxCreators),
 		errors:   map[string]string{},
 	}
+	if opts.Offline {
+		d.offline = &offlineState{items: map[string]Item{}}
+		d.opts.now = d.offline.now
+		return d
+	}
 	d.semNS, _ = nsInode("/proc/self/ns/ipc")
 	d.netNS, _ = nsInode("/proc/self/ns/net")
 	return d
@@ -155,6 +170,10 @@ func New(opts Options) *Detector {
 // Observe takes the sensor events: creations and removals update the
 // inventory at once and ask for a rescan.
 func (d *Detector) Observe(ev event.Event) {
+	if d.offline != nil {
+		d.observeOffline(ev)
+		return
+	}
 	switch e := ev.(type) {
 	case *event.SemCreate:
 		d.mu.Lock()
@@ -183,8 +202,11 @@ func (d *Detector) Kick() {
 }
 
 // Run scans at once, then every Interval and after events, until ctx ends.
-// Link updates from rtnetlink also trigger a scan.
+// Link updates from rtnetlink also trigger a scan. Offline, it returns at once.
 func (d *Detector) Run(ctx context.Context) {
+	if d.offline != nil {
+		return
+	}
 	d.Reconcile(ctx)
 	go d.watchLinks(ctx)
 	tick := time.NewTicker(d.opts.Interval)
@@ -209,6 +231,9 @@ func (d *Detector) Run(ctx context.Context) {
 // Reconcile scans the kernel's state, merges it with what events said, and
 // publishes a residue event for every object that became residue.
 func (d *Detector) Reconcile(ctx context.Context) {
+	if d.offline != nil {
+		return
+	}
 	running, engineErr := d.runningContainers(ctx)
 	d.mu.Lock()
 	start := d.opts.now()
@@ -229,11 +254,20 @@ func (d *Detector) Reconcile(ctx context.Context) {
 func (d *Detector) Residue() []Item {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	items := d.residueLocked(d.opts.now(), false)
+	items := d.currentLocked(d.opts.now())
 	if items == nil {
 		items = []Item{}
 	}
 	return items
+}
+
+// currentLocked is what is residue at now: decided by the scans, or offline
+// as the capture said.
+func (d *Detector) currentLocked(now time.Time) []Item {
+	if d.offline != nil {
+		return d.offlineResidue(now)
+	}
+	return d.residueLocked(now, false)
 }
 
 // residueLocked returns every residue item, or with onlyNew only those not yet
@@ -266,7 +300,7 @@ func (d *Detector) Report() Report {
 		errs[k] = v
 	}
 	d.mu.Unlock()
-	return Report{
+	rep := Report{
 		Time:         d.opts.now().UTC(),
 		GraceSeconds: d.opts.Grace.Seconds(),
 		Residue:      items,
@@ -274,6 +308,10 @@ func (d *Detector) Report() Report {
 		Veths:        d.Veths(),
 		Errors:       errs,
 	}
+	if d.offline != nil {
+		rep.GraceSeconds, rep.Offline = 0, true
+	}
+	return rep
 }
 
 // noteError records a scan problem and logs it once per distinct message, so a

@@ -57,7 +57,7 @@ func (d *Detector) Collect(ch chan<- prometheus.Metric) {
 		}
 		perNS[label]++
 	}
-	if _, ok := perNS[strconv.FormatUint(uint64(d.semNS), 10)]; !ok {
+	if _, ok := perNS[strconv.FormatUint(uint64(d.semNS), 10)]; !ok && d.offline == nil {
 		perNS[strconv.FormatUint(uint64(d.semNS), 10)] = 0
 	}
 	for ns, n := range perNS {
@@ -68,12 +68,22 @@ func (d *Detector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(semRatioDesc, prometheus.GaugeValue, float64(own)/float64(d.semLimits.SEMMNI))
 	}
 	byKind := map[string]int{KindDMUdevCookie: 0, KindOther: 0}
-	for _, e := range d.semResidue(now) {
-		byKind[SemKind(e.key)]++
+	veths := 0
+	for _, it := range d.currentLocked(now) {
+		switch it.Resource {
+		case ResourceSem:
+			if _, ok := byKind[it.Kind]; ok {
+				byKind[it.Kind]++
+			} else {
+				byKind[KindOther]++ // a capture from a build with other kinds: keep the label set bounded
+			}
+		case ResourceVeth:
+			veths++
+		}
 	}
 	for k, n := range byKind {
 		ch <- prometheus.MustNewConstMetric(semResidueDesc, prometheus.GaugeValue, float64(n), k)
 	}
 	ch <- prometheus.MustNewConstMetric(vethDesc, prometheus.GaugeValue, float64(len(d.veths)))
-	ch <- prometheus.MustNewConstMetric(vethResidueDesc, prometheus.GaugeValue, float64(len(d.vethResidue(now))))
+	ch <- prometheus.MustNewConstMetric(vethResidueDesc, prometheus.GaugeValue, float64(veths))
 }
