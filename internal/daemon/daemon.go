@@ -6,6 +6,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -127,10 +128,22 @@ func Run(ctx context.Context, opts Options) error {
 	}, func() float64 { return float64(p.InjectDropped()) }))
 	started := time.Now().UTC()
 	kernel := kernelRelease()
+	// Open the event file before any goroutine starts, so a bad path leaves nothing running.
+	var eventFile io.WriteCloser
+	if path := opts.Config.EventsFile; path != "" {
+		var err error
+		if eventFile, err = eventlog.Open(path); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	var wg sync.WaitGroup
 	fx, err := startForensics(ctx, &wg, opts, events, m, kernel)
 	if err != nil {
 		ln.Close()
+		if eventFile != nil {
+			eventFile.Close()
+		}
 		return err
 	}
 	status := func() any {
@@ -154,20 +167,17 @@ func Run(ctx context.Context, opts Options) error {
 		return st
 	}
 
-	errs := make(chan error, 2)
-	if path := opts.Config.EventsFile; path != "" {
-		w, err := eventlog.Open(path)
-		if err != nil {
-			ln.Close()
-			return err
-		}
+	errs := make(chan error, 1)
+	if eventFile != nil {
 		sub := events.Subscribe("file", eventlog.Queue, nil)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer w.Close()
-			if err := eventlog.Write(ctx, sub, w); err != nil {
-				errs <- err
+			defer eventFile.Close()
+			// A full disk or a closed stdout ends the event file, not the daemon.
+			if err := eventlog.Write(sub, eventFile); err != nil {
+				log.Error("event file stopped; events still reach /events, metrics and captures", "file", opts.Config.EventsFile, "err", err)
+				events.Unsubscribe(sub)
 			}
 		}()
 	}
@@ -180,10 +190,11 @@ func Run(ctx context.Context, opts Options) error {
 			case <-ctx.Done():
 				return
 			case id := <-opts.Resolver.Gone():
-				m.ForgetContainer(id)
+				// Kernel figures first: a scrape between the two would recreate the label.
 				if lat != nil {
 					lat.Forget(id)
 				}
+				m.ForgetContainer(id)
 			}
 		}
 	}()
@@ -234,9 +245,27 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	cancel()
 	<-done
+	// Closing the bus ends every subscriber once it has written what it holds.
 	events.Close()
-	wg.Wait()
+	waitAtMost(&wg, shutdownWait, log)
 	return runErr
+}
+
+// shutdownWait bounds how long shutdown waits for consumers (e.g. an event file
+// on a stalled pipe): SIGTERM must end the daemon.
+const shutdownWait = 5 * time.Second
+
+func waitAtMost(wg *sync.WaitGroup, d time.Duration, log *slog.Logger) {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		log.Warn("shutdown: consumers still busy; exiting without them", "waited", d)
+	}
 }
 
 func kernelRelease() string {

@@ -3,7 +3,6 @@ package eventlog
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -31,28 +30,25 @@ type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
 
-// Write copies sub's events to w until the subscription closes or ctx ends. It
-// flushes whenever the queue runs empty, so lines appear promptly without a
-// syscall per event under load.
-func Write(ctx context.Context, sub *bus.Subscription, w io.Writer) error {
+// Write copies sub's events to w until the subscription closes (the bus closes
+// it at shutdown, after the last event), so nothing queued is lost. It flushes
+// whenever the queue runs empty: lines appear promptly without a syscall per
+// event under load.
+func Write(sub *bus.Subscription, w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := json.NewEncoder(bw)
-	for {
-		select {
-		case <-ctx.Done():
-			return bw.Flush()
-		case ev, ok := <-sub.C():
-			if !ok {
-				return bw.Flush()
-			}
-			if err := enc.Encode(ev); err != nil {
+	for ev := range sub.C() {
+		if err := enc.Encode(ev); err != nil {
+			return fmt.Errorf("write event: %w", err)
+		}
+		if len(sub.C()) == 0 {
+			if err := bw.Flush(); err != nil {
 				return fmt.Errorf("write event: %w", err)
-			}
-			if len(sub.C()) == 0 {
-				if err := bw.Flush(); err != nil {
-					return fmt.Errorf("write event: %w", err)
-				}
 			}
 		}
 	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write event: %w", err)
+	}
+	return nil
 }

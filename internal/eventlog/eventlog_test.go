@@ -1,7 +1,6 @@
 package eventlog
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,7 +24,7 @@ func TestWriteLinesAndAppend(t *testing.T) {
 	b.Publish(&event.Signal{Header: event.Header{Type: "signal"}, Signal: "SIGPIPE"})
 	b.Publish(&event.DaemonExit{Header: event.Header{Type: "daemon_exit"}})
 	b.Close()
-	if err := Write(context.Background(), sub, f); err != nil {
+	if err := Write(sub, f); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
