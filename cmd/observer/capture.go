@@ -82,6 +82,9 @@ func runCapture(args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "observer capture: %v\n", err)
+		if *out != "-" && fileIsEmpty(*out) {
+			os.Remove(*out) // ours, created above and never written: leave no empty file behind
+		}
 		return exitError
 	}
 	if *out != "-" {
@@ -202,4 +205,9 @@ func describe(path string) string {
 		state = "INCOMPLETE: " + strings.Join(cr.Warnings(), "; ")
 	}
 	return fmt.Sprintf("%s: %d events (%s)", path, events, state)
+}
+
+func fileIsEmpty(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Size() == 0
 }

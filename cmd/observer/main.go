@@ -94,8 +94,10 @@ func runDaemon(args []string, stderr io.Writer) int {
 	}
 
 	// SIGUSR1 asks for a capture; until the recorder listens (or when it is off),
-	// it must not kill the daemon with its default action.
-	signal.Ignore(syscall.SIGUSR1)
+	// it must not kill the daemon with its default action. SIGPIPE (stdout or
+	// stderr read by something that went away, e.g. journald restarting) must
+	// not either: the write fails and is reported instead.
+	signal.Ignore(syscall.SIGUSR1, syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	// The tracer starts first so that cgroups created during the resolver's walk

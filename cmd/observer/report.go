@@ -54,7 +54,12 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 	}
 	w := stdout
 	if *out != "" {
-		of, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		// 0600 like the capture it comes from; never over an existing file (the
+		// capture itself, say).
+		of, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			err = fmt.Errorf("%s exists; choose another -out name", *out)
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "observer report: %v\n", err)
 			return exitError

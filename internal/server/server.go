@@ -21,6 +21,13 @@ import (
 // it starts missing events (counted as subscriber "http").
 const StreamQueue = 1024
 
+// MaxStreams bounds concurrent /events clients: each holds a goroutine and a
+// queue, and every published event visits every queue.
+const MaxStreams = 64
+
+// streamWriteTimeout ends a stream whose client stopped reading.
+const streamWriteTimeout = 30 * time.Second
+
 // Options wires the server to the rest of the daemon.
 type Options struct {
 	Metrics http.Handler
@@ -35,8 +42,9 @@ type Options struct {
 
 // Server serves until its context ends.
 type Server struct {
-	opts Options
-	mux  *http.ServeMux
+	opts    Options
+	mux     *http.ServeMux
+	streams chan struct{} // one token per open /events stream
 }
 
 // New builds the routes.
@@ -44,7 +52,7 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{opts: opts, mux: http.NewServeMux()}
+	s := &Server{opts: opts, mux: http.NewServeMux(), streams: make(chan struct{}, MaxStreams)}
 	s.mux.Handle("GET /metrics", opts.Metrics)
 	s.mux.HandleFunc("GET /events", s.events)
 	s.mux.HandleFunc("GET /status", s.status)
@@ -142,18 +150,23 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+	select {
+	case s.streams <- struct{}{}:
+		defer func() { <-s.streams }()
+	default:
+		http.Error(w, fmt.Sprintf("too many /events streams (at most %d)", MaxStreams), http.StatusServiceUnavailable)
 		return
 	}
+	rc := http.NewResponseController(w)
 	sub := s.opts.Bus.Subscribe("http", StreamQueue, f.Match)
 	defer s.opts.Bus.Unsubscribe(sub)
 
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
-	flusher.Flush()
+	if rc.Flush() != nil {
+		return
+	}
 	enc := json.NewEncoder(w)
 	for {
 		select {
@@ -163,10 +176,13 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return
 			}
+			rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 			if err := enc.Encode(ev); err != nil {
 				return
 			}
-			flusher.Flush()
+			if err := rc.Flush(); err != nil {
+				return
+			}
 		}
 	}
 }

@@ -93,3 +93,37 @@ func TestEventsStreamAndShutdown(t *testing.T) {
 		t.Fatal("Serve did not return after cancel with a stream open")
 	}
 }
+
+func TestEventStreamsAreBounded(t *testing.T) {
+	b := bus.New()
+	s := New(Options{Bus: b, Metrics: http.NotFoundHandler(), Status: func() any { return nil }})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Serve(ctx, ln)
+	url := "http://" + ln.Addr().String() + "/events"
+	var open []*http.Response
+	defer func() {
+		for _, r := range open {
+			r.Body.Close()
+		}
+	}()
+	for i := 0; i < MaxStreams; i++ {
+		resp, err := http.Get(url)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream %d: %v %v", i, err, resp)
+		}
+		open = append(open, resp)
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("stream %d: status %d, want 503", MaxStreams+1, resp.StatusCode)
+	}
+}
