@@ -14,7 +14,6 @@ import (
 
 const (
 	defaultGrace    = 2 * time.Minute
-	goneQueueDepth  = 1024
 	dockerHostNone  = "none"
 	maxSweepPeriod  = 30 * time.Second
 	minSweepPeriod  = time.Second
@@ -51,6 +50,7 @@ type Resolver struct {
 	meta    *metaCache
 	fetch   chan string
 	gone    chan string
+	pending goneQueue                      // gone ids not yet taken by the reader of gone
 	handles atomic.Pointer[handleResolver] // nil: no fallback (not started, unsupported, stopped)
 	started atomic.Bool
 }
@@ -75,7 +75,7 @@ func NewResolver(opts Options) (*Resolver, error) {
 		idx:   newIndex(maxEntries, opts.Grace),
 		meta:  newMetaCache(),
 		fetch: make(chan string, fetchQueueDepth),
-		gone:  make(chan string, goneQueueDepth),
+		gone:  make(chan string),
 	}
 
 	root, err := cgroupRoot(opts.CgroupRoot)
@@ -147,6 +147,7 @@ func (r *Resolver) Start(ctx context.Context) error {
 		}
 	}
 	go r.sweep(ctx)
+	go r.pending.pump(ctx, r.gone)
 	if r.engine != nil {
 		go r.fetchLoop(ctx)
 		go r.followEvents(ctx)
@@ -279,10 +280,8 @@ func (r *Resolver) Gone() <-chan string { return r.gone }
 func (r *Resolver) emitGone(ids []string) {
 	for _, id := range ids {
 		r.meta.forget(id)
-		select {
-		case r.gone <- id:
-		default:
-			r.log.Debug("container gone notification dropped: channel full", logKeyContainer, id)
+		if !r.pending.push(id) {
+			r.log.Warn("container gone notification dropped: nobody reads them", logKeyContainer, id)
 		}
 	}
 }
