@@ -402,3 +402,54 @@ func cgroup2Mount(t *testing.T) string {
 	t.Skip("no cgroup v2 hierarchy mounted")
 	return ""
 }
+
+// TestCloseWithNobodyReading: Close must return even when a reader is blocked
+// handing an event to a full Events channel that nobody drains, with the
+// Start context still live (the daemon closes the tracer before it cancels).
+func TestCloseWithNobodyReading(t *testing.T) {
+	requireRoot(t)
+	root := cgroup2Mount(t)
+	tr, err := New(Options{Sensors: []string{SensorCgroup}, EventBuffer: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := tr.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// With room for one event, a second one received means the reader is
+	// blocked sending it.
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; ; i++ {
+		if st, _ := statusOf(tr, SensorCgroup); st.EventsReceived >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			tr.Close()
+			t.Fatalf("reader never blocked; status %+v", tr.Status())
+		}
+		dir := filepath.Join(root, fmt.Sprintf("observer-close-%d-%d", os.Getpid(), i))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(dir)
+		time.Sleep(10 * time.Millisecond)
+	}
+	closed := make(chan struct{})
+	go func() {
+		tr.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return within 5s while a reader was blocked on a full Events channel")
+	}
+	if _, ok := <-tr.Events(); !ok {
+		t.Fatal("Events closed before its buffered event was read")
+	}
+	if _, ok := <-tr.Events(); ok {
+		t.Fatal("Events not closed after Close")
+	}
+}
