@@ -182,6 +182,9 @@ func (t *Tracer) read(ctx context.Context, r *running) {
 			}
 			reason := fmt.Sprintf("ring buffer read failed: %v", err)
 			r.failed.Store(&reason)
+			// Nobody reads this sensor any more: stop paying for its programs.
+			// Its maps stay open until Close for the lost-event count.
+			r.att.detach()
 			t.log.Error("sensor stopped", "sensor", r.def.name, "reason", reason)
 			return
 		}
@@ -264,4 +267,13 @@ func (t *Tracer) Close() error {
 	t.mapsMu.Unlock()
 	close(t.events)
 	return nil
+}
+
+// detach closes the sensor's links, so its programs stop running, and keeps
+// its maps. Only the sensor's reader calls it, before Close waits for readers.
+func (a *attached) detach() {
+	for _, l := range a.links {
+		l.Close()
+	}
+	a.links = nil
 }

@@ -453,3 +453,41 @@ func TestCloseWithNobodyReading(t *testing.T) {
 		t.Fatal("Events not closed after Close")
 	}
 }
+
+// TestReadFailureDetaches: when a sensor's ring-buffer reader fails, the
+// sensor is reported unavailable and its programs are detached: the kernel
+// writes nothing more into its ring buffer.
+func TestReadFailureDetaches(t *testing.T) {
+	requireRoot(t)
+	root := cgroup2Mount(t)
+	tr := startSensor(t, SensorCgroup, "", Options{})
+	r := tr.running[0]
+	// A deadline in the past makes the reader fail with a timeout once the
+	// ring buffer is empty: a read failure other than a close.
+	r.reader.SetDeadline(time.Now().Add(-time.Second))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if st, _ := statusOf(tr, SensorCgroup); st.Unavailable != "" {
+			if !strings.Contains(st.Unavailable, "ring buffer read failed") || st.Mode != "" {
+				t.Fatalf("status after read failure = %+v", st)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reader did not fail; status %+v", tr.Status())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	tr.wg.Wait() // the reader has returned, so it has detached
+	before := r.reader.AvailableBytes()
+	dir := filepath.Join(root, fmt.Sprintf("observer-detach-%d", os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	if after := r.reader.AvailableBytes(); after != before {
+		t.Fatalf("ring buffer grew from %d to %d bytes after the reader failed: programs still attached", before, after)
+	}
+}
