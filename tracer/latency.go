@@ -18,13 +18,23 @@ type LatencyOptions struct {
 	// PerSyscall also counts calls and time per {cgroup, syscall number}.
 	PerSyscall bool
 	// MaxCgroups bounds the histogram maps (cgroups x seccomp modes for the
-	// latency sensor); 0 means DefaultMaxCgroups.
+	// latency sensor); 0 sizes them from histMapBudget.
 	MaxCgroups int
 }
 
-// DefaultMaxCgroups bounds the latency histograms; a busy host has a few
-// hundred cgroups making syscalls, and most are in a single seccomp mode.
-const DefaultMaxCgroups = 4096
+// Bounds of the histogram maps when MaxCgroups is 0. A per-CPU hash
+// preallocates max_entries values on every possible CPU: 4096 entries of a
+// 336-byte histogram are 1.3 MiB per CPU, 88 MiB per map at 64 CPUs. So each
+// map gets at most histMapBudget: entries = budget / (value size x possible
+// CPUs), clamped to [minHistEntries, maxHistEntries] (4096 up to 12 CPUs, 780
+// at 64, 256 from 196 CPUs, where the floor exceeds the budget). A busy host
+// has a few hundred cgroups making syscalls, most in a single seccomp mode;
+// cgroups that do not fit are counted as overflow.
+const (
+	histMapBudget  = 16 << 20
+	minHistEntries = 256
+	maxHistEntries = 4096
+)
 
 // maxTracked bounds the containers-only set (the `tracked` map).
 const maxTracked = 4096
@@ -36,11 +46,26 @@ func (o *LatencyOptions) validate() error {
 	return nil
 }
 
-func (o *LatencyOptions) maxCgroups() uint32 {
-	if o.MaxCgroups == 0 {
-		return DefaultMaxCgroups
+// histEntries sizes a histogram map: MaxCgroups when set, else what the
+// memory budget allows for this value size on this many CPUs.
+func (o *LatencyOptions) histEntries(valueSize uint32, cpus int) uint32 {
+	if o.MaxCgroups != 0 {
+		return uint32(o.MaxCgroups)
 	}
-	return uint32(o.MaxCgroups)
+	perCPU := (int(valueSize) + 7) &^ 7 // the kernel rounds per-CPU values up to 8 bytes
+	n := histMapBudget / (perCPU * max(cpus, 1))
+	return uint32(min(max(n, minHistEntries), maxHistEntries))
+}
+
+// sizeHistMap applies histEntries to one of the spec's per-CPU histogram maps.
+func (o *LatencyOptions) sizeHistMap(spec *ebpf.CollectionSpec, name string) error {
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		return fmt.Errorf("size %s: %w", name, err)
+	}
+	m := spec.Maps[name]
+	m.MaxEntries = o.histEntries(m.ValueSize, cpus)
+	return nil
 }
 
 func (o *LatencyOptions) sampleEvery() uint32 { return max(o.SampleEvery, 1) }
@@ -56,7 +81,9 @@ func configureLatency(spec *ebpf.CollectionSpec, opts *Options) error {
 			return fmt.Errorf("set %s: %w", name, err)
 		}
 	}
-	spec.Maps["latency_hist"].MaxEntries = lo.maxCgroups()
+	if err := lo.sizeHistMap(spec, "latency_hist"); err != nil {
+		return err
+	}
 	spec.Maps["tracked"].MaxEntries = maxTracked
 	if !lo.PerSyscall {
 		spec.Maps["syscall_stats"].MaxEntries = 1 // never written
@@ -65,8 +92,7 @@ func configureLatency(spec *ebpf.CollectionSpec, opts *Options) error {
 }
 
 func configureSeccomp(spec *ebpf.CollectionSpec, opts *Options) error {
-	spec.Maps["filter_hist"].MaxEntries = opts.Latency.maxCgroups()
-	return nil
+	return opts.Latency.sizeHistMap(spec, "filter_hist")
 }
 
 // seccompModes names task->seccomp.mode (include/linux/seccomp.h).
