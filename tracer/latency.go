@@ -235,7 +235,7 @@ func (t *Tracer) ForgetCgroups(ids []uint64) {
 			maps["tracked"].Delete(id)
 		}
 		if t.opts.Latency.PerSyscall {
-			deleteWhere[latencySyscallKey, latencySyscallStat](maps["syscall_stats"], func(k *latencySyscallKey) bool { return gone[k.CgroupId] })
+			deleteWhere[latencySyscallKey](maps["syscall_stats"], func(k *latencySyscallKey) bool { return gone[k.CgroupId] })
 		}
 	}
 	if maps, err := t.sensorMaps(SensorSeccomp); err == nil {
@@ -245,22 +245,15 @@ func (t *Tracer) ForgetCgroups(ids []uint64) {
 	}
 }
 
-// deleteWhere deletes the keys that match; keys are collected first because
-// deleting while iterating a hash map restarts the walk.
-func deleteWhere[K, V any](m *ebpf.Map, match func(*K) bool) {
-	var (
-		k    K
-		del  []K
-		vals []V // per CPU
-	)
-	it := m.Iterate()
-	for it.Next(&k, &vals) {
+// deleteWhere deletes the keys that match. It walks keys only: a per-CPU
+// value is read for every CPU, which on a large host costs far more than the
+// key. Keys are collected first because deleting while walking a hash map
+// restarts the walk.
+func deleteWhere[K any](m *ebpf.Map, match func(*K) bool) {
+	for _, k := range mapKeys[K](m) {
 		if match(&k) {
-			del = append(del, k)
+			m.Delete(k)
 		}
-	}
-	for _, k := range del {
-		m.Delete(k)
 	}
 }
 
