@@ -10,7 +10,8 @@ import (
 
 // LatencyOptions configure the latency and seccomp sensors.
 type LatencyOptions struct {
-	// SampleEvery measures one syscall in N (per thread, chosen at sys_enter);
+	// SampleEvery measures one syscall in N on average: each sys_enter is
+	// picked at random with probability 1/N, independently of the thread.
 	// 0 or 1 measures every syscall.
 	SampleEvery uint32
 	// ContainersOnly skips every cgroup not passed to TrackCgroups.
@@ -200,8 +201,11 @@ func sumHist(dst *sensor.Log2Histogram, perCPU []latencyHist) {
 	}
 }
 
-func overflowCounts(m *ebpf.Map) [4]uint64 {
-	var out [4]uint64
+// overflowReasons is OVERFLOW_REASONS in bpf/hist.h: hist full, storage, syscall full.
+const overflowReasons = 3
+
+func overflowCounts(m *ebpf.Map) [overflowReasons]uint64 {
+	var out [overflowReasons]uint64
 	for i := range out {
 		var perCPU []uint64
 		if m.Lookup(uint32(i), &perCPU) != nil {

@@ -50,6 +50,9 @@ func TestHistMapsSized(t *testing.T) {
 		}
 		hm := maps[m]
 		want := (&LatencyOptions{}).histEntries(hm.ValueSize(), cpus)
+		if n := maps["overflow"].MaxEntries(); n != overflowReasons {
+			t.Errorf("%s overflow map has %d reasons, Go reads %d", sensor, n, overflowReasons)
+		}
 		if hm.MaxEntries() != want {
 			t.Errorf("%s: max entries %d, want %d (%d possible CPUs, %d-byte values)", m, hm.MaxEntries(), want, cpus, hm.ValueSize())
 		}
