@@ -463,10 +463,17 @@ func TestReadFailureDetaches(t *testing.T) {
 	tr := startSensor(t, SensorCgroup, "", Options{})
 	r := tr.running[0]
 	// A deadline in the past makes the reader fail with a timeout once the
-	// ring buffer is empty: a read failure other than a close.
-	r.reader.SetDeadline(time.Now().Add(-time.Second))
+	// ring buffer is empty: a read failure other than a close. SetDeadline
+	// waits for the reader's lock, which a blocked read holds: records
+	// generated below wake the reader.
+	go r.reader.SetDeadline(time.Now().Add(-time.Second))
 	deadline := time.Now().Add(10 * time.Second)
-	for {
+	for i := 0; ; i++ {
+		dir := filepath.Join(root, fmt.Sprintf("observer-wake-%d-%d", os.Getpid(), i))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(dir)
 		if st, _ := statusOf(tr, SensorCgroup); st.Unavailable != "" {
 			if !strings.Contains(st.Unavailable, "ring buffer read failed") || st.Mode != "" {
 				t.Fatalf("status after read failure = %+v", st)
