@@ -109,6 +109,14 @@ struct {
 	__type(value, struct inflight);
 } inflight SEC(".maps");
 
+/* Entries in `inflight`, i.e. copy-ups running on the host. The splice and
+ * clone hooks run on every sendfile, splice and copy_file_range of the host;
+ * while no copy-up runs (nearly always) they return on this load instead of a
+ * hash lookup. Only an insert increments it and only a delete that removed an
+ * entry decrements it, so it never drops below the entries present; an LRU
+ * eviction leaves it one too high, which costs only the shortcut. */
+__s64 copyups_inflight = 0;
+
 static __always_inline __u32 current_tid(void)
 {
 	return (__u32)bpf_get_current_pid_tgid();
@@ -167,6 +175,11 @@ static __always_inline void begin(struct dentry *dentry, int flags)
 		in.have_lower = 1;
 	}
 	__u32 tid = current_tid();
+	if (!bpf_map_update_elem(&inflight, &tid, &in, BPF_NOEXIST)) {
+		__sync_fetch_and_add(&copyups_inflight, 1);
+		return;
+	}
+	/* A stale entry of this thread (its exit hook was missed): already counted. */
 	bpf_map_update_elem(&inflight, &tid, &in, BPF_ANY);
 }
 
@@ -191,7 +204,7 @@ static __always_inline void read_ctx(struct ovl_copy_up_ctx___copyup *c)
 
 static __always_inline void add_bytes(long n)
 {
-	if (n <= 0)
+	if (n <= 0 || !*(volatile __s64 *)&copyups_inflight)
 		return;
 	__u32 tid = current_tid();
 	struct inflight *in = bpf_map_lookup_elem(&inflight, &tid);
@@ -242,7 +255,10 @@ static __always_inline void finish(int ret)
 	e->depth = depth;
 	bpf_ringbuf_submit(e, 0);
 out:
-	bpf_map_delete_elem(&inflight, &tid);
+	/* Every way out of a copy-up (done, failed, or done by another thread
+	 * first) passes here. */
+	if (!bpf_map_delete_elem(&inflight, &tid))
+		__sync_fetch_and_add(&copyups_inflight, -1);
 }
 
 /* fentry mode */

@@ -23,7 +23,7 @@ enum overflow_reason {
 	OVERFLOW_HIST_FULL = 0,  /* histogram map full: a new cgroup was not tracked */
 	OVERFLOW_STORAGE = 1,    /* per-thread start time could not be stored */
 	OVERFLOW_SYSCALL_FULL = 2, /* per-syscall map update failed */
-	OVERFLOW_REASONS = 4,
+	OVERFLOW_REASONS = 3,      /* kept in sync with overflowReasons in tracer/latency.go */
 };
 
 /* log2 without __builtin_clzll, which older clang cannot lower for BPF. */

@@ -19,7 +19,7 @@
 #define SECCOMP_MODE_MAX 3
 
 /* Set by userspace before load. */
-const volatile __u32 sample_every = 1;       /* measure one syscall in N per thread (1 = all) */
+const volatile __u32 sample_every = 1;       /* measure each syscall with probability 1/N (1 = all) */
 const volatile bool containers_only = false; /* only cgroups userspace put in `tracked` */
 const volatile bool per_syscall = false;     /* also count per {cgroup, syscall nr} */
 

@@ -152,23 +152,62 @@ int signal_generate_tp(struct trace_event_raw_signal_generate *ctx)
 	return 0;
 }
 
-/* The exiting task is current. Only the thread-group leader reports, once per process. */
+/* include/linux/sched/signal.h; the value has not changed since 2.6. */
+#define SIGNAL_GROUP_EXIT 0x00000004
+
+struct exit_key {
+	__u64 leader_start_ns; /* with the tgid, names one process even across pid reuse */
+	__u32 tgid;
+	__u32 _pad;
+};
+
+/* Processes already reported. Threads of a group exit concurrently and each
+ * may see live == 0 (a thread that decremented first can reach the
+ * tracepoint after the last one did); the first insert wins. LRU keeps it
+ * bounded; only watched daemons are ever inserted. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct exit_key);
+	__type(value, __u8);
+} exit_reported SEC(".maps");
+
+/* The exiting task is current. A process dies when its last thread exits, not
+ * when its leader does: a leader may exit first (pthread_exit) while the other
+ * threads run on, and a non-leader exec kills the old leader in de_thread.
+ * do_exit decrements signal->live before trace_sched_process_exit (6.1, 6.12
+ * and 6.18 alike: the tests check it), so live == 0 here means the group is dead. */
 static __always_inline void exit_current(void)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct signal_struct *sig = BPF_CORE_READ(task, signal);
 	char comm[TASK_COMM_LEN];
-	__u64 id = bpf_get_current_pid_tgid();
 
-	if ((__u32)id != (__u32)(id >> 32))
+	if (!sig || BPF_CORE_READ(sig, live.counter) != 0)
 		return;
-	bpf_get_current_comm(comm, sizeof(comm));
+	/* The process name is the leader's: a thread may have renamed itself. */
+	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+	BPF_CORE_READ_STR_INTO(&comm, leader, comm);
 	if (!watched(comm))
 		return;
+	struct exit_key key = {
+		.leader_start_ns = BPF_CORE_READ(leader, start_time),
+		.tgid = BPF_CORE_READ(task, tgid),
+	};
+	__u8 one = 1;
+	if (bpf_map_update_elem(&exit_reported, &key, &one, BPF_NOEXIST))
+		return; /* another thread of this process reported it */
 	struct exit_event *e = reserve_event(sizeof(*e));
 	if (!e)
 		return;
 	fill_header(&e->hdr, EVENT_DAEMON_EXIT);
-	e->exit_code = BPF_CORE_READ(task, exit_code);
+	__builtin_memcpy(e->hdr.comm, comm, TASK_COMM_LEN);
+	/* What wait() reports to the parent (wait_task_zombie): the group's code
+	 * after exit_group or a fatal signal, else the leader's own exit code. */
+	if (BPF_CORE_READ(sig, flags) & SIGNAL_GROUP_EXIT)
+		e->exit_code = BPF_CORE_READ(sig, group_exit_code);
+	else
+		e->exit_code = BPF_CORE_READ(leader, exit_code);
 	e->_pad = 0;
 	bpf_ringbuf_submit(e, 0);
 }

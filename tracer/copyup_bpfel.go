@@ -84,6 +84,7 @@ const (
 	copyupProgCopyUpSpliceKretprobe = "copy_up_splice_kretprobe"
 	copyupProgCopyUpStartFexit      = "copy_up_start_fexit"
 	copyupProgCopyUpStartKretprobe  = "copy_up_start_kretprobe"
+	copyupVarCopyupsInflight        = "copyups_inflight"
 	copyupVarUnusedCopyUpEvent      = "unused_copy_up_event"
 )
 
@@ -158,6 +159,7 @@ type copyupMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type copyupVariableSpecs struct {
+	CopyupsInflight   *ebpf.VariableSpec `ebpf:"copyups_inflight"`
 	UnusedCopyUpEvent *ebpf.VariableSpec `ebpf:"unused_copy_up_event"`
 }
 
@@ -198,6 +200,7 @@ func (m *copyupMaps) Close() error {
 //
 // It can be passed to loadCopyupObjects or ebpf.CollectionSpec.LoadAndAssign.
 type copyupVariables struct {
+	CopyupsInflight   *ebpf.Variable `ebpf:"copyups_inflight"`
 	UnusedCopyUpEvent *ebpf.Variable `ebpf:"unused_copy_up_event"`
 }
 

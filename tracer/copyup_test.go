@@ -30,6 +30,7 @@ import (
 // forced mode plus the cgroup sensor, feeding a real container.Resolver through
 // the pipeline, with real metrics, so events carry the container id.
 type copyUpRig struct {
+	tr      *Tracer
 	metrics *metrics.Metrics
 	sub     *bus.Subscription
 }
@@ -70,12 +71,49 @@ func startCopyUpRig(t *testing.T, mode Mode) *copyUpRig {
 	}
 	b := bus.New()
 	rig := &copyUpRig{
+		tr:      tr,
 		metrics: metrics.New(metrics.Sources{Sensors: tr.Status}),
 		sub:     b.Subscribe("test", 4096, func(ev event.Event) bool { return ev.Hdr().Type == event.TypeCopyUp }),
 	}
 	p := &pipeline.Pipeline{Correlator: res, Observers: []pipeline.Observer{rig.metrics}, Bus: b}
 	go p.Run(ctx, tr.Events())
 	return rig
+}
+
+// checkNoneInFlight: once the copy-ups are over, the in-flight counter that
+// lets the splice and clone hooks skip their lookup is back to zero: every
+// copy-up that counted itself in also counted itself out.
+func (r *copyUpRig) checkNoneInFlight(t *testing.T) {
+	t.Helper()
+	// The event is submitted just before the exit hook counts itself out.
+	var n int64
+	for i := 0; i < 100; i++ {
+		if n = r.inFlight(t); n == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Errorf("copyups_inflight = %d after the copy-ups ended, want 0", n)
+}
+
+func (r *copyUpRig) inFlight(t *testing.T) int64 {
+	t.Helper()
+	r.tr.mapsMu.RLock()
+	defer r.tr.mapsMu.RUnlock()
+	var coll *ebpf.Collection
+	for _, s := range r.tr.running {
+		if s.def.name == SensorCopyUp {
+			coll = s.att.coll
+		}
+	}
+	if coll == nil {
+		t.Fatal("copyup sensor not running")
+	}
+	var n int64
+	if err := coll.Variables["copyups_inflight"].Get(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // until returns the copy-ups of container id, in order, up to and including the
@@ -282,6 +320,7 @@ func TestCopyUp(t *testing.T) {
 					"mib_per_s": math.Round(float64(b.BytesCopied) / (1 << 20) / (float64(b.DurationNS) / 1e9)),
 				})
 				rig.checkMetrics(t, c.ID, evs)
+				rig.checkNoneInFlight(t)
 			})
 
 			t.Run("metacopy", func(t *testing.T) {
@@ -313,6 +352,7 @@ func TestCopyUp(t *testing.T) {
 					t.Errorf("/bin: %+v, want a directory copy-up", d[0])
 				}
 				rig.checkMetrics(t, c.ID, evs)
+				rig.checkNoneInFlight(t)
 			})
 
 			t.Run("enospc", func(t *testing.T) {
@@ -332,6 +372,7 @@ func TestCopyUp(t *testing.T) {
 					t.Errorf("/big on a full upper: %+v, want result ENOSPC, a partial copy of the 16 MiB regular file", e)
 				}
 				rig.checkMetrics(t, c.ID, evs)
+				rig.checkNoneInFlight(t)
 			})
 		})
 	}

@@ -10,7 +10,8 @@ import (
 
 // LatencyOptions configure the latency and seccomp sensors.
 type LatencyOptions struct {
-	// SampleEvery measures one syscall in N (per thread, chosen at sys_enter);
+	// SampleEvery measures one syscall in N on average: each sys_enter is
+	// picked at random with probability 1/N, independently of the thread.
 	// 0 or 1 measures every syscall.
 	SampleEvery uint32
 	// ContainersOnly skips every cgroup not passed to TrackCgroups.
@@ -18,13 +19,23 @@ type LatencyOptions struct {
 	// PerSyscall also counts calls and time per {cgroup, syscall number}.
 	PerSyscall bool
 	// MaxCgroups bounds the histogram maps (cgroups x seccomp modes for the
-	// latency sensor); 0 means DefaultMaxCgroups.
+	// latency sensor); 0 sizes them from histMapBudget.
 	MaxCgroups int
 }
 
-// DefaultMaxCgroups bounds the latency histograms; a busy host has a few
-// hundred cgroups making syscalls, and most are in a single seccomp mode.
-const DefaultMaxCgroups = 4096
+// Bounds of the histogram maps when MaxCgroups is 0. A per-CPU hash
+// preallocates max_entries values on every possible CPU: 4096 entries of a
+// 336-byte histogram are 1.3 MiB per CPU, 88 MiB per map at 64 CPUs. So each
+// map gets at most histMapBudget: entries = budget / (value size x possible
+// CPUs), clamped to [minHistEntries, maxHistEntries] (4096 up to 12 CPUs, 780
+// at 64, 256 from 196 CPUs, where the floor exceeds the budget). A busy host
+// has a few hundred cgroups making syscalls, most in a single seccomp mode;
+// cgroups that do not fit are counted as overflow.
+const (
+	histMapBudget  = 16 << 20
+	minHistEntries = 256
+	maxHistEntries = 4096
+)
 
 // maxTracked bounds the containers-only set (the `tracked` map).
 const maxTracked = 4096
@@ -36,11 +47,26 @@ func (o *LatencyOptions) validate() error {
 	return nil
 }
 
-func (o *LatencyOptions) maxCgroups() uint32 {
-	if o.MaxCgroups == 0 {
-		return DefaultMaxCgroups
+// histEntries sizes a histogram map: MaxCgroups when set, else what the
+// memory budget allows for this value size on this many CPUs.
+func (o *LatencyOptions) histEntries(valueSize uint32, cpus int) uint32 {
+	if o.MaxCgroups != 0 {
+		return uint32(o.MaxCgroups)
 	}
-	return uint32(o.MaxCgroups)
+	perCPU := (int(valueSize) + 7) &^ 7 // the kernel rounds per-CPU values up to 8 bytes
+	n := histMapBudget / (perCPU * max(cpus, 1))
+	return uint32(min(max(n, minHistEntries), maxHistEntries))
+}
+
+// sizeHistMap applies histEntries to one of the spec's per-CPU histogram maps.
+func (o *LatencyOptions) sizeHistMap(spec *ebpf.CollectionSpec, name string) error {
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		return fmt.Errorf("size %s: %w", name, err)
+	}
+	m := spec.Maps[name]
+	m.MaxEntries = o.histEntries(m.ValueSize, cpus)
+	return nil
 }
 
 func (o *LatencyOptions) sampleEvery() uint32 { return max(o.SampleEvery, 1) }
@@ -56,7 +82,9 @@ func configureLatency(spec *ebpf.CollectionSpec, opts *Options) error {
 			return fmt.Errorf("set %s: %w", name, err)
 		}
 	}
-	spec.Maps["latency_hist"].MaxEntries = lo.maxCgroups()
+	if err := lo.sizeHistMap(spec, "latency_hist"); err != nil {
+		return err
+	}
 	spec.Maps["tracked"].MaxEntries = maxTracked
 	if !lo.PerSyscall {
 		spec.Maps["syscall_stats"].MaxEntries = 1 // never written
@@ -65,8 +93,7 @@ func configureLatency(spec *ebpf.CollectionSpec, opts *Options) error {
 }
 
 func configureSeccomp(spec *ebpf.CollectionSpec, opts *Options) error {
-	spec.Maps["filter_hist"].MaxEntries = opts.Latency.maxCgroups()
-	return nil
+	return opts.Latency.sizeHistMap(spec, "filter_hist")
 }
 
 // seccompModes names task->seccomp.mode (include/linux/seccomp.h).
@@ -174,8 +201,11 @@ func sumHist(dst *sensor.Log2Histogram, perCPU []latencyHist) {
 	}
 }
 
-func overflowCounts(m *ebpf.Map) [4]uint64 {
-	var out [4]uint64
+// overflowReasons is OVERFLOW_REASONS in bpf/hist.h: hist full, storage, syscall full.
+const overflowReasons = 3
+
+func overflowCounts(m *ebpf.Map) [overflowReasons]uint64 {
+	var out [overflowReasons]uint64
 	for i := range out {
 		var perCPU []uint64
 		if m.Lookup(uint32(i), &perCPU) != nil {
@@ -209,7 +239,7 @@ func (t *Tracer) ForgetCgroups(ids []uint64) {
 			maps["tracked"].Delete(id)
 		}
 		if t.opts.Latency.PerSyscall {
-			deleteWhere[latencySyscallKey, latencySyscallStat](maps["syscall_stats"], func(k *latencySyscallKey) bool { return gone[k.CgroupId] })
+			deleteWhere[latencySyscallKey](maps["syscall_stats"], func(k *latencySyscallKey) bool { return gone[k.CgroupId] })
 		}
 	}
 	if maps, err := t.sensorMaps(SensorSeccomp); err == nil {
@@ -219,22 +249,15 @@ func (t *Tracer) ForgetCgroups(ids []uint64) {
 	}
 }
 
-// deleteWhere deletes the keys that match; keys are collected first because
-// deleting while iterating a hash map restarts the walk.
-func deleteWhere[K, V any](m *ebpf.Map, match func(*K) bool) {
-	var (
-		k    K
-		del  []K
-		vals []V // per CPU
-	)
-	it := m.Iterate()
-	for it.Next(&k, &vals) {
+// deleteWhere deletes the keys that match. It walks keys only: a per-CPU
+// value is read for every CPU, which on a large host costs far more than the
+// key. Keys are collected first because deleting while walking a hash map
+// restarts the walk.
+func deleteWhere[K any](m *ebpf.Map, match func(*K) bool) {
+	for _, k := range mapKeys[K](m) {
 		if match(&k) {
-			del = append(del, k)
+			m.Delete(k)
 		}
-	}
-	for _, k := range del {
-		m.Delete(k)
 	}
 }
 

@@ -220,11 +220,18 @@ func TestSyscallLatencyHistogram(t *testing.T) {
 			if h := latencyOf(t, snap, plain); len(h) != 0 {
 				t.Errorf("after ForgetCgroups: still %v", keys(h))
 			}
+			kept := 0
 			for _, s := range snap.Syscalls {
 				if s.CgroupID == plain {
 					t.Errorf("after ForgetCgroups: per-syscall entry %+v", s)
 					break
 				}
+				if s.CgroupID == filtered {
+					kept++
+				}
+			}
+			if kept == 0 {
+				t.Errorf("ForgetCgroups(plain) also deleted the other cgroup's per-syscall entries")
 			}
 		})
 	}

@@ -39,6 +39,13 @@ type signalExitEvent struct {
 	Pad      uint32
 }
 
+type signalExitKey struct {
+	_             structs.HostLayout
+	LeaderStartNs uint64
+	Tgid          uint32
+	Pad           uint32
+}
+
 type signalSignalEvent struct {
 	_   structs.HostLayout
 	Hdr struct {
@@ -69,6 +76,7 @@ type signalSignalEvent struct {
 const (
 	signalMapEvents             = "events"
 	signalMapEventsLost         = "events_lost"
+	signalMapExitReported       = "exit_reported"
 	signalProgProcessExitBtf    = "process_exit_btf"
 	signalProgProcessExitTp     = "process_exit_tp"
 	signalProgSignalGenerateBtf = "signal_generate_btf"
@@ -131,8 +139,9 @@ type signalProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type signalMapSpecs struct {
-	Events     *ebpf.MapSpec `ebpf:"events"`
-	EventsLost *ebpf.MapSpec `ebpf:"events_lost"`
+	Events       *ebpf.MapSpec `ebpf:"events"`
+	EventsLost   *ebpf.MapSpec `ebpf:"events_lost"`
+	ExitReported *ebpf.MapSpec `ebpf:"exit_reported"`
 }
 
 // signalVariableSpecs contains global variables before they are loaded into the kernel.
@@ -165,14 +174,16 @@ func (o *signalObjects) Close() error {
 //
 // It can be passed to loadSignalObjects or ebpf.CollectionSpec.LoadAndAssign.
 type signalMaps struct {
-	Events     *ebpf.Map `ebpf:"events"`
-	EventsLost *ebpf.Map `ebpf:"events_lost"`
+	Events       *ebpf.Map `ebpf:"events"`
+	EventsLost   *ebpf.Map `ebpf:"events_lost"`
+	ExitReported *ebpf.Map `ebpf:"exit_reported"`
 }
 
 func (m *signalMaps) Close() error {
 	return _SignalClose(
 		m.Events,
 		m.EventsLost,
+		m.ExitReported,
 	)
 }
 

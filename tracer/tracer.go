@@ -58,6 +58,10 @@ type Tracer struct {
 	status  []sensor.Status // unavailable sensors, fixed after Start
 	wg      sync.WaitGroup
 	closed  atomic.Bool
+	// done is closed first thing in Close: a reader blocked handing an event to
+	// a consumer that has gone away gives up on it (closing the ring buffer
+	// wakes a reader waiting for records, not one waiting on the channel).
+	done chan struct{}
 	// mapsMu keeps Close from closing the sensors' maps while Status or an
 	// on-demand reader (latency.go) uses them: the daemon reads status from
 	// other goroutines while the tracer closes itself when its context ends.
@@ -106,7 +110,7 @@ func New(opts Options) (*Tracer, error) {
 	if rb := opts.RingBufferBytes; rb != 0 && (rb < 4096 || rb&(rb-1) != 0) {
 		return nil, fmt.Errorf("ring buffer size %d: want a power of two of at least 4096", rb)
 	}
-	return &Tracer{opts: opts, log: opts.Logger, events: make(chan event.Event, opts.EventBuffer)}, nil
+	return &Tracer{opts: opts, log: opts.Logger, events: make(chan event.Event, opts.EventBuffer), done: make(chan struct{})}, nil
 }
 
 // Start loads and attaches the sensors and starts reading them. A sensor that
@@ -178,6 +182,9 @@ func (t *Tracer) read(ctx context.Context, r *running) {
 			}
 			reason := fmt.Sprintf("ring buffer read failed: %v", err)
 			r.failed.Store(&reason)
+			// Nobody reads this sensor any more: stop paying for its programs.
+			// Its maps stay open until Close for the lost-event count.
+			r.att.detach()
 			t.log.Error("sensor stopped", "sensor", r.def.name, "reason", reason)
 			return
 		}
@@ -191,6 +198,8 @@ func (t *Tracer) read(ctx context.Context, r *running) {
 		select {
 		case t.events <- ev:
 		case <-ctx.Done():
+			return
+		case <-t.done:
 			return
 		}
 	}
@@ -242,6 +251,7 @@ func (t *Tracer) Close() error {
 	if !t.closed.CompareAndSwap(false, true) {
 		return nil
 	}
+	close(t.done)
 	for _, r := range t.running {
 		if r.reader != nil {
 			r.reader.Close()
@@ -257,4 +267,13 @@ func (t *Tracer) Close() error {
 	t.mapsMu.Unlock()
 	close(t.events)
 	return nil
+}
+
+// detach closes the sensor's links, so its programs stop running, and keeps
+// its maps. Only the sensor's reader calls it, before Close waits for readers.
+func (a *attached) detach() {
+	for _, l := range a.links {
+		l.Close()
+	}
+	a.links = nil
 }

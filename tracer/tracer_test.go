@@ -402,3 +402,99 @@ func cgroup2Mount(t *testing.T) string {
 	t.Skip("no cgroup v2 hierarchy mounted")
 	return ""
 }
+
+// TestCloseWithNobodyReading: Close must return even when a reader is blocked
+// handing an event to a full Events channel that nobody drains, with the
+// Start context still live (the daemon closes the tracer before it cancels).
+func TestCloseWithNobodyReading(t *testing.T) {
+	requireRoot(t)
+	root := cgroup2Mount(t)
+	tr, err := New(Options{Sensors: []string{SensorCgroup}, EventBuffer: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := tr.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// With room for one event, a second one received means the reader is
+	// blocked sending it.
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; ; i++ {
+		if st, _ := statusOf(tr, SensorCgroup); st.EventsReceived >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			tr.Close()
+			t.Fatalf("reader never blocked; status %+v", tr.Status())
+		}
+		dir := filepath.Join(root, fmt.Sprintf("observer-close-%d-%d", os.Getpid(), i))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(dir)
+		time.Sleep(10 * time.Millisecond)
+	}
+	closed := make(chan struct{})
+	go func() {
+		tr.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return within 5s while a reader was blocked on a full Events channel")
+	}
+	if _, ok := <-tr.Events(); !ok {
+		t.Fatal("Events closed before its buffered event was read")
+	}
+	if _, ok := <-tr.Events(); ok {
+		t.Fatal("Events not closed after Close")
+	}
+}
+
+// TestReadFailureDetaches: when a sensor's ring-buffer reader fails, the
+// sensor is reported unavailable and its programs are detached: the kernel
+// writes nothing more into its ring buffer.
+func TestReadFailureDetaches(t *testing.T) {
+	requireRoot(t)
+	root := cgroup2Mount(t)
+	tr := startSensor(t, SensorCgroup, "", Options{})
+	r := tr.running[0]
+	// A deadline in the past makes the reader fail with a timeout once the
+	// ring buffer is empty: a read failure other than a close. SetDeadline
+	// waits for the reader's lock, which a blocked read holds: records
+	// generated below wake the reader.
+	go r.reader.SetDeadline(time.Now().Add(-time.Second))
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; ; i++ {
+		dir := filepath.Join(root, fmt.Sprintf("observer-wake-%d-%d", os.Getpid(), i))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(dir)
+		if st, _ := statusOf(tr, SensorCgroup); st.Unavailable != "" {
+			if !strings.Contains(st.Unavailable, "ring buffer read failed") || st.Mode != "" {
+				t.Fatalf("status after read failure = %+v", st)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reader did not fail; status %+v", tr.Status())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	tr.wg.Wait() // the reader has returned, so it has detached
+	before := r.reader.AvailableBytes()
+	dir := filepath.Join(root, fmt.Sprintf("observer-detach-%d", os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	if after := r.reader.AvailableBytes(); after != before {
+		t.Fatalf("ring buffer grew from %d to %d bytes after the reader failed: programs still attached", before, after)
+	}
+}
