@@ -54,8 +54,17 @@ deps:
 	fi
 
 # Regenerates the committed BPF objects and Go bindings (clang-19, libbpf headers).
+# clang's output depends on the absolute path it compiles from (heap layout shifts
+# with the path strings), so it always compiles in the same place: otherwise two
+# checkouts would disagree and CI's check would fail depending on where it runs.
+GEN_DIR := /tmp/observer-bpf2go
 generate:
-	cd tracer && $(GO) generate ./...
+	rm -rf $(GEN_DIR) && mkdir -p $(GEN_DIR)/tracer
+	cp -r go.mod go.sum vmlinux.h bpf $(GEN_DIR)/
+	cp tracer/gen.go $(GEN_DIR)/tracer/
+	cd $(GEN_DIR)/tracer && $(GO) generate ./...
+	cp $(GEN_DIR)/tracer/*_bpfel.go $(GEN_DIR)/tracer/*_bpfel.o tracer/
+	rm -rf $(GEN_DIR)
 
 # CI: regenerating must not change a committed file.
 check-generate: generate

@@ -1,7 +1,8 @@
 package tracer
 
 // The generated *_bpfel.go and *_bpfel.o files are committed so that building needs
-// no clang; `make generate` runs these and CI checks the result is unchanged.
+// no clang; `make generate` runs these (from a fixed directory: clang's output
+// depends on the path it compiles from) and CI checks the result is unchanged.
 // kprobe programs read x86-64 registers (__TARGET_ARCH_x86): amd64 is the only
 // supported architecture today.
 
