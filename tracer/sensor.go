@@ -78,7 +78,7 @@ func sensors() []sensorDef {
 			modes:     []Mode{ModeFentry, ModeKprobe},
 			configure: configureSeccomp,
 		},
-		{name: SensorSem, load: loadSem, modes: []Mode{ModeTracepoint}, decode: decodeSem},
+		{name: SensorSem, load: loadSem, modes: []Mode{ModeFentry, ModeKprobe, ModeTracepoint}, decode: decodeSem},
 		{name: SensorVeth, load: loadVeth, modes: []Mode{ModeFentry, ModeKprobe}, decode: decodeVeth},
 	}
 }
