@@ -61,10 +61,11 @@ func sensors() []sensorDef {
 			decode:    decodeSignal,
 		},
 		{
-			name:   SensorCopyUp,
-			load:   loadCopyup,
-			modes:  []Mode{ModeFentry, ModeKprobe},
-			decode: decodeCopyUp,
+			name:      SensorCopyUp,
+			load:      loadCopyup,
+			modes:     []Mode{ModeFentry, ModeKprobe},
+			configure: configureCopyUp,
+			decode:    decodeCopyUp,
 		},
 		{
 			name:      SensorLatency,
