@@ -14,7 +14,8 @@
  *                       into the main path, so a copy-up that fails while
  *                       copying data (ENOSPC) reaches neither hook.
  *   do_splice_direct,   the data copy itself (vmlinux functions, filtered by
- *   vfs_clone_file_range the in-flight thread): bytes actually moved
+ *   do_clone_file_range the in-flight thread): bytes actually moved
+ *   or vfs_clone_file_range
  *
  * and the exit hook emits the event when the copy-up ran or failed.
  *
@@ -32,6 +33,11 @@
  *   - ovl_copy_up_file gained a `datasync` argument in 6.12; it is deliberately
  *     not hooked (the splice/clone hooks count bytes on both).
  *   - do_splice_direct returns long on 6.1 and ssize_t on 6.12: same width.
+ *   - A reflink copy-up: 6.1's ovl_copy_up_file calls do_clone_file_range (which
+ *     vfs_clone_file_range also calls there); 6.12 calls vfs_clone_file_range and
+ *     has no do_clone_file_range. Both hooks are here, same prototype; the tracer
+ *     keeps the do_ one when the kernel's BTF has it, else the vfs_ one
+ *     (tracer/copyup.go), so a clone is counted once.
  *
  *   fentry: fentry/fexit on the functions above
  *   kprobe: kprobe/kretprobe on the same functions
@@ -313,6 +319,14 @@ int BPF_PROG(copy_up_clone_fexit, struct file *file_in, loff_t pos_in, struct fi
 	return 0;
 }
 
+SEC("fexit/do_clone_file_range")
+int BPF_PROG(copy_up_do_clone_fexit, struct file *file_in, loff_t pos_in, struct file *file_out,
+	     loff_t pos_out, loff_t len, unsigned int remap_flags, loff_t ret)
+{
+	add_bytes(ret);
+	return 0;
+}
+
 /* kprobe mode */
 SEC("kprobe/ovl_copy_up_one")
 int BPF_KPROBE(copy_up_kprobe, struct dentry *parent, struct dentry *dentry, int flags)
@@ -358,6 +372,13 @@ int BPF_KRETPROBE(copy_up_splice_kretprobe, long ret)
 
 SEC("kretprobe/vfs_clone_file_range")
 int BPF_KRETPROBE(copy_up_clone_kretprobe, loff_t ret)
+{
+	add_bytes(ret);
+	return 0;
+}
+
+SEC("kretprobe/do_clone_file_range")
+int BPF_KRETPROBE(copy_up_do_clone_kretprobe, loff_t ret)
 {
 	add_bytes(ret);
 	return 0;

@@ -67,25 +67,27 @@ type copyupInflight struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	copyupMapEvents                 = "events"
-	copyupMapEventsLost             = "events_lost"
-	copyupMapInflight               = "inflight"
-	copyupProgCopyUpCloneFexit      = "copy_up_clone_fexit"
-	copyupProgCopyUpCloneKretprobe  = "copy_up_clone_kretprobe"
-	copyupProgCopyUpDataFentry      = "copy_up_data_fentry"
-	copyupProgCopyUpDataKprobe      = "copy_up_data_kprobe"
-	copyupProgCopyUpFentry          = "copy_up_fentry"
-	copyupProgCopyUpFexit           = "copy_up_fexit"
-	copyupProgCopyUpKprobe          = "copy_up_kprobe"
-	copyupProgCopyUpKretprobe       = "copy_up_kretprobe"
-	copyupProgCopyUpMetadataFentry  = "copy_up_metadata_fentry"
-	copyupProgCopyUpMetadataKprobe  = "copy_up_metadata_kprobe"
-	copyupProgCopyUpSpliceFexit     = "copy_up_splice_fexit"
-	copyupProgCopyUpSpliceKretprobe = "copy_up_splice_kretprobe"
-	copyupProgCopyUpStartFexit      = "copy_up_start_fexit"
-	copyupProgCopyUpStartKretprobe  = "copy_up_start_kretprobe"
-	copyupVarCopyupsInflight        = "copyups_inflight"
-	copyupVarUnusedCopyUpEvent      = "unused_copy_up_event"
+	copyupMapEvents                  = "events"
+	copyupMapEventsLost              = "events_lost"
+	copyupMapInflight                = "inflight"
+	copyupProgCopyUpCloneFexit       = "copy_up_clone_fexit"
+	copyupProgCopyUpCloneKretprobe   = "copy_up_clone_kretprobe"
+	copyupProgCopyUpDataFentry       = "copy_up_data_fentry"
+	copyupProgCopyUpDataKprobe       = "copy_up_data_kprobe"
+	copyupProgCopyUpDoCloneFexit     = "copy_up_do_clone_fexit"
+	copyupProgCopyUpDoCloneKretprobe = "copy_up_do_clone_kretprobe"
+	copyupProgCopyUpFentry           = "copy_up_fentry"
+	copyupProgCopyUpFexit            = "copy_up_fexit"
+	copyupProgCopyUpKprobe           = "copy_up_kprobe"
+	copyupProgCopyUpKretprobe        = "copy_up_kretprobe"
+	copyupProgCopyUpMetadataFentry   = "copy_up_metadata_fentry"
+	copyupProgCopyUpMetadataKprobe   = "copy_up_metadata_kprobe"
+	copyupProgCopyUpSpliceFexit      = "copy_up_splice_fexit"
+	copyupProgCopyUpSpliceKretprobe  = "copy_up_splice_kretprobe"
+	copyupProgCopyUpStartFexit       = "copy_up_start_fexit"
+	copyupProgCopyUpStartKretprobe   = "copy_up_start_kretprobe"
+	copyupVarCopyupsInflight         = "copyups_inflight"
+	copyupVarUnusedCopyUpEvent       = "unused_copy_up_event"
 )
 
 // loadCopyup returns the embedded CollectionSpec for copyup.
@@ -130,20 +132,22 @@ type copyupSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type copyupProgramSpecs struct {
-	CopyUpCloneFexit      *ebpf.ProgramSpec `ebpf:"copy_up_clone_fexit"`
-	CopyUpCloneKretprobe  *ebpf.ProgramSpec `ebpf:"copy_up_clone_kretprobe"`
-	CopyUpDataFentry      *ebpf.ProgramSpec `ebpf:"copy_up_data_fentry"`
-	CopyUpDataKprobe      *ebpf.ProgramSpec `ebpf:"copy_up_data_kprobe"`
-	CopyUpFentry          *ebpf.ProgramSpec `ebpf:"copy_up_fentry"`
-	CopyUpFexit           *ebpf.ProgramSpec `ebpf:"copy_up_fexit"`
-	CopyUpKprobe          *ebpf.ProgramSpec `ebpf:"copy_up_kprobe"`
-	CopyUpKretprobe       *ebpf.ProgramSpec `ebpf:"copy_up_kretprobe"`
-	CopyUpMetadataFentry  *ebpf.ProgramSpec `ebpf:"copy_up_metadata_fentry"`
-	CopyUpMetadataKprobe  *ebpf.ProgramSpec `ebpf:"copy_up_metadata_kprobe"`
-	CopyUpSpliceFexit     *ebpf.ProgramSpec `ebpf:"copy_up_splice_fexit"`
-	CopyUpSpliceKretprobe *ebpf.ProgramSpec `ebpf:"copy_up_splice_kretprobe"`
-	CopyUpStartFexit      *ebpf.ProgramSpec `ebpf:"copy_up_start_fexit"`
-	CopyUpStartKretprobe  *ebpf.ProgramSpec `ebpf:"copy_up_start_kretprobe"`
+	CopyUpCloneFexit       *ebpf.ProgramSpec `ebpf:"copy_up_clone_fexit"`
+	CopyUpCloneKretprobe   *ebpf.ProgramSpec `ebpf:"copy_up_clone_kretprobe"`
+	CopyUpDataFentry       *ebpf.ProgramSpec `ebpf:"copy_up_data_fentry"`
+	CopyUpDataKprobe       *ebpf.ProgramSpec `ebpf:"copy_up_data_kprobe"`
+	CopyUpDoCloneFexit     *ebpf.ProgramSpec `ebpf:"copy_up_do_clone_fexit"`
+	CopyUpDoCloneKretprobe *ebpf.ProgramSpec `ebpf:"copy_up_do_clone_kretprobe"`
+	CopyUpFentry           *ebpf.ProgramSpec `ebpf:"copy_up_fentry"`
+	CopyUpFexit            *ebpf.ProgramSpec `ebpf:"copy_up_fexit"`
+	CopyUpKprobe           *ebpf.ProgramSpec `ebpf:"copy_up_kprobe"`
+	CopyUpKretprobe        *ebpf.ProgramSpec `ebpf:"copy_up_kretprobe"`
+	CopyUpMetadataFentry   *ebpf.ProgramSpec `ebpf:"copy_up_metadata_fentry"`
+	CopyUpMetadataKprobe   *ebpf.ProgramSpec `ebpf:"copy_up_metadata_kprobe"`
+	CopyUpSpliceFexit      *ebpf.ProgramSpec `ebpf:"copy_up_splice_fexit"`
+	CopyUpSpliceKretprobe  *ebpf.ProgramSpec `ebpf:"copy_up_splice_kretprobe"`
+	CopyUpStartFexit       *ebpf.ProgramSpec `ebpf:"copy_up_start_fexit"`
+	CopyUpStartKretprobe   *ebpf.ProgramSpec `ebpf:"copy_up_start_kretprobe"`
 }
 
 // copyupMapSpecs contains maps before they are loaded into the kernel.
@@ -208,20 +212,22 @@ type copyupVariables struct {
 //
 // It can be passed to loadCopyupObjects or ebpf.CollectionSpec.LoadAndAssign.
 type copyupPrograms struct {
-	CopyUpCloneFexit      *ebpf.Program `ebpf:"copy_up_clone_fexit"`
-	CopyUpCloneKretprobe  *ebpf.Program `ebpf:"copy_up_clone_kretprobe"`
-	CopyUpDataFentry      *ebpf.Program `ebpf:"copy_up_data_fentry"`
-	CopyUpDataKprobe      *ebpf.Program `ebpf:"copy_up_data_kprobe"`
-	CopyUpFentry          *ebpf.Program `ebpf:"copy_up_fentry"`
-	CopyUpFexit           *ebpf.Program `ebpf:"copy_up_fexit"`
-	CopyUpKprobe          *ebpf.Program `ebpf:"copy_up_kprobe"`
-	CopyUpKretprobe       *ebpf.Program `ebpf:"copy_up_kretprobe"`
-	CopyUpMetadataFentry  *ebpf.Program `ebpf:"copy_up_metadata_fentry"`
-	CopyUpMetadataKprobe  *ebpf.Program `ebpf:"copy_up_metadata_kprobe"`
-	CopyUpSpliceFexit     *ebpf.Program `ebpf:"copy_up_splice_fexit"`
-	CopyUpSpliceKretprobe *ebpf.Program `ebpf:"copy_up_splice_kretprobe"`
-	CopyUpStartFexit      *ebpf.Program `ebpf:"copy_up_start_fexit"`
-	CopyUpStartKretprobe  *ebpf.Program `ebpf:"copy_up_start_kretprobe"`
+	CopyUpCloneFexit       *ebpf.Program `ebpf:"copy_up_clone_fexit"`
+	CopyUpCloneKretprobe   *ebpf.Program `ebpf:"copy_up_clone_kretprobe"`
+	CopyUpDataFentry       *ebpf.Program `ebpf:"copy_up_data_fentry"`
+	CopyUpDataKprobe       *ebpf.Program `ebpf:"copy_up_data_kprobe"`
+	CopyUpDoCloneFexit     *ebpf.Program `ebpf:"copy_up_do_clone_fexit"`
+	CopyUpDoCloneKretprobe *ebpf.Program `ebpf:"copy_up_do_clone_kretprobe"`
+	CopyUpFentry           *ebpf.Program `ebpf:"copy_up_fentry"`
+	CopyUpFexit            *ebpf.Program `ebpf:"copy_up_fexit"`
+	CopyUpKprobe           *ebpf.Program `ebpf:"copy_up_kprobe"`
+	CopyUpKretprobe        *ebpf.Program `ebpf:"copy_up_kretprobe"`
+	CopyUpMetadataFentry   *ebpf.Program `ebpf:"copy_up_metadata_fentry"`
+	CopyUpMetadataKprobe   *ebpf.Program `ebpf:"copy_up_metadata_kprobe"`
+	CopyUpSpliceFexit      *ebpf.Program `ebpf:"copy_up_splice_fexit"`
+	CopyUpSpliceKretprobe  *ebpf.Program `ebpf:"copy_up_splice_kretprobe"`
+	CopyUpStartFexit       *ebpf.Program `ebpf:"copy_up_start_fexit"`
+	CopyUpStartKretprobe   *ebpf.Program `ebpf:"copy_up_start_kretprobe"`
 }
 
 func (p *copyupPrograms) Close() error {
@@ -230,6 +236,8 @@ func (p *copyupPrograms) Close() error {
 		p.CopyUpCloneKretprobe,
 		p.CopyUpDataFentry,
 		p.CopyUpDataKprobe,
+		p.CopyUpDoCloneFexit,
+		p.CopyUpDoCloneKretprobe,
 		p.CopyUpFentry,
 		p.CopyUpFexit,
 		p.CopyUpKprobe,

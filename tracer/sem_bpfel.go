@@ -40,22 +40,27 @@ type semSemgetArgs struct {
 	Key   int32
 	Nsems int32
 	Flags int32
-	Pad   int32
+	IpcNs uint32
 }
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	semMapEvents         = "events"
-	semMapEventsLost     = "events_lost"
-	semMapInflightGet    = "inflight_get"
-	semMapInflightRmid   = "inflight_rmid"
-	semProgSemctlEnter   = "semctl_enter"
-	semProgSemctlExit    = "semctl_exit"
-	semProgSemgetEnter   = "semget_enter"
-	semProgSemgetExit    = "semget_exit"
-	semVarUnusedSemEvent = "unused_sem_event"
+	semMapEvents           = "events"
+	semMapEventsLost       = "events_lost"
+	semMapInflightGet      = "inflight_get"
+	semMapInflightRmid     = "inflight_rmid"
+	semProgFreearyFentry   = "freeary_fentry"
+	semProgFreearyKprobe   = "freeary_kprobe"
+	semProgNewaryFexit     = "newary_fexit"
+	semProgNewaryKprobe    = "newary_kprobe"
+	semProgNewaryKretprobe = "newary_kretprobe"
+	semProgSemctlEnter     = "semctl_enter"
+	semProgSemctlExit      = "semctl_exit"
+	semProgSemgetEnter     = "semget_enter"
+	semProgSemgetExit      = "semget_exit"
+	semVarUnusedSemEvent   = "unused_sem_event"
 )
 
 // loadSem returns the embedded CollectionSpec for sem.
@@ -100,10 +105,15 @@ type semSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type semProgramSpecs struct {
-	SemctlEnter *ebpf.ProgramSpec `ebpf:"semctl_enter"`
-	SemctlExit  *ebpf.ProgramSpec `ebpf:"semctl_exit"`
-	SemgetEnter *ebpf.ProgramSpec `ebpf:"semget_enter"`
-	SemgetExit  *ebpf.ProgramSpec `ebpf:"semget_exit"`
+	FreearyFentry   *ebpf.ProgramSpec `ebpf:"freeary_fentry"`
+	FreearyKprobe   *ebpf.ProgramSpec `ebpf:"freeary_kprobe"`
+	NewaryFexit     *ebpf.ProgramSpec `ebpf:"newary_fexit"`
+	NewaryKprobe    *ebpf.ProgramSpec `ebpf:"newary_kprobe"`
+	NewaryKretprobe *ebpf.ProgramSpec `ebpf:"newary_kretprobe"`
+	SemctlEnter     *ebpf.ProgramSpec `ebpf:"semctl_enter"`
+	SemctlExit      *ebpf.ProgramSpec `ebpf:"semctl_exit"`
+	SemgetEnter     *ebpf.ProgramSpec `ebpf:"semget_enter"`
+	SemgetExit      *ebpf.ProgramSpec `ebpf:"semget_exit"`
 }
 
 // semMapSpecs contains maps before they are loaded into the kernel.
@@ -169,14 +179,24 @@ type semVariables struct {
 //
 // It can be passed to loadSemObjects or ebpf.CollectionSpec.LoadAndAssign.
 type semPrograms struct {
-	SemctlEnter *ebpf.Program `ebpf:"semctl_enter"`
-	SemctlExit  *ebpf.Program `ebpf:"semctl_exit"`
-	SemgetEnter *ebpf.Program `ebpf:"semget_enter"`
-	SemgetExit  *ebpf.Program `ebpf:"semget_exit"`
+	FreearyFentry   *ebpf.Program `ebpf:"freeary_fentry"`
+	FreearyKprobe   *ebpf.Program `ebpf:"freeary_kprobe"`
+	NewaryFexit     *ebpf.Program `ebpf:"newary_fexit"`
+	NewaryKprobe    *ebpf.Program `ebpf:"newary_kprobe"`
+	NewaryKretprobe *ebpf.Program `ebpf:"newary_kretprobe"`
+	SemctlEnter     *ebpf.Program `ebpf:"semctl_enter"`
+	SemctlExit      *ebpf.Program `ebpf:"semctl_exit"`
+	SemgetEnter     *ebpf.Program `ebpf:"semget_enter"`
+	SemgetExit      *ebpf.Program `ebpf:"semget_exit"`
 }
 
 func (p *semPrograms) Close() error {
 	return _SemClose(
+		p.FreearyFentry,
+		p.FreearyKprobe,
+		p.NewaryFexit,
+		p.NewaryKprobe,
+		p.NewaryKretprobe,
 		p.SemctlEnter,
 		p.SemctlExit,
 		p.SemgetEnter,

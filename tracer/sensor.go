@@ -61,10 +61,11 @@ func sensors() []sensorDef {
 			decode:    decodeSignal,
 		},
 		{
-			name:   SensorCopyUp,
-			load:   loadCopyup,
-			modes:  []Mode{ModeFentry, ModeKprobe},
-			decode: decodeCopyUp,
+			name:      SensorCopyUp,
+			load:      loadCopyup,
+			modes:     []Mode{ModeFentry, ModeKprobe},
+			configure: configureCopyUp,
+			decode:    decodeCopyUp,
 		},
 		{
 			name:      SensorLatency,
@@ -78,7 +79,7 @@ func sensors() []sensorDef {
 			modes:     []Mode{ModeFentry, ModeKprobe},
 			configure: configureSeccomp,
 		},
-		{name: SensorSem, load: loadSem, modes: []Mode{ModeTracepoint}, decode: decodeSem},
+		{name: SensorSem, load: loadSem, modes: []Mode{ModeFentry, ModeKprobe, ModeTracepoint}, decode: decodeSem},
 		{name: SensorVeth, load: loadVeth, modes: []Mode{ModeFentry, ModeKprobe}, decode: decodeVeth},
 	}
 }
