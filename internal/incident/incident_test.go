@@ -41,13 +41,16 @@ func TestRules(t *testing.T) {
 		&event.Residue{Header: hdr("residue"), Resource: "sem", Kind: "dm_udev_cookie"}, // fires
 		unknown(`{"type":"copy_up","pid":1,"duration_ns":2000000000}`),                  // fires
 		unknown(`{"type":"copy_up","pid":1,"duration_ns":2000}`),                        // fast: no
+		&event.CopyUp{Header: hdr("copy_up"), DurationNS: 3e9},                          // fires
+		&event.CopyUp{Header: hdr("copy_up"), DurationNS: 5e8},                          // fast: no
+		keptUnknown(t, `{"type":"copy_up","pid":1,"duration_ns":4000000000}`),           // fires
 	} {
 		r.Observe(ev)
 	}
 	r.CheckLost([]sensor.Status{{Name: "signal", EventsLost: 5}}, time.Now()) // baseline
 	r.CheckLost([]sensor.Status{{Name: "signal", EventsLost: 5}}, time.Now())
 	r.CheckLost([]sensor.Status{{Name: "signal", EventsLost: 9}}, time.Now()) // fires
-	want := "fatal_signal daemon_exit daemon_exit residue residue slow_copy_up events_lost"
+	want := "fatal_signal daemon_exit daemon_exit residue residue slow_copy_up slow_copy_up slow_copy_up events_lost"
 	if strings.Join(got, " ") != want {
 		t.Errorf("fired %v, want %s", got, want)
 	}
@@ -56,6 +59,32 @@ func TestRules(t *testing.T) {
 		Observe(&event.Signal{Header: hdr("signal"), Disposition: "default"})
 	if len(got) != 0 {
 		t.Errorf("disabled rule fired: %v", got)
+	}
+}
+
+// keptUnknown is an event as a capture reader keeps one of a type it does not
+// know (a newer build's): header parsed, JSON kept.
+func keptUnknown(t *testing.T, line string) event.Event {
+	t.Helper()
+	u, err := event.NewUnknown([]byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// The slow-copy-up rule reads the typed event's field: no JSON round trip
+// (and so no allocation) per copy-up on the pipeline goroutine.
+func TestCopyUpDurationWithoutJSON(t *testing.T) {
+	ev := &event.CopyUp{Header: event.Header{Type: event.TypeCopyUp}, DurationNS: 7}
+	if d := durationOf(ev); d != 7 {
+		t.Fatalf("duration %v", d)
+	}
+	if n := testing.AllocsPerRun(100, func() { durationOf(ev) }); n != 0 {
+		t.Fatalf("durationOf(*event.CopyUp) allocates %v times per call; it must not marshal", n)
+	}
+	if d := durationOf(keptUnknown(t, `{"type":"copy_up","duration_ns":9}`)); d != 9 {
+		t.Fatalf("unknown copy_up: duration %v", d)
 	}
 }
 
