@@ -73,10 +73,12 @@ type Options struct {
 	Interval time.Duration // periodic rescan; default 10s
 	// Engine tells which containers run; nil skips the Docker-bridge rule.
 	Engine *container.EngineClient
-	// Publish receives a residue event once per object that becomes residue.
-	// It must not block: the daemon passes the pipeline's Inject, so that
-	// residue events reach its observers (incident rules) like sensor events.
-	Publish func(event.Event)
+	// Publish receives a residue event once per object that becomes residue,
+	// and reports whether it took it; an event it refused (a full queue) is
+	// offered again after the next scan. It must not block: the daemon passes
+	// the pipeline's Inject, so that residue events reach its observers
+	// (incident rules) like sensor events.
+	Publish func(event.Event) bool
 	Logger  *slog.Logger
 	// Offline is for a replayed capture: no scans and no reads of this
 	// machine's /proc, sysvipc or rtnetlink; inventories and residue come from
@@ -275,14 +277,28 @@ func (d *Detector) Reconcile(ctx context.Context) {
 	d.mergeVeths(start, veths, running, engineErr)
 	d.scanning, d.removedSems, d.removedVeth = false, nil, nil
 	d.scanned = true
-	items := d.residueLocked(d.opts.now(), true)
+	fresh := d.unreportedLocked(d.opts.now())
 	d.mu.Unlock()
-	if d.opts.Publish == nil {
+	if d.opts.Publish == nil || len(fresh) == 0 {
 		return
 	}
-	for _, it := range items {
-		d.opts.Publish(it.event())
+	// Marked reported only once published: a refused event is retried after
+	// the next scan. Entries stay valid meanwhile (scanMu: no merge runs).
+	taken := make([]bool, len(fresh))
+	for i, f := range fresh {
+		taken[i] = d.opts.Publish(f.item.event())
 	}
+	d.mu.Lock()
+	for i, f := range fresh {
+		switch {
+		case !taken[i]:
+		case f.sem != nil:
+			f.sem.reported = true
+		case f.veth != nil:
+			f.veth.reported = true
+		}
+	}
+	d.mu.Unlock()
 }
 
 // Residue lists what is residue now.
@@ -302,26 +318,35 @@ func (d *Detector) currentLocked(now time.Time) []Item {
 	if d.offline != nil {
 		return d.offlineResidue(now)
 	}
-	return d.residueLocked(now, false)
-}
-
-// residueLocked returns every residue item, or with onlyNew only those not yet
-// published (and marks them published).
-func (d *Detector) residueLocked(now time.Time, onlyNew bool) []Item {
 	var out []Item
 	for _, e := range d.semResidue(now) {
-		if onlyNew && e.reported {
-			continue
-		}
-		e.reported = e.reported || onlyNew
 		out = append(out, e.item(now, e.ns == d.semNS))
 	}
 	for _, e := range d.vethResidue(now) {
-		if onlyNew && e.reported {
-			continue
-		}
-		e.reported = e.reported || onlyNew
 		out = append(out, e.item(now))
+	}
+	return out
+}
+
+// unreported is a residue item not yet published, with its entry.
+type unreported struct {
+	item Item
+	sem  *semEntry
+	veth *vethEntry
+}
+
+// unreportedLocked lists the residue items not yet published.
+func (d *Detector) unreportedLocked(now time.Time) []unreported {
+	var out []unreported
+	for _, e := range d.semResidue(now) {
+		if !e.reported {
+			out = append(out, unreported{item: e.item(now, e.ns == d.semNS), sem: e})
+		}
+	}
+	for _, e := range d.vethResidue(now) {
+		if !e.reported {
+			out = append(out, unreported{item: e.item(now), veth: e})
+		}
 	}
 	return out
 }

@@ -114,3 +114,31 @@ func TestRemovedDuringScanStaysRemoved(t *testing.T) {
 		t.Fatalf("removed mid-scan, yet back: %+v %+v", d.Semaphores(), d.Veths())
 	}
 }
+
+// A residue event the publisher refuses (the pipeline's inject queue full) is
+// not marked reported: the next scan offers it again, until it is taken once.
+func TestRefusedResidueEventRetried(t *testing.T) {
+	sem := "key semid perms nsems uid gid cuid cgid otime ctime\n 223150081 9 600 1 0 0 0 0 0 1795974690\n"
+	d, _, _ := fakeDetector(t, sem, func() ([]netlink.Link, error) { return []netlink.Link{veth(10, "vethgone", 0, -1, 0)}, nil })
+	var offered []string
+	accept := false
+	d.opts.Publish = func(ev event.Event) bool {
+		r := ev.(*event.Residue)
+		offered = append(offered, r.Resource)
+		return accept
+	}
+	d.Reconcile(context.Background()) // the veth's grace starts; the array is already old
+	if len(offered) != 1 || offered[0] != ResourceSem {
+		t.Fatalf("first scan offered %v, want the array", offered)
+	}
+	d.Reconcile(context.Background())
+	if len(offered) != 2 {
+		t.Fatalf("refused event not offered again: %v", offered)
+	}
+	accept = true
+	d.Reconcile(context.Background())
+	d.Reconcile(context.Background())
+	if len(offered) != 3 {
+		t.Fatalf("offers %v; want the array once more after the refusals, then never", offered)
+	}
+}

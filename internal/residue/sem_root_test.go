@@ -107,12 +107,13 @@ type collected struct {
 	evs []*event.Residue
 }
 
-func (c *collected) publish(ev event.Event) {
+func (c *collected) publish(ev event.Event) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if r, ok := ev.(*event.Residue); ok {
 		c.evs = append(c.evs, r)
 	}
+	return true
 }
 
 // TestSemResidueKilledCreator: a helper creates dm-cookie and other arrays,
