@@ -23,7 +23,7 @@ type SnapshotFeed interface {
 // residue events go to publish (the pipeline's Inject), so the pipeline's
 // observers (metrics, incident rules) see them like sensor events. In a
 // replay (opts.Offline) they scan nothing and believe the capture.
-func newResidueDetector(opts Options, publish func(event.Event), log *slog.Logger) *residue.Detector {
+func newResidueDetector(opts Options, publish func(event.Event) bool, log *slog.Logger) *residue.Detector {
 	if opts.Offline != nil {
 		det := residue.New(residue.Options{Offline: true, Logger: log})
 		opts.Offline.OnSnapshot(func(s *capture.Snapshot) { det.ApplySnapshot(s.Time, s.Sections) })

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,13 +43,16 @@ func TestRules(t *testing.T) {
 		&event.Residue{Header: hdr("residue"), Resource: "sem", Kind: "dm_udev_cookie"}, // fires
 		unknown(`{"type":"copy_up","pid":1,"duration_ns":2000000000}`),                  // fires
 		unknown(`{"type":"copy_up","pid":1,"duration_ns":2000}`),                        // fast: no
+		&event.CopyUp{Header: hdr("copy_up"), DurationNS: 3e9},                          // fires
+		&event.CopyUp{Header: hdr("copy_up"), DurationNS: 5e8},                          // fast: no
+		keptUnknown(t, `{"type":"copy_up","pid":1,"duration_ns":4000000000}`),           // fires
 	} {
 		r.Observe(ev)
 	}
 	r.CheckLost([]sensor.Status{{Name: "signal", EventsLost: 5}}, time.Now()) // baseline
 	r.CheckLost([]sensor.Status{{Name: "signal", EventsLost: 5}}, time.Now())
 	r.CheckLost([]sensor.Status{{Name: "signal", EventsLost: 9}}, time.Now()) // fires
-	want := "fatal_signal daemon_exit daemon_exit residue residue slow_copy_up events_lost"
+	want := "fatal_signal daemon_exit daemon_exit residue residue slow_copy_up slow_copy_up slow_copy_up events_lost"
 	if strings.Join(got, " ") != want {
 		t.Errorf("fired %v, want %s", got, want)
 	}
@@ -56,6 +61,32 @@ func TestRules(t *testing.T) {
 		Observe(&event.Signal{Header: hdr("signal"), Disposition: "default"})
 	if len(got) != 0 {
 		t.Errorf("disabled rule fired: %v", got)
+	}
+}
+
+// keptUnknown is an event as a capture reader keeps one of a type it does not
+// know (a newer build's): header parsed, JSON kept.
+func keptUnknown(t *testing.T, line string) event.Event {
+	t.Helper()
+	u, err := event.NewUnknown([]byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// The slow-copy-up rule reads the typed event's field: no JSON round trip
+// (and so no allocation) per copy-up on the pipeline goroutine.
+func TestCopyUpDurationWithoutJSON(t *testing.T) {
+	ev := &event.CopyUp{Header: event.Header{Type: event.TypeCopyUp}, DurationNS: 7}
+	if d := durationOf(ev); d != 7 {
+		t.Fatalf("duration %v", d)
+	}
+	if n := testing.AllocsPerRun(100, func() { durationOf(ev) }); n != 0 {
+		t.Fatalf("durationOf(*event.CopyUp) allocates %v times per call; it must not marshal", n)
+	}
+	if d := durationOf(keptUnknown(t, `{"type":"copy_up","duration_ns":9}`)); d != 9 {
+		t.Fatalf("unknown copy_up: duration %v", d)
 	}
 }
 
@@ -110,8 +141,88 @@ func newManager(t *testing.T, cooldown time.Duration) (*Manager, *recorder.Recor
 	done := make(chan struct{})
 	go func() { m.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	time.Sleep(10 * time.Millisecond) // let Run set the context
 	return m, rec, store
+}
+
+// Fire and Signal racing the end of Run (the pipeline finishing its last
+// events) neither misuse the WaitGroup nor start a capture once Run has begun
+// to shut down; after Run returns they are no-ops. Run with -race.
+func TestNoCaptureAfterShutdown(t *testing.T) {
+	rec, _ := recorder.New(recorder.Options{})
+	store, err := OpenStore(t.TempDir(), 100, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewManager(Options{Recorder: rec, Store: store, Duration: time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				m.Fire(Incident{Rule: RuleFatalSignal, Detail: "race"})
+				m.Signal()
+			}
+		}()
+	}
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	<-done // Run returned: every capture it waited for is complete
+	before, _ := store.List()
+	for range 10 {
+		m.Fire(Incident{Rule: RuleFatalSignal, Detail: "late"})
+		m.Signal()
+	}
+	close(stop)
+	wg.Wait()
+	after, _ := store.List()
+	if len(after) != len(before) {
+		t.Fatalf("%d captures when Run returned, %d after later Fire/Signal calls; want none started after shutdown", len(before), len(after))
+	}
+	if m.busy.Load() || len(m.manual) != 0 {
+		t.Fatalf("busy %v, manual slots taken %d after shutdown", m.busy.Load(), len(m.manual))
+	}
+}
+
+// A capture fired before Run started still belongs to the manager's lifetime:
+// Run's context ending cancels it (the file ends cleanly) rather than leaving
+// it to run for its whole duration under context.Background.
+func TestCaptureBeforeRunEndsWithRun(t *testing.T) {
+	rec, _ := recorder.New(recorder.Options{})
+	store, err := OpenStore(t.TempDir(), 10, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewManager(Options{Recorder: rec, Store: store, Duration: time.Hour})
+	m.Fire(Incident{Rule: RuleFatalSignal, Detail: "before Run"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return: the hour-long capture started before Run was not cancelled")
+	}
+	files, _ := store.List()
+	if len(files) != 1 {
+		t.Fatalf("%d captures, want 1", len(files))
+	}
+	f, _ := os.Open(files[0].Path)
+	defer f.Close()
+	cr, err := capture.NewReader(f)
+	if err != nil || !strings.Contains(cr.Header().Reason, "before Run") {
+		t.Fatalf("capture header %+v, err %v", cr.Header(), err)
+	}
 }
 
 func TestIncidentsOneAtATimeWithCooldown(t *testing.T) {

@@ -41,12 +41,19 @@ type Manager struct {
 	opts Options
 	log  *slog.Logger
 
-	ctx      context.Context
-	wg       sync.WaitGroup
-	busy     atomic.Bool // an incident capture is running
-	mu       sync.Mutex
+	// ctx is what Fire and Signal captures run under: cancelled when Run's
+	// context ends, whether they started before or after Run did.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	busy   atomic.Bool // an incident capture is running
+	manual chan struct{}
+
+	mu sync.Mutex
+	// closed: Run's context ended; no capture starts any more. Fire and Signal
+	// check it and call wg.Add under mu, so no Add races Run's wg.Wait.
+	closed   bool
 	quietEnd time.Time // no incident capture before this
-	manual   chan struct{}
 
 	incidents  *prometheus.CounterVec
 	captures   *prometheus.CounterVec
@@ -58,9 +65,10 @@ func NewManager(opts Options) *Manager {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	return &Manager{
 		opts: opts, log: opts.Logger.With("component", "capture"),
-		ctx:    context.Background(),
+		ctx: ctx, cancel: cancel,
 		manual: make(chan struct{}, maxManual),
 		incidents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "observer_incidents_total", Help: "Incident rules that fired.",
@@ -79,12 +87,15 @@ func (m *Manager) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.incidents, m.captures, m.suppressed}
 }
 
-// Run sets the context captures run under and waits for them after it ends.
+// Run gives the manager its lifetime: when ctx ends, no capture starts any
+// more, running ones are cancelled (they end their file cleanly) and Run
+// returns once they have.
 func (m *Manager) Run(ctx context.Context) {
-	m.mu.Lock()
-	m.ctx = ctx
-	m.mu.Unlock()
 	<-ctx.Done()
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+	m.cancel()
 	m.wg.Wait()
 }
 
@@ -93,19 +104,24 @@ func (m *Manager) Run(ctx context.Context) {
 func (m *Manager) Fire(inc Incident) {
 	m.incidents.WithLabelValues(inc.Rule).Inc()
 	m.mu.Lock()
-	ctx, quiet := m.ctx, time.Now().Before(m.quietEnd)
-	m.mu.Unlock()
-	if quiet || !m.busy.CompareAndSwap(false, true) {
+	if m.closed {
+		m.mu.Unlock()
+		m.log.Debug("incident while shutting down; no capture", "rule", inc.Rule, "detail", inc.Detail)
+		return
+	}
+	if time.Now().Before(m.quietEnd) || !m.busy.CompareAndSwap(false, true) {
+		m.mu.Unlock()
 		m.suppressed.Inc()
 		m.log.Debug("incident; no new capture (one running or cooling down)", "rule", inc.Rule, "detail", inc.Detail)
 		return
 	}
-	m.log.Warn("incident: capturing", "rule", inc.Rule, "detail", inc.Detail, "duration", m.opts.Duration)
 	m.wg.Add(1)
+	m.mu.Unlock()
+	m.log.Warn("incident: capturing", "rule", inc.Rule, "detail", inc.Detail, "duration", m.opts.Duration)
 	go func() {
 		defer m.wg.Done()
 		defer m.busy.Store(false)
-		m.toFile(ctx, "incident", inc.Reason(), m.opts.Duration)
+		m.toFile(m.ctx, "incident", inc.Reason(), m.opts.Duration)
 		m.mu.Lock()
 		m.quietEnd = time.Now().Add(m.opts.Cooldown)
 		m.mu.Unlock()
@@ -121,13 +137,18 @@ func (m *Manager) Signal() {
 		return
 	}
 	m.mu.Lock()
-	ctx := m.ctx
-	m.mu.Unlock()
+	if m.closed {
+		m.mu.Unlock()
+		<-m.manual
+		m.log.Info("SIGUSR1 while shutting down; no capture")
+		return
+	}
 	m.wg.Add(1)
+	m.mu.Unlock()
 	go func() {
 		defer m.wg.Done()
 		defer func() { <-m.manual }()
-		m.toFile(ctx, "signal", "signal SIGUSR1", m.opts.Duration)
+		m.toFile(m.ctx, "signal", "signal SIGUSR1", m.opts.Duration)
 	}()
 }
 

@@ -23,8 +23,8 @@ const (
 	RuleEventsLost  = "events_lost"  // a sensor's ring buffer overflowed
 )
 
-// Event types produced on other branches; rules match them by name so they
-// work before (and without) the typed events.
+// Event types rules also match by name, so that events of these types kept as
+// *event.Unknown (a capture from another build) still count.
 const (
 	typeResidue = "residue"
 	typeCopyUp  = "copy_up"
@@ -99,20 +99,21 @@ func (r *Rules) Observe(ev event.Event) {
 	}
 }
 
-// durationOf reads duration_ns from any event: the typed copy-up event lives on
-// another branch, so go through its JSON form. Copy-ups are rare enough.
+// durationOf is a copy-up's duration. Only an event of a type this build does
+// not know (*event.Unknown, from a newer capture) goes through its JSON; the
+// typed event is read directly, as this runs on the pipeline goroutine.
 func durationOf(ev event.Event) time.Duration {
-	var raw []byte
-	if u, ok := ev.(*event.Unknown); ok {
-		raw = u.Raw
-	} else {
-		raw, _ = json.Marshal(ev)
+	switch e := ev.(type) {
+	case *event.CopyUp:
+		return time.Duration(e.DurationNS)
+	case *event.Unknown:
+		var d struct {
+			DurationNS uint64 `json:"duration_ns"`
+		}
+		json.Unmarshal(e.Raw, &d)
+		return time.Duration(d.DurationNS)
 	}
-	var d struct {
-		DurationNS uint64 `json:"duration_ns"`
-	}
-	json.Unmarshal(raw, &d)
-	return time.Duration(d.DurationNS)
+	return 0
 }
 
 // CheckLost fires when the sensors' events_lost total grew since the last

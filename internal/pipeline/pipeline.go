@@ -55,14 +55,17 @@ func (p *Pipeline) init() {
 // Inject queues an event that a producer inside the daemon derived (a residue
 // detector's finding), so that it takes the same path as the source's events:
 // stamping, observers, bus. It never blocks: producers may themselves be
-// observers running on the pipeline goroutine. A full queue drops the event,
-// counted by InjectDropped.
-func (p *Pipeline) Inject(ev event.Event) {
+// observers running on the pipeline goroutine. It reports whether the event
+// was queued; a full queue drops it, counted by InjectDropped, and the
+// producer may offer it again later.
+func (p *Pipeline) Inject(ev event.Event) bool {
 	p.init()
 	select {
 	case p.injected <- ev:
+		return true
 	default:
 		p.dropped.Add(1)
+		return false
 	}
 }
 

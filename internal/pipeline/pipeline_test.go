@@ -57,9 +57,10 @@ func TestCorrelatesCountsAndPublishes(t *testing.T) {
 // its own: for each trigger it sees it injects n residue events from the
 // pipeline goroutine itself.
 type deriver struct {
-	p    *Pipeline
-	n    int
-	seen []string
+	p      *Pipeline
+	n      int
+	seen   []string
+	queued int // Inject said yes
 }
 
 func (d *deriver) Observe(ev event.Event) {
@@ -68,7 +69,9 @@ func (d *deriver) Observe(ev event.Event) {
 		return
 	}
 	for range d.n {
-		d.p.Inject(&event.Residue{Header: event.Header{Type: event.TypeResidue, CgroupID: 7}, Resource: "sem"})
+		if d.p.Inject(&event.Residue{Header: event.Header{Type: event.TypeResidue, CgroupID: 7}, Resource: "sem"}) {
+			d.queued++
+		}
 	}
 }
 
@@ -138,5 +141,9 @@ func TestInjectFullQueueDrops(t *testing.T) {
 	// only if Run got to it; either way every event is published or counted).
 	if residue+int(p.InjectDropped()) != 10 || p.InjectDropped() < 6 {
 		t.Fatalf("published %d injected events, dropped %d; want 10 in all, at least 6 dropped", residue, p.InjectDropped())
+	}
+	// Inject's answer is the truth: exactly the events it said it queued got through.
+	if d.queued != residue {
+		t.Fatalf("Inject said it queued %d, %d were published", d.queued, residue)
 	}
 }

@@ -73,10 +73,12 @@ type Options struct {
 	Interval time.Duration // periodic rescan; default 10s
 	// Engine tells which containers run; nil skips the Docker-bridge rule.
 	Engine *container.EngineClient
-	// Publish receives a residue event once per object that becomes residue.
-	// It must not block: the daemon passes the pipeline's Inject, so that
-	// residue events reach its observers (incident rules) like sensor events.
-	Publish func(event.Event)
+	// Publish receives a residue event once per object that becomes residue,
+	// and reports whether it took it; an event it refused (a full queue) is
+	// offered again after the next scan. It must not block: the daemon passes
+	// the pipeline's Inject, so that residue events reach its observers
+	// (incident rules) like sensor events.
+	Publish func(event.Event) bool
 	Logger  *slog.Logger
 	// Offline is for a replayed capture: no scans and no reads of this
 	// machine's /proc, sysvipc or rtnetlink; inventories and residue come from
@@ -95,11 +97,17 @@ type Options struct {
 }
 
 // Detector keeps the inventories and decides what is residue. Its methods are
-// safe for concurrent use; Observe is cheap enough for the pipeline goroutine.
+// safe for concurrent use. Observe runs on the pipeline goroutine, so d.mu is
+// never held across I/O: a scan reads the kernel's state without it and takes
+// it only to merge, and Observe reads a creator's executable before taking it.
 type Detector struct {
 	opts Options
 	log  *slog.Logger
 	kick chan struct{}
+
+	// scanMu serialises scans (Run's, and direct Reconcile calls), so an older
+	// scan never merges over a newer one. Observe and readers never take it.
+	scanMu sync.Mutex
 
 	mu        sync.Mutex
 	semNS     uint32 // the observer's IPC namespace: the one /proc/sysvipc/sem shows
@@ -110,7 +118,14 @@ type Detector struct {
 	creators  *creatorCache // veth creators by ifindex, from events
 	errors    map[string]string
 	scanned   bool
-	offline   *offlineState // nil when live
+	// While a scan runs (between its start and its merge), removals that
+	// events report: the scan may have read the object before it went, and
+	// must not bring it back.
+	scanning    bool
+	removedSems map[semKey]bool
+	removedVeth map[int32]string // ifindex -> name
+
+	offline *offlineState // nil when live
 }
 
 // New returns a Detector; call Reconcile once or Run to fill it.
@@ -176,16 +191,24 @@ func (d *Detector) Observe(ev event.Event) {
 	}
 	switch e := ev.(type) {
 	case *event.SemCreate:
+		exe := exePath(e.PID) // I/O: before the lock
 		d.mu.Lock()
-		d.onSemCreate(e)
+		d.onSemCreate(e, exe)
 		d.mu.Unlock()
 	case *event.SemRemove:
 		d.mu.Lock()
 		d.onSemRemove(e)
 		d.mu.Unlock()
 	case *event.VethChange:
+		if !d.hostSide(e) {
+			return
+		}
+		exe := ""
+		if e.Type != event.TypeVethDelete {
+			exe = exePath(e.PID) // I/O: before the lock
+		}
 		d.mu.Lock()
-		d.onVethEvent(e)
+		d.onVethEvent(e, exe)
 		d.mu.Unlock()
 	default:
 		return
@@ -229,25 +252,53 @@ func (d *Detector) Run(ctx context.Context) {
 }
 
 // Reconcile scans the kernel's state, merges it with what events said, and
-// publishes a residue event for every object that became residue.
+// publishes a residue event for every object that became residue. All reads
+// (engine, sysvipc, /proc, rtnetlink) happen without d.mu, which is held only
+// to list what to check and to merge the results: events and scrapes never
+// wait for a scan.
 func (d *Detector) Reconcile(ctx context.Context) {
 	if d.offline != nil {
 		return
 	}
-	running, engineErr := d.runningContainers(ctx)
-	d.mu.Lock()
+	d.scanMu.Lock()
+	defer d.scanMu.Unlock()
+	// Entries created after start may legitimately be missing from the scan.
 	start := d.opts.now()
-	d.reconcileSems(start)
-	d.reconcileVeths(start, running, engineErr)
-	d.scanned = true
-	items := d.residueLocked(d.opts.now(), true)
+	d.mu.Lock()
+	checks := d.semChecks()
+	d.scanning, d.removedSems, d.removedVeth = true, map[semKey]bool{}, map[int32]string{}
 	d.mu.Unlock()
-	if d.opts.Publish == nil {
+	running, engineErr := d.runningContainers(ctx)
+	sems := d.scanSems(checks)
+	veths := d.scanVeths(running)
+
+	d.mu.Lock()
+	d.mergeSems(sems, start)
+	d.mergeVeths(start, veths, running, engineErr)
+	d.scanning, d.removedSems, d.removedVeth = false, nil, nil
+	d.scanned = true
+	fresh := d.unreportedLocked(d.opts.now())
+	d.mu.Unlock()
+	if d.opts.Publish == nil || len(fresh) == 0 {
 		return
 	}
-	for _, it := range items {
-		d.opts.Publish(it.event())
+	// Marked reported only once published: a refused event is retried after
+	// the next scan. Entries stay valid meanwhile (scanMu: no merge runs).
+	taken := make([]bool, len(fresh))
+	for i, f := range fresh {
+		taken[i] = d.opts.Publish(f.item.event())
 	}
+	d.mu.Lock()
+	for i, f := range fresh {
+		switch {
+		case !taken[i]:
+		case f.sem != nil:
+			f.sem.reported = true
+		case f.veth != nil:
+			f.veth.reported = true
+		}
+	}
+	d.mu.Unlock()
 }
 
 // Residue lists what is residue now.
@@ -267,26 +318,35 @@ func (d *Detector) currentLocked(now time.Time) []Item {
 	if d.offline != nil {
 		return d.offlineResidue(now)
 	}
-	return d.residueLocked(now, false)
-}
-
-// residueLocked returns every residue item, or with onlyNew only those not yet
-// published (and marks them published).
-func (d *Detector) residueLocked(now time.Time, onlyNew bool) []Item {
 	var out []Item
 	for _, e := range d.semResidue(now) {
-		if onlyNew && e.reported {
-			continue
-		}
-		e.reported = e.reported || onlyNew
 		out = append(out, e.item(now, e.ns == d.semNS))
 	}
 	for _, e := range d.vethResidue(now) {
-		if onlyNew && e.reported {
-			continue
-		}
-		e.reported = e.reported || onlyNew
 		out = append(out, e.item(now))
+	}
+	return out
+}
+
+// unreported is a residue item not yet published, with its entry.
+type unreported struct {
+	item Item
+	sem  *semEntry
+	veth *vethEntry
+}
+
+// unreportedLocked lists the residue items not yet published.
+func (d *Detector) unreportedLocked(now time.Time) []unreported {
+	var out []unreported
+	for _, e := range d.semResidue(now) {
+		if !e.reported {
+			out = append(out, unreported{item: e.item(now, e.ns == d.semNS), sem: e})
+		}
+	}
+	for _, e := range d.vethResidue(now) {
+		if !e.reported {
+			out = append(out, unreported{item: e.item(now), veth: e})
+		}
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package residue
 
 import (
+	"slices"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,27 +46,13 @@ func (d *Detector) Collect(ch chan<- prometheus.Metric) {
 		return // no numbers before the first scan rather than zeros that look measured
 	}
 	now := d.opts.now()
-	perNS := map[string]int{}
-	own := 0
-	for k := range d.sems {
-		if k.ns == d.semNS {
-			own++
-		}
-		label := strconv.FormatUint(uint64(k.ns), 10)
-		if _, ok := perNS[label]; !ok && len(perNS) >= maxNSLabels {
-			label = "other"
-		}
-		perNS[label]++
-	}
-	if _, ok := perNS[strconv.FormatUint(uint64(d.semNS), 10)]; !ok && d.offline == nil {
-		perNS[strconv.FormatUint(uint64(d.semNS), 10)] = 0
-	}
-	for ns, n := range perNS {
-		ch <- prometheus.MustNewConstMetric(semArraysDesc, prometheus.GaugeValue, float64(n), ns)
+	counts, ownCount := d.semArraysByNS()
+	for _, c := range counts {
+		ch <- prometheus.MustNewConstMetric(semArraysDesc, prometheus.GaugeValue, float64(c.n), c.label)
 	}
 	if d.semLimits.SEMMNI > 0 {
 		ch <- prometheus.MustNewConstMetric(semLimitDesc, prometheus.GaugeValue, float64(d.semLimits.SEMMNI))
-		ch <- prometheus.MustNewConstMetric(semRatioDesc, prometheus.GaugeValue, float64(own)/float64(d.semLimits.SEMMNI))
+		ch <- prometheus.MustNewConstMetric(semRatioDesc, prometheus.GaugeValue, float64(ownCount)/float64(d.semLimits.SEMMNI))
 	}
 	byKind := map[string]int{KindDMUdevCookie: 0, KindOther: 0}
 	veths := 0
@@ -86,4 +73,48 @@ func (d *Detector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(vethDesc, prometheus.GaugeValue, float64(len(d.veths)))
 	ch <- prometheus.MustNewConstMetric(vethResidueDesc, prometheus.GaugeValue, float64(veths))
+}
+
+type nsCount struct {
+	label string
+	n     int
+}
+
+// semArraysByNS counts arrays per IPC namespace for observer_sem_arrays with a
+// label set that does not depend on map order: first the observer's own
+// namespace (live only) with its real count, always; then the others by inode,
+// the lowest while labels last (maxNSLabels in all); the rest summed as "other".
+func (d *Detector) semArraysByNS() (counts []nsCount, own int) {
+	perNS := map[uint32]int{}
+	for k := range d.sems {
+		if d.offline == nil && k.ns == d.semNS {
+			own++
+		} else {
+			perNS[k.ns]++
+		}
+	}
+	if d.offline == nil {
+		counts = append(counts, nsCount{strconv.FormatUint(uint64(d.semNS), 10), own})
+	}
+	nss := make([]uint32, 0, len(perNS))
+	for ns := range perNS {
+		nss = append(nss, ns)
+	}
+	slices.Sort(nss)
+	room := maxNSLabels - len(counts)
+	if len(nss) > room {
+		room-- // keep a label for "other"
+	}
+	rest := 0
+	for i, ns := range nss {
+		if i < room {
+			counts = append(counts, nsCount{strconv.FormatUint(uint64(ns), 10), perNS[ns]})
+		} else {
+			rest += perNS[ns]
+		}
+	}
+	if rest > 0 {
+		counts = append(counts, nsCount{"other", rest})
+	}
+	return counts, own
 }

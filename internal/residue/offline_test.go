@@ -57,7 +57,7 @@ func offlineDetector(t *testing.T) *Detector {
 		listLinks:      func() ([]netlink.Link, error) { never("rtnetlink"); return nil, nil },
 		liveNamespaces: func(string) map[uint32]uint32 { never("/proc namespaces"); return nil },
 		processAlive:   func(uint32, uint64) bool { never("/proc/<pid>"); return false },
-		Publish:        func(ev event.Event) { t.Fatalf("offline detector published %+v", ev) },
+		Publish:        func(ev event.Event) bool { t.Fatalf("offline detector published %+v", ev); return false },
 	})
 }
 

@@ -45,7 +45,9 @@ type Semaphore struct {
 
 func readSemProc() ([]byte, error) { return os.ReadFile(SemProcPath) }
 
-func (d *Detector) onSemCreate(ev *event.SemCreate) {
+// onSemCreate records a created array; exe is the creator's executable, read
+// by the caller before it took d.mu.
+func (d *Detector) onSemCreate(ev *event.SemCreate, exe string) {
 	ns := ev.IPCNS
 	if ns == 0 {
 		ns = d.semNS
@@ -54,7 +56,6 @@ func (d *Detector) onSemCreate(ev *event.SemCreate) {
 	if old, ok := d.sems[k]; ok && old.key == ev.Key && ev.Key != 0 && ev.Flags&unix.IPC_EXCL == 0 {
 		return // IPC_CREAT without IPC_EXCL returned the array that already existed
 	}
-	exe := exePath(ev.PID)
 	d.sems[k] = &semEntry{
 		ns:    ns,
 		id:    ev.SemID,
@@ -74,33 +75,97 @@ func (d *Detector) onSemRemove(ev *event.SemRemove) {
 		ns = d.semNS
 	}
 	delete(d.sems, semKey{ns, ev.SemID})
+	if d.scanning {
+		d.removedSems[semKey{ns, ev.SemID}] = true
+	}
 }
 
-// reconcileSems makes the inventory of the observer's own IPC namespace agree
-// with /proc/sysvipc/sem read at scanStart, and notes creators that are gone.
-func (d *Detector) reconcileSems(scanStart time.Time) {
+// semScan is what a scan read about semaphore arrays, gathered without d.mu.
+type semScan struct {
+	arrays    []SemArray // the observer's own IPC namespace, when readErr is nil
+	readErr   error
+	limits    SemLimits
+	limitsErr error
+	haveLimit bool
+	// Creators checked: the entries as they were when the check began (by
+	// pointer: an entry replaced meanwhile is left for the next scan).
+	gone   map[*semEntry]bool // creator exited
+	deadNS map[*semEntry]bool // array of another namespace with no process left
+}
+
+// semCheck is one inventory entry whose creator or namespace a scan checks.
+type semCheck struct {
+	e          *semEntry
+	ns         uint32
+	pid        uint32
+	startTicks uint64
+	alive      bool // check the creator (known, not yet seen gone)
+}
+
+// semChecks lists, under d.mu, the entries a scan must check outside it.
+func (d *Detector) semChecks() []semCheck {
+	var out []semCheck
+	for k, e := range d.sems {
+		alive := e.creator.Known && e.goneAt.IsZero()
+		if k.ns != d.semNS || alive {
+			out = append(out, semCheck{e: e, ns: k.ns, pid: e.creator.PID, startTicks: e.startTicks, alive: alive})
+		}
+	}
+	return out
+}
+
+// scanSems reads /proc/sysvipc/sem and kernel.sem, and checks the creators
+// and namespaces of checks: all the I/O of a semaphore scan, without d.mu.
+func (d *Detector) scanSems(checks []semCheck) semScan {
+	var sc semScan
 	data, err := d.opts.readSemProc()
 	if err != nil {
-		d.noteError("sem", fmt.Errorf("read %s: %w", SemProcPath, err))
+		sc.readErr = fmt.Errorf("read %s: %w", SemProcPath, err)
 	} else {
 		arrays, bad, err := ParseSemProc(bytes.NewReader(data))
 		for _, b := range bad {
 			d.log.Warn("skipping unreadable line", "file", SemProcPath, "problem", b)
 		}
-		if err != nil {
-			d.noteError("sem", err)
-		} else {
-			d.mergeSemScan(arrays, scanStart)
-		}
+		sc.arrays, sc.readErr = arrays, err
 	}
 	if data, err := os.ReadFile("/proc/sys/kernel/sem"); err == nil {
-		if l, err := ParseSemLimits(string(data)); err == nil {
-			d.semLimits = l
-		} else {
-			d.noteError("sem", err)
+		sc.limits, sc.limitsErr = ParseSemLimits(string(data))
+		sc.haveLimit = sc.limitsErr == nil
+	}
+	sc.gone, sc.deadNS = map[*semEntry]bool{}, map[*semEntry]bool{}
+	var live map[uint32]uint32
+	for _, c := range checks {
+		if c.ns != d.semNS {
+			if live == nil {
+				live = d.opts.liveNamespaces("ipc")
+			}
+			if _, ok := live[c.ns]; !ok {
+				sc.deadNS[c.e] = true
+				continue
+			}
+		}
+		if c.alive && !d.opts.processAlive(c.pid, c.startTicks) {
+			sc.gone[c.e] = true
 		}
 	}
-	d.sweepSemCreators(scanStart)
+	return sc
+}
+
+// mergeSems makes the inventory of the observer's own IPC namespace agree
+// with the scan that began at scanStart, and notes creators that are gone.
+// Called with d.mu held; it does no I/O.
+func (d *Detector) mergeSems(sc semScan, scanStart time.Time) {
+	if sc.readErr != nil {
+		d.noteError("sem", sc.readErr)
+	} else {
+		d.mergeSemScan(sc.arrays, scanStart)
+	}
+	if sc.haveLimit {
+		d.semLimits = sc.limits
+	} else if sc.limitsErr != nil {
+		d.noteError("sem", sc.limitsErr)
+	}
+	d.sweepSemCreators(sc, scanStart)
 }
 
 func (d *Detector) mergeSemScan(arrays []SemArray, scanStart time.Time) {
@@ -120,8 +185,8 @@ func (d *Detector) mergeSemScan(arrays []SemArray, scanStart time.Time) {
 	}
 	for _, a := range arrays {
 		k := semKey{d.semNS, a.SemID}
-		if _, ok := d.sems[k]; ok {
-			continue
+		if _, ok := d.sems[k]; ok || d.removedSems[k] {
+			continue // known, or removed after the scan read it
 		}
 		created := a.CTime
 		if created.IsZero() {
@@ -133,20 +198,15 @@ func (d *Detector) mergeSemScan(arrays []SemArray, scanStart time.Time) {
 
 // sweepSemCreators notes creators that exited, and forgets arrays of other IPC
 // namespaces once no process is left in them (the kernel freed them with the
-// namespace; /proc/sysvipc/sem only shows the observer's own namespace).
-func (d *Detector) sweepSemCreators(now time.Time) {
-	var live map[uint32]uint32
+// namespace; /proc/sysvipc/sem only shows the observer's own namespace). Only
+// entries still as they were when the scan checked them are touched.
+func (d *Detector) sweepSemCreators(sc semScan, now time.Time) {
 	for k, e := range d.sems {
-		if k.ns != d.semNS {
-			if live == nil {
-				live = d.opts.liveNamespaces("ipc")
-			}
-			if _, ok := live[k.ns]; !ok {
-				delete(d.sems, k)
-				continue
-			}
+		if sc.deadNS[e] {
+			delete(d.sems, k)
+			continue
 		}
-		if e.creator.Known && e.goneAt.IsZero() && !d.opts.processAlive(e.creator.PID, e.startTicks) {
+		if sc.gone[e] && e.goneAt.IsZero() {
 			e.goneAt = now
 		}
 	}

@@ -52,16 +52,26 @@ type Veth struct {
 	Reason      string        `json:"orphan_reason,omitempty"`
 }
 
-func (d *Detector) onVethEvent(ev *event.VethChange) {
-	// Only devices created in the observer's namespace can be its host side.
-	if ev.DevNetNS != 0 && d.netNS != 0 && ev.DevNetNS != d.netNS {
+// hostSide tells whether a veth event's device is in the observer's network
+// namespace: only those can be host sides.
+func (d *Detector) hostSide(ev *event.VethChange) bool {
+	return ev.DevNetNS == 0 || d.netNS == 0 || ev.DevNetNS == d.netNS
+}
+
+// onVethEvent records a creation or deletion of a host-side device; exe is
+// the creator's executable, read by the caller before it took d.mu.
+func (d *Detector) onVethEvent(ev *event.VethChange, exe string) {
+	if !d.hostSide(ev) {
 		return
 	}
 	if ev.Type == event.TypeVethDelete {
 		delete(d.veths, ev.Ifindex)
+		if d.scanning {
+			d.removedVeth[ev.Ifindex] = ev.Name
+		}
 		return
 	}
-	c := event.Creator{Known: true, PID: ev.PID, Comm: ev.Comm, Exe: exePath(ev.PID), ContainerID: ev.ContainerID}
+	c := event.Creator{Known: true, PID: ev.PID, Comm: ev.Comm, Exe: exe, ContainerID: ev.ContainerID}
 	if e, ok := d.veths[ev.Ifindex]; ok && e.name == ev.Name {
 		e.creator = c
 		return
@@ -175,37 +185,97 @@ type nsProc struct {
 	pid uint32
 }
 
+// vethScan is what a scan read about links and namespaces, gathered without d.mu.
+type vethScan struct {
+	links    []netlink.Link
+	complete bool
+	err      error
+	byIndex  map[int]netlink.Link
+	live     map[int]nsProc    // peer namespaces with a live process, by netns id
+	named    map[int]string    // named peer namespaces, by netns id
+	ctrOf    map[uint32]string // container of a peer namespace's process (Docker-bridge rule)
+}
+
+// master is a link's master's name ("" when none, or it vanished mid-scan).
+func (sc *vethScan) master(a *netlink.LinkAttrs) string {
+	if m, ok := sc.byIndex[a.MasterIndex]; ok && a.MasterIndex != 0 {
+		return m.Attrs().Name
+	}
+	return ""
+}
+
+// scanVeths dumps the links and, for veths whose peer is in another
+// namespace, looks the namespaces (a walk of /proc) and their processes'
+// containers up: all the I/O of a veth scan, without d.mu.
+func (d *Detector) scanVeths(running map[string]bool) vethScan {
+	var sc vethScan
+	sc.links, sc.complete, sc.err = d.listVeths()
+	if sc.err != nil {
+		return sc
+	}
+	sc.byIndex = make(map[int]netlink.Link, len(sc.links))
+	for _, l := range sc.links {
+		if l != nil && l.Attrs() != nil {
+			sc.byIndex[l.Attrs().Index] = l
+		}
+	}
+	for _, l := range sc.links {
+		if l == nil || l.Attrs() == nil || l.Type() != "veth" {
+			continue
+		}
+		a := l.Attrs()
+		if a.ParentIndex == 0 || a.NetNsID < 0 {
+			continue
+		}
+		if sc.live == nil {
+			sc.live, sc.named = d.peerNamespaces()
+			sc.ctrOf = map[uint32]string{}
+		}
+		if p, ok := sc.live[a.NetNsID]; ok && running != nil && dockerBridge(sc.master(a)) {
+			if _, done := sc.ctrOf[p.pid]; !done {
+				sc.ctrOf[p.pid] = d.opts.containerOf(p.pid)
+			}
+		}
+	}
+	return sc
+}
+
+// reconcileVeths scans the links, then merges them under d.mu.
 func (d *Detector) reconcileVeths(now time.Time, running map[string]bool, engineErr error) {
+	sc := d.scanVeths(running)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.mergeVeths(now, sc, running, engineErr)
+}
+
+// mergeVeths applies a veth scan to the inventory and judges each veth.
+// Called with d.mu held; it does no I/O.
+func (d *Detector) mergeVeths(now time.Time, sc vethScan, running map[string]bool, engineErr error) {
 	if engineErr != nil {
 		d.noteError("docker", engineErr)
 	} else if running != nil {
 		d.clearError("docker")
 	}
-	links, complete, err := d.listVeths()
-	if err != nil {
-		d.noteError("veth", fmt.Errorf("list links: %w", err))
+	if sc.err != nil {
+		d.noteError("veth", fmt.Errorf("list links: %w", sc.err))
 		return
 	}
+	complete, byIndex := sc.complete, sc.byIndex
 	if !complete {
 		d.noteError("veth", errors.New("link dump interrupted twice (links changing); keeping entries the dump missed"))
 	} else {
 		d.clearError("veth")
 	}
-	byIndex := make(map[int]netlink.Link, len(links))
-	for _, l := range links {
-		if l != nil && l.Attrs() != nil {
-			byIndex[l.Attrs().Index] = l
-		}
-	}
-	var live map[int]nsProc
-	var named map[int]string
 	seen := map[int32]bool{}
-	for _, l := range links {
+	for _, l := range sc.links {
 		if l == nil || l.Attrs() == nil || l.Type() != "veth" {
 			continue
 		}
 		a := l.Attrs()
 		idx := int32(a.Index)
+		if name, ok := d.removedVeth[idx]; ok && name == a.Name {
+			continue // deleted after the dump listed it
+		}
 		seen[idx] = true
 		e, ok := d.veths[idx]
 		if !ok || e.name != a.Name {
@@ -215,10 +285,7 @@ func (d *Detector) reconcileVeths(now time.Time, running map[string]bool, engine
 			}
 			d.veths[idx] = e
 		}
-		e.peerIndex, e.peerNetnsID, e.peerNS, e.master = a.ParentIndex, a.NetNsID, 0, ""
-		if m, ok := byIndex[a.MasterIndex]; ok && a.MasterIndex != 0 {
-			e.master = m.Attrs().Name
-		}
+		e.peerIndex, e.peerNetnsID, e.peerNS, e.master = a.ParentIndex, a.NetNsID, 0, sc.master(a)
 		reason := ""
 		switch {
 		case a.ParentIndex == 0:
@@ -238,18 +305,15 @@ func (d *Detector) reconcileVeths(now time.Time, running map[string]bool, engine
 				reason = fmt.Sprintf("a Docker-named pair (peer %s) that never moved into a container", p.Attrs().Name)
 			}
 		default:
-			if live == nil {
-				live, named = d.peerNamespaces()
-			}
-			p, hasProc := live[a.NetNsID]
+			p, hasProc := sc.live[a.NetNsID]
 			e.peerNS = p.ino
 			switch {
 			case hasProc && dockerBridge(e.master) && running != nil:
-				if cid := d.opts.containerOf(p.pid); !running[cid] {
+				if cid := sc.ctrOf[p.pid]; !running[cid] {
 					reason = fmt.Sprintf("on Docker bridge %s, but no running container owns its peer's network namespace", e.master)
 				}
 			case hasProc:
-			case named[a.NetNsID] != "":
+			case sc.named[a.NetNsID] != "":
 			default:
 				reason = fmt.Sprintf("its peer's network namespace (nsid %d) has no live process and no name", a.NetNsID)
 			}
