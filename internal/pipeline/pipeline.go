@@ -79,6 +79,9 @@ func (p *Pipeline) Run(ctx context.Context, in <-chan event.Event) {
 	for {
 		select {
 		case <-ctx.Done():
+			// Shutting down: what the source has already queued still counts.
+			p.drainSource(in)
+			p.drainInjected()
 			return
 		case ev := <-p.injected:
 			p.handle(ev)
@@ -125,4 +128,16 @@ func (p *Pipeline) handle(ev event.Event) {
 		o.Observe(ev)
 	}
 	p.Bus.Publish(ev)
+}
+
+// drainSource handles the events queued in `in` when it is called, and no more:
+// a source that keeps producing cannot hold shutdown up.
+func (p *Pipeline) drainSource(in <-chan event.Event) {
+	for n := len(in); n > 0; n-- {
+		ev, ok := <-in
+		if !ok {
+			return
+		}
+		p.handle(ev)
+	}
 }

@@ -147,3 +147,19 @@ func TestInjectFullQueueDrops(t *testing.T) {
 		t.Fatalf("Inject said it queued %d, %d were published", d.queued, residue)
 	}
 }
+
+func TestShutdownHandlesWhatIsQueued(t *testing.T) {
+	b := bus.New()
+	sub := b.Subscribe("test", 10, nil)
+	p := &Pipeline{Correlator: fakeIndex{}, Bus: b}
+	in := make(chan event.Event, 10)
+	for i := 0; i < 3; i++ {
+		in <- &event.Signal{Header: event.Header{Type: event.TypeSignal}}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // already shutting down: the queued events must still be published
+	p.Run(ctx, in)
+	if got := len(sub.C()); got != 3 {
+		t.Fatalf("published %d of 3 queued events at shutdown", got)
+	}
+}
