@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -266,28 +265,6 @@ func TestRenameExdev(t *testing.T) {
 	}
 }
 
-// startPipeDaemon runs a shell script named "dockerd" (so its comm is dockerd)
-// that writes to a pipe whose reader is already closed: the kernel sends it SIGPIPE.
-func startPipeDaemon(t *testing.T) *exec.Cmd {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "dockerd")
-	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho into-a-closed-pipe\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Close()
-	defer w.Close()
-	cmd := exec.Command(bin)
-	cmd.Stdout = w
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	return cmd
-}
-
 func TestSignalToWatchedDaemon(t *testing.T) {
 	requireRoot(t)
 	for _, mode := range []Mode{ModeTPBTF, ModeTracepoint} {
@@ -296,13 +273,7 @@ func TestSignalToWatchedDaemon(t *testing.T) {
 			if tr == nil {
 				return
 			}
-			cmd := startPipeDaemon(t)
-			err := cmd.Wait()
-			ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
-			if err == nil || ws.Signal() != unix.SIGPIPE {
-				t.Fatalf("helper did not die of SIGPIPE: %v", err)
-			}
-			pid := uint32(cmd.Process.Pid)
+			pid := testenv.SIGPIPEDaemon(t)
 
 			sig := waitEvent(t, tr, func(ev event.Event) bool {
 				s, ok := ev.(*event.Signal)
@@ -348,8 +319,7 @@ func TestSignalIgnoresUnwatchedAndNonFatal(t *testing.T) {
 	sleep.Process.Signal(unix.SIGTERM)
 	sleep.Wait()
 	// Then one that must be seen, so the test knows the sensor is live.
-	cmd := startPipeDaemon(t)
-	cmd.Wait()
+	testenv.SIGPIPEDaemon(t)
 	ev := waitEvent(t, tr, func(ev event.Event) bool { return ev.Hdr().Type == event.TypeSignal })
 	if s := ev.(*event.Signal); s.TargetComm != "dockerd" {
 		t.Errorf("first signal event targets %q, want only watched daemons", s.TargetComm)

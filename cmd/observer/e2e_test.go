@@ -222,20 +222,7 @@ func TestDaemonLifecycle(t *testing.T) {
 	}
 
 	// A process named dockerd killed by SIGPIPE.
-	bin := filepath.Join(t.TempDir(), "dockerd")
-	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho into-a-closed-pipe\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	r, w, _ := os.Pipe()
-	r.Close()
-	helper := exec.Command(bin)
-	helper.Stdout = w
-	if err := helper.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	helper.Wait()
-	pid := float64(helper.Process.Pid)
+	pid := float64(testenv.SIGPIPEDaemon(t))
 	sig := obs.waitEvent(t, func(ev map[string]any) bool { return ev["type"] == "signal" && ev["target_pid"] == pid })
 	if sig["signal"] != "SIGPIPE" || sig["target_comm"] != "dockerd" {
 		t.Errorf("signal = %v", sig)

@@ -55,7 +55,7 @@ func TestIncidentCaptureReportReplay(t *testing.T) {
 	capDir := filepath.Join(t.TempDir(), "captures")
 	_, stop := startInProcess(t, []string{"signal"}, "--capture-dir", capDir, "--incident-duration", "1s", "--docker-host", "none")
 
-	pid := sigpipeDockerd(t)
+	pid := testenv.SIGPIPEDaemon(t)
 	file := waitCapture(t, capDir)
 
 	// The report: signal, then daemon_exit, for that pid.
@@ -156,31 +156,6 @@ func startInProcess(t *testing.T, sensors []string, args ...string) (base string
 	base = "http://" + ln.Addr().String()
 	waitHTTP(t, base+"/healthz")
 	return base, stop
-}
-
-// sigpipeDockerd runs a shell script named dockerd that writes into a closed
-// pipe: the kernel kills it with SIGPIPE.
-func sigpipeDockerd(t *testing.T) uint32 {
-	bin := filepath.Join(t.TempDir(), "dockerd")
-	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho into-a-closed-pipe\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Close()
-	cmd := exec.Command(bin)
-	cmd.Stdout = w
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	err = cmd.Wait()
-	if ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus); ws.Signal() != syscall.SIGPIPE {
-		t.Fatalf("helper did not die of SIGPIPE: %v", err)
-	}
-	return uint32(cmd.Process.Pid)
 }
 
 // waitCapture waits for the incident capture to be complete.

@@ -138,7 +138,7 @@ func TestIncidentSemLeak(t *testing.T) {
 		return n == len(kept)
 	})
 
-	dockerdPid := sigpipeDockerd(t)
+	dockerdPid := testenv.SIGPIPEDaemon(t)
 	if err := leaker.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
