@@ -106,7 +106,7 @@ func TestDockerSeccompModes(t *testing.T) {
 	srv := httptest.NewServer(lat.Handler())
 	defer srv.Close()
 	var out, errOut bytes.Buffer
-	if code := latency.RunReport([]string{"--addr", strings.TrimPrefix(srv.URL, "http://"), "--interval", "0"}, &out, &errOut); code != 0 {
+	if code := latency.RunReport([]string{"--listen", strings.TrimPrefix(srv.URL, "http://"), "--interval", "0"}, &out, &errOut); code != 0 {
 		t.Fatalf("seccomp-report exit %d: %s", code, errOut.String())
 	}
 	t.Logf("seccomp-report:\n%s", out.String())

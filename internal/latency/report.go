@@ -31,11 +31,11 @@ func (l *Latency) Handler() http.Handler {
 func RunReport(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("seccomp-report", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	addr := fs.String("addr", "127.0.0.1:9810", "the daemon's --listen `address`")
+	addr := fs.String("listen", "127.0.0.1:9810", "the daemon's --listen `address`")
 	interval := fs.Duration("interval", 2*time.Second, "measure rates and percentiles over this `duration`; 0 shows totals since each container's first syscall")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stdout, "Usage: observer seccomp-report [--addr HOST:PORT] [--interval DURATION]")
+			fmt.Fprintln(stdout, "Usage: observer seccomp-report [--listen HOST:PORT] [--interval DURATION]")
 			fs.SetOutput(stdout)
 			fs.PrintDefaults()
 			return 0
@@ -48,7 +48,7 @@ func RunReport(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if _, _, err := net.SplitHostPort(*addr); err != nil {
-		fmt.Fprintf(stderr, "observer seccomp-report: -addr %q: %v\n", *addr, err)
+		fmt.Fprintf(stderr, "observer seccomp-report: -listen %q: %v\n", *addr, err)
 		return 2
 	}
 	if *interval < 0 {

@@ -71,7 +71,7 @@ func TestCompareFilterNotMeasured(t *testing.T) {
 }
 
 func TestRunReportBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"--addr", "nocolon"}, {"--interval", "-1s"}, {"--bogus"}, {"extra"}} {
+	for _, args := range [][]string{{"--listen", "nocolon"}, {"--interval", "-1s"}, {"--bogus"}, {"extra"}} {
 		var errOut bytes.Buffer
 		if code := RunReport(args, io.Discard, &errOut); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
@@ -81,7 +81,7 @@ func TestRunReportBadFlags(t *testing.T) {
 		}
 	}
 	var errOut bytes.Buffer
-	if code := RunReport([]string{"--addr", "127.0.0.1:1", "--interval", "0"}, io.Discard, &errOut); code != 1 || !strings.Contains(errOut.String(), "daemon running") {
+	if code := RunReport([]string{"--listen", "127.0.0.1:1", "--interval", "0"}, io.Discard, &errOut); code != 1 || !strings.Contains(errOut.String(), "daemon running") {
 		t.Errorf("no daemon: exit %d %q", code, errOut.String())
 	}
 }
