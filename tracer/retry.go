@@ -5,6 +5,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/cilium/ebpf/btf"
+
 	"github.com/observer-dev/observer/internal/sensor"
 )
 
@@ -55,10 +57,11 @@ func (p *pending) failed(reason string) (changed bool) {
 // retryLoop tries the pending sensors every interval until all have attached
 // or the tracer closes.
 //
-// Kernel BTF is not cached across attempts: cilium/ebpf v0.22 has no global
-// kernel spec cache (btf.FlushKernelSpec is gone; ebpf.NewCollection makes a
-// fresh btf.Cache when CollectionOptions.Cache is nil, as here), so each
-// attempt reads /sys/kernel/btf/<module> anew and sees modules loaded since.
+// Kernel BTF is not cached across rounds: cilium/ebpf v0.22 has no global
+// kernel spec cache any more (no btf.FlushKernelSpec; a btf.Cache passed in
+// CollectionOptions lives as long as its owner, who drops it to flush), and
+// each round makes a new btf.Cache, so /sys/kernel/btf and its module list
+// are read anew and a module loaded since the last round is found.
 func (t *Tracer) retryLoop(ctx context.Context, every time.Duration, pend []*pending) {
 	defer close(t.retryDone)
 	tick := time.NewTicker(every)
@@ -77,6 +80,7 @@ func (t *Tracer) retryLoop(ctx context.Context, every time.Duration, pend []*pen
 
 // retry makes one attempt per pending sensor and returns those still pending.
 func (t *Tracer) retry(ctx context.Context, pend []*pending) []*pending {
+	kernelBTF := btf.NewCache() // fresh: sees modules loaded since the last round
 	still := pend[:0]
 	for i, p := range pend {
 		select {
@@ -85,7 +89,7 @@ func (t *Tracer) retry(ctx context.Context, pend []*pending) []*pending {
 		default:
 		}
 		t.retries.Add(1)
-		r, err := t.startSensor(p.def)
+		r, err := t.attachSensor(p.def, kernelBTF)
 		if err != nil {
 			if p.failed(err.Error()) {
 				t.log.Warn("sensor unavailable", "sensor", p.def.name, "reason", p.reason, "late", true)

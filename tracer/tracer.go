@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 
@@ -143,12 +144,13 @@ func (t *Tracer) Start(ctx context.Context) error {
 		enabled[n] = true
 	}
 	every := t.opts.retryInterval()
+	kernelBTF := btf.NewCache()
 	var pend []*pending
 	for _, s := range sensors() {
 		if len(enabled) > 0 && !enabled[s.name] {
 			continue
 		}
-		r, err := t.startSensor(s)
+		r, err := t.attachSensor(s, kernelBTF)
 		if err != nil {
 			attrs := []any{"sensor", s.name, "reason", err.Error()}
 			if every > 0 && s.retryable(&t.opts) {
@@ -185,9 +187,9 @@ func (t *Tracer) Start(ctx context.Context) error {
 	return nil
 }
 
-// startSensor attaches one sensor in its best mode and opens its ring buffer.
-func (t *Tracer) startSensor(s sensorDef) (*running, error) {
-	att, err := s.attachBest(&t.opts)
+// attachSensor attaches one sensor in its best mode and opens its ring buffer.
+func (t *Tracer) attachSensor(s sensorDef, kernelBTF *btf.Cache) (*running, error) {
+	att, err := s.attachBest(&t.opts, kernelBTF)
 	if err != nil {
 		return nil, err
 	}
