@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
@@ -110,7 +111,10 @@ func (a *attached) close() {
 
 // attachBest tries the sensor's modes in order (or only the forced one) and
 // returns the first that loads and attaches, or an error naming why each failed.
-func (s *sensorDef) attachBest(opts *Options) (*attached, error) {
+// kernelBTF is shared by the loads of one round (Start, or one retry): parsing
+// vmlinux BTF is most of a load's cost, and a fresh cache per round sees
+// modules loaded since the last.
+func (s *sensorDef) attachBest(opts *Options, kernelBTF *btf.Cache) (*attached, error) {
 	modes := s.modes
 	if forced, ok := opts.forcedMode(s.name); ok {
 		if !contains(s.modes, forced) {
@@ -120,7 +124,7 @@ func (s *sensorDef) attachBest(opts *Options) (*attached, error) {
 	}
 	var reasons []string
 	for _, m := range modes {
-		a, err := s.attachMode(m, opts)
+		a, err := s.attachMode(m, opts, kernelBTF)
 		if err == nil {
 			return a, nil
 		}
@@ -129,7 +133,7 @@ func (s *sensorDef) attachBest(opts *Options) (*attached, error) {
 	return nil, errors.New(strings.Join(reasons, "; "))
 }
 
-func (s *sensorDef) attachMode(m Mode, opts *Options) (*attached, error) {
+func (s *sensorDef) attachMode(m Mode, opts *Options, kernelBTF *btf.Cache) (*attached, error) {
 	spec, err := s.load()
 	if err != nil {
 		return nil, fmt.Errorf("read BPF object: %w", err)
@@ -151,7 +155,7 @@ func (s *sensorDef) attachMode(m Mode, opts *Options) (*attached, error) {
 			return nil, err
 		}
 	}
-	coll, err := ebpf.NewCollection(spec)
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Cache: kernelBTF})
 	if err != nil {
 		return nil, fmt.Errorf("load: %w", shortLoadError(err, opts.Logger))
 	}

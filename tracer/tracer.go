@@ -11,8 +11,10 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 
@@ -38,7 +40,11 @@ type Options struct {
 	Latency LatencyOptions
 	// EventBuffer is the capacity of the Events channel; 0 means 4096.
 	EventBuffer int
-	Logger      *slog.Logger
+	// RetryInterval is how often sensors that could not attach are tried
+	// again while the tracer runs (their kernel module may be loaded later);
+	// 0 means DefaultRetryInterval, negative never retries.
+	RetryInterval time.Duration
+	Logger        *slog.Logger
 }
 
 func (o *Options) forcedMode(sensor string) (Mode, bool) {
@@ -51,13 +57,19 @@ func (o *Options) forcedMode(sensor string) (Mode, bool) {
 
 // Tracer owns the loaded sensors.
 type Tracer struct {
-	opts    Options
-	log     *slog.Logger
-	events  chan event.Event
+	opts   Options
+	log    *slog.Logger
+	events chan event.Event
+	// running and status change after Start only in the retry loop, under
+	// mapsMu; Close reads them without it once the loop has ended (retryDone).
 	running []*running
-	status  []sensor.Status // unavailable sensors, fixed after Start
+	status  []sensor.Status // unavailable sensors
 	wg      sync.WaitGroup
-	closed  atomic.Bool
+	// retryDone is made by Start and closed when the retry loop has ended (at
+	// once if none runs); nil before Start.
+	retryDone chan struct{}
+	retries   atomic.Uint64 // retry attempts made, for tests
+	closed    atomic.Bool
 	// done is closed first thing in Close: a reader blocked handing an event to
 	// a consumer that has gone away gives up on it (closing the ring buffer
 	// wakes a reader waiting for records, not one waiting on the channel).
@@ -110,46 +122,50 @@ func New(opts Options) (*Tracer, error) {
 	if rb := opts.RingBufferBytes; rb != 0 && (rb < 4096 || rb&(rb-1) != 0) {
 		return nil, fmt.Errorf("ring buffer size %d: want a power of two of at least 4096", rb)
 	}
-	return &Tracer{opts: opts, log: opts.Logger, events: make(chan event.Event, opts.EventBuffer), done: make(chan struct{})}, nil
+	return &Tracer{
+		opts:   opts,
+		log:    opts.Logger,
+		events: make(chan event.Event, opts.EventBuffer),
+		done:   make(chan struct{}),
+	}, nil
 }
 
 // Start loads and attaches the sensors and starts reading them. A sensor that
-// cannot attach is logged and reported in Status; the others run. Start fails
-// only when nothing can run at all. Readers stop when ctx ends or Close is called.
+// cannot attach is logged and reported in Status, and tried again every
+// RetryInterval (see retry.go); the others run. Start fails only when nothing
+// can run at all. Readers stop when ctx ends or Close is called.
 func (t *Tracer) Start(ctx context.Context) error {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return fmt.Errorf("lift RLIMIT_MEMLOCK for BPF maps: %w", err)
 	}
+	t.retryDone = make(chan struct{})
 	enabled := map[string]bool{}
 	for _, n := range t.opts.Sensors {
 		enabled[n] = true
 	}
+	every := t.opts.retryInterval()
+	kernelBTF := btf.NewCache()
+	var pend []*pending
 	for _, s := range sensors() {
 		if len(enabled) > 0 && !enabled[s.name] {
 			continue
 		}
-		att, err := s.attachBest(&t.opts)
+		r, err := t.attachSensor(s, kernelBTF)
 		if err != nil {
-			t.log.Warn("sensor unavailable", "sensor", s.name, "reason", err.Error())
+			attrs := []any{"sensor", s.name, "reason", err.Error()}
+			if every > 0 && s.retryable(&t.opts) {
+				pend = append(pend, &pending{def: s, reason: err.Error()})
+				attrs = append(attrs, "retry_every", every)
+			}
+			t.log.Warn("sensor unavailable", attrs...)
 			t.status = append(t.status, sensor.Status{Name: s.name, Unavailable: err.Error()})
 			continue
 		}
-		var rd *ringbuf.Reader
-		if s.decode != nil {
-			rd, err = ringbuf.NewReader(att.coll.Maps["events"])
-			if err != nil {
-				att.close()
-				reason := fmt.Sprintf("open ring buffer: %v", err)
-				t.log.Warn("sensor unavailable", "sensor", s.name, "reason", reason)
-				t.status = append(t.status, sensor.Status{Name: s.name, Unavailable: reason})
-				continue
-			}
-		}
-		t.log.Info("sensor attached", "sensor", s.name, "mode", att.mode)
-		r := &running{def: s, att: att, reader: rd}
+		t.log.Info("sensor attached", "sensor", s.name, "mode", r.att.mode)
 		t.running = append(t.running, r)
 	}
 	if len(t.running) == 0 {
+		close(t.retryDone)
 		return errors.New("no sensor could attach; see the reasons logged above")
 	}
 	for _, r := range t.running {
@@ -159,11 +175,33 @@ func (t *Tracer) Start(ctx context.Context) error {
 		t.wg.Add(1)
 		go t.read(ctx, r)
 	}
+	if len(pend) > 0 {
+		go t.retryLoop(ctx, every, pend)
+	} else {
+		close(t.retryDone)
+	}
 	go func() {
 		<-ctx.Done()
 		t.Close()
 	}()
 	return nil
+}
+
+// attachSensor attaches one sensor in its best mode and opens its ring buffer.
+func (t *Tracer) attachSensor(s sensorDef, kernelBTF *btf.Cache) (*running, error) {
+	att, err := s.attachBest(&t.opts, kernelBTF)
+	if err != nil {
+		return nil, err
+	}
+	var rd *ringbuf.Reader
+	if s.decode != nil {
+		rd, err = ringbuf.NewReader(att.coll.Maps["events"])
+		if err != nil {
+			att.close()
+			return nil, fmt.Errorf("open ring buffer: %w", err)
+		}
+	}
+	return &running{def: s, att: att, reader: rd}, nil
 }
 
 // Events delivers decoded events. It is closed after Close has stopped every reader.
@@ -252,6 +290,11 @@ func (t *Tracer) Close() error {
 		return nil
 	}
 	close(t.done)
+	// The retry loop may still add a sensor and its reader: wait for it to
+	// end, after which running no longer changes.
+	if t.retryDone != nil {
+		<-t.retryDone
+	}
 	for _, r := range t.running {
 		if r.reader != nil {
 			r.reader.Close()
