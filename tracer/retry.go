@@ -2,7 +2,9 @@ package tracer
 
 import (
 	"context"
+	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cilium/ebpf/btf"
@@ -62,10 +64,16 @@ func (p *pending) failed(reason string) (changed bool) {
 // CollectionOptions lives as long as its owner, who drops it to flush), and
 // each round makes a new btf.Cache, so /sys/kernel/btf and its module list
 // are read anew and a module loaded since the last round is found.
+//
+// A round runs when the kernel's BTF changed (a module was loaded: the usual
+// reason a sensor can attach later), and otherwise only every fullRetryRounds
+// intervals: on a kernel that refuses a hook for good, a round would cost tens
+// of milliseconds of CPU every interval, forever.
 func (t *Tracer) retryLoop(ctx context.Context, every time.Duration, pend []*pending) {
 	defer close(t.retryDone)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
+	lastBTF, quiet := kernelBTFNames(), 0
 	for len(pend) > 0 {
 		select {
 		case <-t.done:
@@ -74,8 +82,31 @@ func (t *Tracer) retryLoop(ctx context.Context, every time.Duration, pend []*pen
 			return
 		case <-tick.C:
 		}
+		names := kernelBTFNames()
+		if quiet++; names == lastBTF && quiet < fullRetryRounds {
+			continue
+		}
+		lastBTF, quiet = names, 0
 		pend = t.retry(ctx, pend)
 	}
+}
+
+// fullRetryRounds: without a BTF change, retry every this many intervals (5
+// minutes at the default interval).
+const fullRetryRounds = 30
+
+// kernelBTFNames lists /sys/kernel/btf (vmlinux and one file per loaded module
+// with BTF): reading a directory is cheap, decoding BTF is not.
+func kernelBTFNames() string {
+	entries, err := os.ReadDir("/sys/kernel/btf")
+	if err != nil {
+		return ""
+	}
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
+	}
+	return strings.Join(names, " ")
 }
 
 // retry makes one attempt per pending sensor and returns those still pending.

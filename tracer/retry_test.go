@@ -174,6 +174,7 @@ func TestRetryWhileUnavailable(t *testing.T) {
 			}
 		})
 	}
+	// No module loads here: a round runs every fullRetryRounds intervals (150 ms).
 	deadline := time.Now().Add(10 * time.Second)
 	for tr.retries.Load() < 10 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
