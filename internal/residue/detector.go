@@ -277,7 +277,8 @@ func (d *Detector) Reconcile(ctx context.Context) {
 	d.mergeVeths(start, veths, running, engineErr)
 	d.scanning, d.removedSems, d.removedVeth = false, nil, nil
 	d.scanned = true
-	fresh := d.unreportedLocked(d.opts.now())
+	now := d.opts.now()
+	fresh := d.unreportedLocked(now)
 	d.mu.Unlock()
 	if d.opts.Publish == nil || len(fresh) == 0 {
 		return
@@ -286,7 +287,7 @@ func (d *Detector) Reconcile(ctx context.Context) {
 	// the next scan. Entries stay valid meanwhile (scanMu: no merge runs).
 	taken := make([]bool, len(fresh))
 	for i, f := range fresh {
-		taken[i] = d.opts.Publish(f.item.event())
+		taken[i] = d.opts.Publish(f.item.event(now))
 	}
 	d.mu.Lock()
 	for i, f := range fresh {
@@ -391,9 +392,11 @@ func (d *Detector) clearError(resource string) {
 	}
 }
 
-func (it Item) event() *event.Residue {
+// event is the residue event for it, stamped with the detector's clock (which a
+// test or a replay may have set), not the wall clock.
+func (it Item) event(now time.Time) *event.Residue {
 	ev := &event.Residue{
-		Header:   event.Header{Time: time.Now(), Type: event.TypeResidue, ContainerID: it.Creator.ContainerID},
+		Header:   event.Header{Time: now, Type: event.TypeResidue, ContainerID: it.Creator.ContainerID},
 		Resource: it.Resource,
 		Kind:     it.Kind,
 		Reason:   it.Reason,
