@@ -13,19 +13,20 @@
 
 #define MAX_FILTER_WALK 64
 
+/* The pending start of the task's outermost __seccomp_filter call. Task
+ * storage, not a per-CPU slot: the task may be preempted or migrated between
+ * entry and exit, and the slot goes with the task (and is freed with it). */
 struct inflight {
-	__u64 ts;
-	__u32 tid; /* the start belongs to this thread; 0 = none pending */
+	__u64 ts;    /* bpf_ktime_get_ns at the outermost entry */
+	__u64 nvcsw; /* task->nvcsw then: a change at exit means the task slept */
+	__u32 depth; /* calls in progress: 2 while the SECCOMP_RET_TRACE recheck runs */
 	__u32 _pad;
 };
 
-/* Filters never sleep unless they hand the syscall to a user-space notifier or a
- * tracer; a per-CPU slot tagged with the thread id is enough. When the thread
- * was switched out in between, the tag no longer matches and the sample is dropped. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct inflight);
 } filter_start SEC(".maps");
 
@@ -45,13 +46,42 @@ struct {
 
 const struct hist zero_hist = {};
 
-static __always_inline void begin(void)
+static __always_inline void count_overflow(__u32 reason)
 {
-	__u32 zero = 0;
-	struct inflight *f = bpf_map_lookup_elem(&filter_start, &zero);
-	if (!f)
+	__u64 *n = bpf_map_lookup_elem(&overflow, &reason);
+	if (n)
+		(*n)++;
+}
+
+/* One sample per filtered syscall, from the outermost entry to the outermost
+ * exit. SECCOMP_RET_TRACE stops the task for its tracer inside
+ * __seccomp_filter and then calls __seccomp_filter again with
+ * recheck_after_trace set: that nested call only deepens the nesting, so it
+ * neither overwrites the start nor records a sample of its own (the outer call
+ * slept in the ptrace stop, so the syscall is counted as OVERFLOW_FILTER_SLEPT).
+ * An outermost entry (recheck_after_trace false) that finds a call still
+ * pending means an exit was never seen (a kretprobe out of instances, or the
+ * exit hook attached after the entry hook while a call was in flight): that
+ * call is counted as unmatched and the new one starts afresh, so one missed
+ * exit cannot disable the thread's measurements. */
+static __always_inline void begin(bool recheck_after_trace)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct inflight *f = bpf_task_storage_get(&filter_start, task, 0,
+						  BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!f) {
+		count_overflow(OVERFLOW_STORAGE);
 		return;
-	f->tid = (__u32)bpf_get_current_pid_tgid();
+	}
+	if (f->depth) {
+		if (recheck_after_trace && f->depth < 2) {
+			f->depth++;
+			return;
+		}
+		count_overflow(OVERFLOW_FILTER_UNMATCHED);
+	}
+	f->depth = 1;
+	f->nvcsw = BPF_CORE_READ(task, nvcsw);
 	f->ts = bpf_ktime_get_ns();
 }
 
@@ -72,12 +102,26 @@ static __always_inline __u64 filters(struct task_struct *task)
 
 static __always_inline void end(void)
 {
-	__u32 zero = 0;
-	struct inflight *f = bpf_map_lookup_elem(&filter_start, &zero);
-	if (!f || f->tid != (__u32)bpf_get_current_pid_tgid())
+	struct task_struct *task = bpf_get_current_task_btf();
+	/* No F_CREATE: a task never seen at entry has nothing to close. */
+	struct inflight *f = bpf_task_storage_get(&filter_start, task, 0, 0);
+	if (!f || !f->depth) {
+		/* An exit without an entry: the entry hook attached after the call
+		 * began, or its storage could not be created (counted there too). */
+		count_overflow(OVERFLOW_FILTER_UNMATCHED);
 		return;
+	}
+	if (--f->depth)
+		return; /* the SECCOMP_RET_TRACE recheck returned; the outer call goes on */
 	__u64 d = bpf_ktime_get_ns() - f->ts;
-	f->tid = 0;
+	/* Filters never sleep; a voluntary switch means the task waited for a
+	 * SECCOMP_RET_USER_NOTIF supervisor or stopped for a SECCOMP_RET_TRACE
+	 * tracer, which is not filter cost. (Involuntary preemption is kept: the
+	 * syscall was delayed inside the filter path.) */
+	if (BPF_CORE_READ(task, nvcsw) != f->nvcsw) {
+		count_overflow(OVERFLOW_FILTER_SLEPT);
+		return;
+	}
 
 	__u64 cg = bpf_get_current_cgroup_id();
 	struct hist *h = bpf_map_lookup_elem(&filter_hist, &cg);
@@ -85,21 +129,21 @@ static __always_inline void end(void)
 		bpf_map_update_elem(&filter_hist, &cg, &zero_hist, BPF_NOEXIST);
 		h = bpf_map_lookup_elem(&filter_hist, &cg);
 		if (!h) {
-			__u32 reason = OVERFLOW_HIST_FULL;
-			__u64 *n = bpf_map_lookup_elem(&overflow, &reason);
-			if (n)
-				(*n)++;
+			count_overflow(OVERFLOW_HIST_FULL);
 			return;
 		}
 	}
 	hist_add(h, d);
-	h->aux = filters((struct task_struct *)bpf_get_current_task());
+	h->aux = filters(task);
 }
 
+/* __seccomp_filter(int this_syscall, const struct seccomp_data *sd,
+ *                  const bool recheck_after_trace) on 6.1 and 6.12 (checked in
+ * their BTF). */
 SEC("fentry/__seccomp_filter")
-int BPF_PROG(seccomp_fentry)
+int BPF_PROG(seccomp_fentry, int this_syscall, void *sd, bool recheck_after_trace)
 {
-	begin();
+	begin(recheck_after_trace);
 	return 0;
 }
 
@@ -111,9 +155,9 @@ int BPF_PROG(seccomp_fexit)
 }
 
 SEC("kprobe/__seccomp_filter")
-int BPF_KPROBE(seccomp_kprobe)
+int BPF_KPROBE(seccomp_kprobe, int this_syscall, void *sd, bool recheck_after_trace)
 {
-	begin();
+	begin(recheck_after_trace);
 	return 0;
 }
 

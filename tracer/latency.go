@@ -188,7 +188,9 @@ func (t *Tracer) SeccompFilterTime() (sensor.SeccompSnapshot, error) {
 	if err := it.Err(); err != nil {
 		return snap, fmt.Errorf("read seccomp histograms: %w", err)
 	}
-	snap.HistOverflow = overflowCounts(maps["overflow"])[0]
+	over := overflowCounts(maps["overflow"])
+	snap.HistOverflow, snap.StorageOverflow = over[0], over[1]
+	snap.Unmatched, snap.Slept = over[3], over[4]
 	return snap, nil
 }
 
@@ -201,8 +203,9 @@ func sumHist(dst *sensor.Log2Histogram, perCPU []latencyHist) {
 	}
 }
 
-// overflowReasons is OVERFLOW_REASONS in bpf/hist.h: hist full, storage, syscall full.
-const overflowReasons = 3
+// overflowReasons is OVERFLOW_REASONS in bpf/hist.h: hist full, storage,
+// syscall full, filter unmatched, filter slept.
+const overflowReasons = 5
 
 func overflowCounts(m *ebpf.Map) [overflowReasons]uint64 {
 	var out [overflowReasons]uint64

@@ -21,10 +21,11 @@ type seccompHist struct {
 }
 
 type seccompInflight struct {
-	_   structs.HostLayout
-	Ts  uint64
-	Tid uint32
-	Pad uint32
+	_     structs.HostLayout
+	Ts    uint64
+	Nvcsw uint64
+	Depth uint32
+	Pad   uint32
 }
 
 // Names of all BPF objects in the ELF.

@@ -23,7 +23,7 @@ var (
 		"Time spent in each of the container's top syscalls (--syscall-label).",
 		[]string{"container", "syscall"}, nil)
 	untrackedDesc = prometheus.NewDesc("observer_syscall_untracked_total",
-		"Syscalls or filter runs the kernel could not record because a bounded map was full, by reason.",
+		"Syscalls or seccomp filter runs the kernel did not record, by reason: a bounded map was full, per-thread storage failed, or (filter runs) an exit did not match its entry or the task slept in the filter call (user notifier, tracer).",
 		[]string{"reason"}, nil)
 )
 

@@ -42,7 +42,7 @@ func TestCollectorLabelsAndForget(t *testing.T) {
 			{CgroupID: 3, Seccomp: "none", Hist: hist(8, 7, 2100)},
 			{CgroupID: 9, Seccomp: "none", Hist: hist(10, 1, 1000)}, // host
 		}, Syscalls: []sensor.SyscallStat{{CgroupID: 1, Nr: 110, Count: 10, SumNs: 3000}}, HistOverflow: 3},
-		filt: sensor.SeccompSnapshot{Filter: []sensor.SeccompFilterTime{{CgroupID: 1, Filters: 2, Hist: hist(6, 10, 1000)}}},
+		filt: sensor.SeccompSnapshot{Filter: []sensor.SeccompFilterTime{{CgroupID: 1, Filters: 2, Hist: hist(6, 10, 1000)}}, Unmatched: 1, Slept: 4},
 	}
 	res := fakeResolver{1: ctrA, 2: ctrA, 3: ctrB}
 	l := New(Options{Source: src, Resolver: res, SyscallLabel: true, Label: func(id string) string { return id[:12] }})
@@ -55,8 +55,10 @@ observer_seccomp_filters{container="aaaaaaaaaaaa"} 2
 # HELP observer_syscall_top_calls_total Calls of each of the container's top syscalls by time spent (--syscall-label; the set can change between scrapes).
 # TYPE observer_syscall_top_calls_total counter
 observer_syscall_top_calls_total{container="aaaaaaaaaaaa",syscall="getppid"} 20
-# HELP observer_syscall_untracked_total Syscalls or filter runs the kernel could not record because a bounded map was full, by reason.
+# HELP observer_syscall_untracked_total Syscalls or seccomp filter runs the kernel did not record, by reason: a bounded map was full, per-thread storage failed, or (filter runs) an exit did not match its entry or the task slept in the filter call (user notifier, tracer).
 # TYPE observer_syscall_untracked_total counter
+observer_syscall_untracked_total{reason="filter_slept"} 4
+observer_syscall_untracked_total{reason="filter_unmatched"} 1
 observer_syscall_untracked_total{reason="histogram_full"} 3
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "observer_seccomp_filters", "observer_syscall_top_calls_total", "observer_syscall_untracked_total"); err != nil {

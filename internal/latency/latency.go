@@ -133,7 +133,7 @@ type Report struct {
 	LatencyError string            `json:"latency_error,omitempty"`
 	FilterError  string            `json:"filter_error,omitempty"`
 	Containers   []ContainerReport `json:"containers"`
-	// Untracked counts syscalls the kernel could not record because a bounded map was full.
+	// Untracked counts syscalls and filter runs the kernel did not record, by reason.
 	Untracked map[string]uint64 `json:"untracked,omitempty"`
 }
 
@@ -239,11 +239,17 @@ func (l *Latency) Report() Report {
 			r.Filter.Hist.Add(&f.Hist)
 			r.Filter.Filters = max(r.Filter.Filters, f.Filters)
 		}
-		if fsnap.HistOverflow > 0 {
+		for reason, n := range map[string]uint64{
+			"filter_histogram_full": fsnap.HistOverflow, "filter_thread_storage": fsnap.StorageOverflow,
+			"filter_unmatched": fsnap.Unmatched, "filter_slept": fsnap.Slept,
+		} {
+			if n == 0 {
+				continue
+			}
 			if rep.Untracked == nil {
 				rep.Untracked = map[string]uint64{}
 			}
-			rep.Untracked["filter_histogram_full"] = fsnap.HistOverflow
+			rep.Untracked[reason] = n
 		}
 	}
 	for _, r := range byID {

@@ -75,8 +75,14 @@ type SeccompFilterTime struct {
 
 // SeccompSnapshot is what the seccomp sensor holds at one moment.
 type SeccompSnapshot struct {
-	Filter       []SeccompFilterTime
-	HistOverflow uint64
+	Filter []SeccompFilterTime
+	// Filter runs not in Filter: HistOverflow, a new cgroup did not fit;
+	// StorageOverflow, the per-thread start could not be stored; Unmatched, an
+	// exit without its entry or the reverse (hooks attached mid-call, a
+	// kretprobe out of instances); Slept, the task slept inside the filter call
+	// (a SECCOMP_RET_USER_NOTIF supervisor or a SECCOMP_RET_TRACE tracer), so
+	// the time was not filter cost.
+	HistOverflow, StorageOverflow, Unmatched, Slept uint64
 }
 
 // ErrNotRunning is returned by on-demand readers (histograms read on scrape)
