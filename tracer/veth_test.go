@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -101,8 +102,14 @@ func TestVethNetnsTeardown(t *testing.T) {
 			if !strings.HasPrefix(del.Comm, "kworker") {
 				t.Logf("deleting task is %q, not a kworker", del.Comm)
 			}
-			if _, err := netlink.LinkByName(host); err == nil {
-				t.Fatalf("%s still exists after its peer's namespace died", host)
+			// The event comes as veth_dellink starts; the pair is unregistered after.
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+				if _, err := netlink.LinkByName(host); err != nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s still exists 5s after its peer's namespace died", host)
+				}
 			}
 			t.Logf("%s", js)
 		})
