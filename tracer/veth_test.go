@@ -16,8 +16,10 @@ import (
 )
 
 // newNetNS makes a network namespace held only by the returned file: the
-// thread that unshared it exits (its goroutine ends locked), so closing the
-// file drops the namespace's last reference and the kernel tears it down.
+// thread that unshared it returns to this process's namespace, so closing
+// the file drops the namespace's last reference and the kernel tears it down.
+// (Leaving the thread to die locked is not enough: Go wedges rather than ends
+// the main thread, which would then keep the namespace alive.)
 func newNetNS(t *testing.T) *os.File {
 	t.Helper()
 	type result struct {
@@ -26,12 +28,29 @@ func newNetNS(t *testing.T) *os.File {
 	}
 	ch := make(chan result, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with this goroutine
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			ch <- result{err: err}
+			runtime.UnlockOSThread()
+			return
+		}
+		defer orig.Close()
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			ch <- result{err: fmt.Errorf("unshare net: %w", err)}
+			runtime.UnlockOSThread()
 			return
 		}
 		f, err := os.Open("/proc/thread-self/ns/net")
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			// Stay locked: the thread must not run other goroutines.
+			if f != nil {
+				f.Close()
+			}
+			ch <- result{err: fmt.Errorf("setns back: %w", err)}
+			return
+		}
+		runtime.UnlockOSThread()
 		ch <- result{f, err}
 	}()
 	r := <-ch
