@@ -14,18 +14,29 @@
  *             struct netlink_ext_ack *extack)
  * bpf_core_type_exists picks the argument slot at load time. veth is a module on
  * Debian's 6.1 and 6.12; its functions are then found in /sys/kernel/btf/veth.
+ *
+ * Each record also names the peer (struct veth_priv's RCU pointer `peer`, set
+ * once veth_newlink succeeded and cleared only inside veth_dellink) and says
+ * whether a kernel thread made the call: when a network namespace dies,
+ * cleanup_net deletes its veths from a kworker, so the header then names the
+ * kworker and the peer is the host-side device that went away with it.
  */
 #include "common.h"
 
 #define IFNAMSIZ 16
+#define NETDEV_ALIGN 32
+#define PF_KTHREAD 0x00200000
 
 struct veth_event {
 	struct event_header hdr;
 	__s32 ifindex;
 	__s32 ret;
 	__u32 dev_netns; /* inode of the device's network namespace */
-	__u32 _pad;
+	__u32 kthread;   /* 1: the current task is a kernel thread (PF_KTHREAD) */
 	char name[IFNAMSIZ];
+	__s32 peer_ifindex; /* 0: no peer (already gone) */
+	__u32 peer_netns;
+	char peer_name[IFNAMSIZ];
 };
 /* Referenced so that bpf2go can generate the Go mirror of the record. */
 const struct veth_event *unused_veth_event __attribute__((unused));
@@ -37,6 +48,29 @@ struct {
 	__type(value, __u64);
 } inflight SEC(".maps");
 
+/* 6.12+ declares the private area as a flexible array at the end of
+ * struct net_device (u8 priv[]); before, netdev_priv() was
+ * dev + ALIGN(sizeof(struct net_device), NETDEV_ALIGN). */
+struct net_device___priv {
+	u8 priv[0];
+} __attribute__((preserve_access_index));
+
+/* veth_priv's first member is `struct net_device __rcu *peer` in every kernel
+ * since veth was written; veth_priv lives in the module's BTF, which CO-RE
+ * does not search here, so it is read at offset 0 of netdev_priv(dev). */
+static __always_inline struct net_device *veth_peer(struct net_device *dev)
+{
+	__u64 off;
+	if (bpf_core_field_exists(struct net_device___priv, priv))
+		off = bpf_core_field_offset(struct net_device___priv, priv);
+	else
+		off = (bpf_core_type_size(struct net_device) + NETDEV_ALIGN - 1) &
+		      ~(__u64)(NETDEV_ALIGN - 1);
+	struct net_device *peer = NULL;
+	bpf_probe_read_kernel(&peer, sizeof(peer), (void *)dev + off);
+	return peer;
+}
+
 static __always_inline void emit(__u16 type, struct net_device *dev, long ret)
 {
 	struct veth_event *e = reserve_event(sizeof(*e));
@@ -46,8 +80,19 @@ static __always_inline void emit(__u16 type, struct net_device *dev, long ret)
 	e->ifindex = BPF_CORE_READ(dev, ifindex);
 	e->ret = ret;
 	e->dev_netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
-	e->_pad = 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	e->kthread = (BPF_CORE_READ(task, flags) & PF_KTHREAD) ? 1 : 0;
 	bpf_probe_read_kernel_str(e->name, sizeof(e->name), dev->name);
+	struct net_device *peer = veth_peer(dev);
+	if (peer) {
+		e->peer_ifindex = BPF_CORE_READ(peer, ifindex);
+		e->peer_netns = BPF_CORE_READ(peer, nd_net.net, ns.inum);
+		bpf_probe_read_kernel_str(e->peer_name, sizeof(e->peer_name), peer->name);
+	} else {
+		e->peer_ifindex = 0;
+		e->peer_netns = 0;
+		e->peer_name[0] = 0;
+	}
 	bpf_ringbuf_submit(e, 0);
 }
 

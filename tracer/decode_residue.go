@@ -49,10 +49,23 @@ func decodeVeth(raw []byte) (event.Event, error) {
 	default:
 		return nil, fmt.Errorf("veth sensor: unexpected record type %d", h.Type)
 	}
-	return &event.VethChange{
-		Header:   header(typ, h),
-		Name:     cString(r.Name[:]),
-		Ifindex:  r.Ifindex,
-		DevNetNS: r.DevNetns,
-	}, nil
+	c := &event.VethChange{
+		Header:         header(typ, h),
+		Name:           cString(r.Name[:]),
+		Ifindex:        r.Ifindex,
+		DevNetNS:       r.DevNetns,
+		ByKernelThread: r.Kthread != 0,
+	}
+	if r.PeerIfindex != 0 {
+		c.PeerName = cString(r.PeerName[:])
+		c.PeerIfindex = r.PeerIfindex
+		c.PeerNetNS = r.PeerNetns
+	}
+	// veth_dellink is reached from rtnetlink (a process), module unload (a
+	// process) or cleanup_net (a kworker): a kernel thread means the
+	// device's network namespace died.
+	if typ == event.TypeVethDelete && c.ByKernelThread {
+		c.Cause = event.VethCauseNetNSTeardown
+	}
+	return c, nil
 }

@@ -195,8 +195,15 @@ func TestVethCreateDelete(t *testing.T) {
 				c, ok := ev.(*event.VethChange)
 				return ok && c.Type == event.TypeVethCreate && c.Name == name
 			}).(*event.VethChange)
+			peer, err := netlink.LinkByName(name + "p")
+			if err != nil {
+				t.Fatal(err)
+			}
 			if ev.PID != uint32(os.Getpid()) || ev.Ifindex != int32(link.Attrs().Index) || ev.DevNetNS == 0 {
 				t.Fatalf("veth_create = %+v, want pid %d ifindex %d", ev, os.Getpid(), link.Attrs().Index)
+			}
+			if ev.PeerName != name+"p" || ev.PeerIfindex != int32(peer.Attrs().Index) || ev.PeerNetNS != ev.DevNetNS || ev.ByKernelThread {
+				t.Fatalf("veth_create = %+v, want peer %sp ifindex %d in net ns %d, by this process", ev, name, peer.Attrs().Index, ev.DevNetNS)
 			}
 			if err := netlink.LinkDel(link); err != nil {
 				t.Fatal(err)
@@ -204,10 +211,13 @@ func TestVethCreateDelete(t *testing.T) {
 			deleted = true
 			del := waitEvent(t, tr, func(ev event.Event) bool {
 				c, ok := ev.(*event.VethChange)
-				return ok && c.Type == event.TypeVethDelete
+				return ok && c.Type == event.TypeVethDelete && c.Name == name
 			}).(*event.VethChange)
-			if del.PID != uint32(os.Getpid()) || (del.Name != name && del.Name != name+"p") {
-				t.Fatalf("veth_delete = %+v, want pid %d name %s", del, os.Getpid(), name)
+			if del.PID != uint32(os.Getpid()) || del.ByKernelThread || del.Cause != "" {
+				t.Fatalf("veth_delete = %+v, want pid %d and no cause", del, os.Getpid())
+			}
+			if del.PeerName != name+"p" || del.PeerIfindex != int32(peer.Attrs().Index) {
+				t.Fatalf("veth_delete = %+v, want peer %sp ifindex %d", del, name, peer.Attrs().Index)
 			}
 		})
 	}

@@ -28,11 +28,14 @@ type vethVethEvent struct {
 		Pad      uint16
 		Comm     [16]int8
 	}
-	Ifindex  int32
-	Ret      int32
-	DevNetns uint32
-	Pad      uint32
-	Name     [16]int8
+	Ifindex     int32
+	Ret         int32
+	DevNetns    uint32
+	Kthread     uint32
+	Name        [16]int8
+	PeerIfindex int32
+	PeerNetns   uint32
+	PeerName    [16]int8
 }
 
 // Names of all BPF objects in the ELF.

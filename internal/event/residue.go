@@ -29,14 +29,31 @@ type SemRemove struct {
 }
 
 // VethChange is a veth device created (veth_create) or deleted (veth_delete).
-// The header is the process that asked the kernel.
+// The header is the task that asked the kernel: a process, or a kworker when
+// a dying network namespace took its veths with it (ByKernelThread).
 type VethChange struct {
 	Header
 	Name    string `json:"name"`
 	Ifindex int32  `json:"ifindex"`
 	// DevNetNS is the inode of the device's network namespace.
 	DevNetNS uint32 `json:"dev_net_ns,omitempty"`
+	// The other end of the pair, when the kernel still had it: deleting one
+	// end deletes both, and only the device named above gets an event.
+	PeerName    string `json:"peer_name,omitempty"`
+	PeerIfindex int32  `json:"peer_ifindex,omitempty"`
+	PeerNetNS   uint32 `json:"peer_net_ns,omitempty"`
+	// ByKernelThread: a kernel thread made the call, so the header names no
+	// process that asked for it.
+	ByKernelThread bool `json:"by_kernel_thread,omitempty"`
+	// Cause is "netns_teardown" for a veth_delete by a kernel thread: the
+	// kernel deletes a dying network namespace's veths from a kworker
+	// (cleanup_net); empty when a process asked.
+	Cause string `json:"cause,omitempty"`
 }
+
+// VethCauseNetNSTeardown is VethChange.Cause when a network namespace's
+// teardown deleted the pair.
+const VethCauseNetNSTeardown = "netns_teardown"
 
 // Creator describes who created a leftover resource, as far as it is known.
 type Creator struct {
