@@ -57,9 +57,13 @@ observer_seccomp_filters{container="aaaaaaaaaaaa"} 2
 observer_syscall_top_calls_total{container="aaaaaaaaaaaa",syscall="getppid"} 20
 # HELP observer_syscall_untracked_total Syscalls or seccomp filter runs the kernel did not record, by reason: a bounded map was full, per-thread storage failed, or (filter runs) an exit did not match its entry or the task slept in the filter call (user notifier, tracer).
 # TYPE observer_syscall_untracked_total counter
+observer_syscall_untracked_total{reason="filter_histogram_full"} 0
 observer_syscall_untracked_total{reason="filter_slept"} 4
+observer_syscall_untracked_total{reason="filter_thread_storage"} 0
 observer_syscall_untracked_total{reason="filter_unmatched"} 1
 observer_syscall_untracked_total{reason="histogram_full"} 3
+observer_syscall_untracked_total{reason="per_syscall_full"} 0
+observer_syscall_untracked_total{reason="thread_storage"} 0
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "observer_seccomp_filters", "observer_syscall_top_calls_total", "observer_syscall_untracked_total"); err != nil {
 		t.Error(err)

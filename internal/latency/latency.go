@@ -218,13 +218,9 @@ func (l *Latency) Report() Report {
 		for r, m := range perCtr {
 			r.TopSyscalls = topN(m, l.opts.TopN)
 		}
-		rep.Untracked = map[string]uint64{}
-		for reason, n := range map[string]uint64{
+		// Zeros too: a counter that exists from the start is one alerts can use.
+		rep.Untracked = map[string]uint64{
 			"histogram_full": snap.HistOverflow, "per_syscall_full": snap.SyscallOverflow, "thread_storage": snap.StorageOverflow,
-		} {
-			if n > 0 {
-				rep.Untracked[reason] = n
-			}
 		}
 	}
 	fsnap, err := l.opts.Source.SeccompFilterTime()
@@ -239,16 +235,13 @@ func (l *Latency) Report() Report {
 			r.Filter.Hist.Add(&f.Hist)
 			r.Filter.Filters = max(r.Filter.Filters, f.Filters)
 		}
+		if rep.Untracked == nil {
+			rep.Untracked = map[string]uint64{}
+		}
 		for reason, n := range map[string]uint64{
 			"filter_histogram_full": fsnap.HistOverflow, "filter_thread_storage": fsnap.StorageOverflow,
 			"filter_unmatched": fsnap.Unmatched, "filter_slept": fsnap.Slept,
 		} {
-			if n == 0 {
-				continue
-			}
-			if rep.Untracked == nil {
-				rep.Untracked = map[string]uint64{}
-			}
 			rep.Untracked[reason] = n
 		}
 	}
