@@ -384,7 +384,11 @@ func (d *Detector) Veths() []Veth {
 func (d *Detector) watchLinks(ctx context.Context) {
 	ch := make(chan netlink.LinkUpdate, 64)
 	err := netlink.LinkSubscribeWithOptions(ch, ctx.Done(), netlink.LinkSubscribeOptions{
-		ErrorCallback: func(err error) { d.log.Warn("rtnetlink link monitor", "err", err) },
+		ErrorCallback: func(err error) {
+			if ctx.Err() == nil { // closing the socket at shutdown fails its last receive
+				d.log.Warn("rtnetlink link monitor", "err", err)
+			}
+		},
 	})
 	if err != nil {
 		d.log.Warn("rtnetlink link monitor unavailable; relying on periodic scans", "err", err)
