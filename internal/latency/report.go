@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/observer-dev/observer/internal/sensor"
+	"github.com/observer-dev/observer/internal/server"
 )
 
 // Handler serves the Report as JSON (GET /latency).
@@ -56,8 +57,8 @@ func RunReport(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	ctx := context.Background()
-	url := "http://" + *addr + "/latency"
-	first, err := fetchReport(ctx, url)
+	var first Report
+	err := server.GetJSON(ctx, *addr, "/latency", &first)
 	if err != nil {
 		fmt.Fprintf(stderr, "observer seccomp-report: %v\n", err)
 		return 1
@@ -66,7 +67,8 @@ func RunReport(args []string, stdout, stderr io.Writer) int {
 	last := first
 	if *interval > 0 {
 		time.Sleep(*interval)
-		if last, err = fetchReport(ctx, url); err != nil {
+		last = Report{}
+		if err = server.GetJSON(ctx, *addr, "/latency", &last); err != nil {
 			fmt.Fprintf(stderr, "observer seccomp-report: %v\n", err)
 			return 1
 		}
@@ -74,28 +76,6 @@ func RunReport(args []string, stdout, stderr io.Writer) int {
 	}
 	WriteReport(stdout, Compare(prev, last))
 	return 0
-}
-
-func fetchReport(ctx context.Context, url string) (Report, error) {
-	var rep Report
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return rep, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return rep, fmt.Errorf("is the daemon running? %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return rep, fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&rep); err != nil {
-		return rep, fmt.Errorf("decode %s: %w", url, err)
-	}
-	return rep, nil
 }
 
 // Row is one line of the comparison: a container in one seccomp mode.

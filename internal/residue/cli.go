@@ -9,13 +9,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"text/tabwriter"
 	"time"
 
 	"github.com/vishvananda/netlink"
 
 	"github.com/observer-dev/observer/internal/container"
+	"github.com/observer-dev/observer/internal/server"
 )
 
 // Clean classes for `observer residue --clean`.
@@ -63,7 +63,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	rep, source, err := fetchReport(*listen)
+	var rep Report
+	source := "daemon at " + *listen
+	err := server.GetJSON(context.Background(), *listen, "/residue", &rep)
 	if err != nil {
 		rep, err = standaloneReport(*grace, *settle, *dockerHost, stderr)
 		source = "standalone scan (no daemon at " + *listen + ")"
@@ -97,23 +99,6 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	return Clean(rep.Residue, *clean, *olderThan, stdout)
-}
-
-func fetchReport(listen string) (Report, string, error) {
-	client := &http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Get("http://" + listen + "/residue")
-	if err != nil {
-		return Report{}, "", err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return Report{}, "", fmt.Errorf("GET /residue: %s", resp.Status)
-	}
-	var rep Report
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&rep); err != nil {
-		return Report{}, "", fmt.Errorf("GET /residue: %w", err)
-	}
-	return rep, "daemon at " + listen, nil
 }
 
 // standaloneReport scans twice, settle apart. Arrays are judged by their age
