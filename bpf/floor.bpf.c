@@ -1,26 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Benchmark only: empty syscall hooks. Their cost is the floor any syscall
- * sensor pays, since enabling the hooks alone moves syscalls onto the slow path. */
-#include "vmlinux.h"
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_tracing.h>
+/* Benchmark only: syscall hooks that do one piece of the latency sensor's work
+ * each, so `make bench` can show where the sensor's cost goes. `part` is set
+ * before load; the verifier drops the branches not taken. */
+#include "hist.h"
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(floor_enter)
-{
-	return 0;
-}
+enum part {
+	PART_EMPTY = 0,   /* the floor: enabling the hooks alone forces the slow path */
+	PART_CLOCK = 1,   /* bpf_ktime_get_ns at each end, kept in a per-CPU slot */
+	PART_JIFFIES = 2, /* a helper call at each end that reads no clocksource */
+	PART_STORAGE = 3, /* task storage get at each end */
+	PART_HIST = 4,    /* cgroup id + per-CPU hash lookup + histogram add at exit */
+};
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(floor_exit)
-{
-	return 0;
-}
+const volatile __u32 part = PART_EMPTY;
 
-char LICENSE[] SEC("license") = "GPL";
-
-/* The floor plus what any duration measurement needs: a clock read at each end
- * and a per-CPU slot to keep it in. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -28,22 +21,82 @@ struct {
 	__type(value, __u64);
 } clock_slot SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
+} bench_storage SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u64);
+	__type(value, struct hist);
+} bench_hist SEC(".maps");
+
+const struct hist bench_zero_hist = {};
+
 SEC("tp_btf/sys_enter")
-int BPF_PROG(clock_enter)
+int BPF_PROG(floor_enter)
 {
 	__u32 zero = 0;
-	__u64 *t = bpf_map_lookup_elem(&clock_slot, &zero);
-	if (t)
-		*t = bpf_ktime_get_ns();
+	__u64 *t;
+
+	switch (part) {
+	case PART_CLOCK:
+		t = bpf_map_lookup_elem(&clock_slot, &zero);
+		if (t)
+			*t = bpf_ktime_get_ns();
+		break;
+	case PART_JIFFIES:
+		t = bpf_map_lookup_elem(&clock_slot, &zero);
+		if (t)
+			*t = bpf_jiffies64();
+		break;
+	case PART_STORAGE:
+		t = bpf_task_storage_get(&bench_storage, bpf_get_current_task_btf(), 0,
+					 BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (t)
+			*t = 1;
+		break;
+	}
 	return 0;
 }
 
 SEC("tp_btf/sys_exit")
-int BPF_PROG(clock_exit)
+int BPF_PROG(floor_exit)
 {
 	__u32 zero = 0;
-	__u64 *t = bpf_map_lookup_elem(&clock_slot, &zero);
-	if (t)
-		*t = bpf_ktime_get_ns() - *t;
+	__u64 *t;
+
+	switch (part) {
+	case PART_CLOCK:
+		t = bpf_map_lookup_elem(&clock_slot, &zero);
+		if (t)
+			*t = bpf_ktime_get_ns() - *t;
+		break;
+	case PART_JIFFIES:
+		t = bpf_map_lookup_elem(&clock_slot, &zero);
+		if (t)
+			*t = bpf_jiffies64() - *t;
+		break;
+	case PART_STORAGE:
+		t = bpf_task_storage_get(&bench_storage, bpf_get_current_task_btf(), 0, 0);
+		if (t)
+			*t = 0;
+		break;
+	case PART_HIST: {
+		__u64 cg = bpf_get_current_cgroup_id();
+		struct hist *h = bpf_map_lookup_elem(&bench_hist, &cg);
+		if (!h) {
+			bpf_map_update_elem(&bench_hist, &cg, &bench_zero_hist, BPF_NOEXIST);
+			h = bpf_map_lookup_elem(&bench_hist, &cg);
+		}
+		if (h)
+			hist_add(h, 300);
+		break;
+	}
+	}
 	return 0;
 }

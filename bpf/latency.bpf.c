@@ -1,17 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0
-/* latency sensor: the duration of every syscall, aggregated in the kernel into
- * log2 histograms keyed by cgroup id and seccomp mode. No event per syscall.
+/* latency sensor: the duration of syscalls, aggregated in the kernel into log2
+ * histograms keyed by cgroup id and seccomp mode, and an exact count of every
+ * syscall. No event per syscall.
  *
- *   tp_btf:         tp_btf/sys_enter + tp_btf/sys_exit
- *   raw_tracepoint: raw_tracepoint/sys_enter + raw_tracepoint/sys_exit
+ *   tp_btf:         tp_btf/sys_enter + tp_btf/sys_exit (+ sched_process_exit)
+ *   raw_tracepoint: the same as raw tracepoints
  *
  * Enabling either hook moves every syscall of every task onto the kernel's
- * syscall slow path; the work here is kept to one task-storage access per hook
- * and one per-CPU hash lookup per syscall (see `make bench`).
+ * syscall slow path: that is the floor (see `make bench`). Timing a syscall
+ * costs two bpf_ktime_get_ns calls on top, about as much again as the floor
+ * where retpolines make the clocksource's indirect call expensive. So by
+ * default one syscall in N is timed, picked at random at sys_enter, and every
+ * other syscall costs a random number and a counter increment in task storage.
  *
- * The start time lives in task storage, not in a hash keyed by thread id: task
- * storage is a pointer away from the task and is freed with it, while a global
- * hash costs a lookup with a shared bucket lock on every syscall.
+ * Exact counts without a map lookup per syscall: each thread counts its own
+ * syscalls in task storage and adds them to its histogram entry when a timed
+ * syscall looks that entry up anyway, or when the thread exits.
+ *
+ * Task storage, not a hash keyed by thread id: it is a pointer away from the
+ * task and is freed with it, while a global hash costs a lookup with a shared
+ * bucket lock on every syscall.
  */
 #include "hist.h"
 
@@ -19,12 +27,14 @@
 #define SECCOMP_MODE_MAX 3
 
 /* Set by userspace before load. */
-const volatile __u32 sample_every = 1;       /* measure each syscall with probability 1/N (1 = all) */
+const volatile __u32 sample_every = 1;       /* 1: time every syscall */
+const volatile __u32 sample_below = 0;       /* else time it when a random u32 is below this (2^32 / N) */
 const volatile bool containers_only = false; /* only cgroups userspace put in `tracked` */
 const volatile bool per_syscall = false;     /* also count per {cgroup, syscall nr} */
 
 struct start {
-	__u64 ts; /* bpf_ktime_get_ns at sys_enter; 0 = no measurement pending */
+	__u64 ts;    /* bpf_ktime_get_ns at a timed sys_enter; 0 = none pending */
+	__u64 calls; /* sys_exits not yet added to the histogram entry */
 	__u32 nr;
 	__u32 _pad;
 };
@@ -42,7 +52,8 @@ struct hist_key {
 	__u32 _pad;
 };
 
-/* Per-CPU: each CPU increments its own copy without atomics or bucket locks
+/* hist.aux counts every syscall (timed or not); the buckets hold timed ones.
+ * Per-CPU: each CPU increments its own copy without atomics or bucket locks
  * contended by other CPUs; userspace sums the copies on scrape. The hash (not an
  * array indexed by a slot) keeps the hot path at one lookup with no slot table. */
 struct {
@@ -103,7 +114,8 @@ static __always_inline void count_overflow(__u32 reason)
 
 static __always_inline void on_enter(long nr)
 {
-	if (sample_every > 1 && bpf_get_prandom_u32() % sample_every)
+	/* A compare: bpf_get_prandom_u32() % N would divide on every syscall. */
+	if (sample_every > 1 && bpf_get_prandom_u32() >= sample_below)
 		return;
 	if (containers_only) {
 		__u64 cg = bpf_get_current_cgroup_id();
@@ -139,32 +151,63 @@ static __always_inline void count_syscall(__u64 cgroup_id, __u32 nr, __u64 d)
 	v->sum_ns += d;
 }
 
+/* The current task's histogram entry, created on first use. */
+static __always_inline struct hist *hist_for(__u64 cgroup_id, __u32 mode)
+{
+	struct hist_key k = {
+		.cgroup_id = cgroup_id,
+		.mode = mode > SECCOMP_MODE_MAX ? SECCOMP_MODE_MAX : mode,
+	};
+	struct hist *h = bpf_map_lookup_elem(&latency_hist, &k);
+	if (h)
+		return h;
+	bpf_map_update_elem(&latency_hist, &k, &zero_hist, BPF_NOEXIST);
+	h = bpf_map_lookup_elem(&latency_hist, &k);
+	if (!h)
+		count_overflow(OVERFLOW_HIST_FULL);
+	return h;
+}
+
 static __always_inline void on_exit(struct task_struct *task, __u32 mode)
 {
-	/* No F_CREATE: threads never measured at sys_enter cost nothing more. */
-	struct start *s = bpf_task_storage_get(&starts, task, 0, 0);
-	if (!s || !s->ts)
+	/* Created here too: the thread's untimed syscalls are counted from its first. */
+	struct start *s = bpf_task_storage_get(&starts, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!s) {
+		count_overflow(OVERFLOW_STORAGE);
+		return;
+	}
+	s->calls++;
+	if (!s->ts)
 		return;
 	__u64 d = bpf_ktime_get_ns() - s->ts;
 	__u32 nr = s->nr;
 	s->ts = 0;
 
-	struct hist_key k = {
-		.cgroup_id = bpf_get_current_cgroup_id(),
-		.mode = mode > SECCOMP_MODE_MAX ? SECCOMP_MODE_MAX : mode,
-	};
-	struct hist *h = bpf_map_lookup_elem(&latency_hist, &k);
-	if (!h) {
-		bpf_map_update_elem(&latency_hist, &k, &zero_hist, BPF_NOEXIST);
-		h = bpf_map_lookup_elem(&latency_hist, &k);
-		if (!h) {
-			count_overflow(OVERFLOW_HIST_FULL);
-			return;
-		}
-	}
+	__u64 cgroup_id = bpf_get_current_cgroup_id();
+	struct hist *h = hist_for(cgroup_id, mode);
+	if (!h)
+		return; /* the calls stay with the thread for a later try */
 	hist_add(h, d);
+	h->aux += s->calls;
+	s->calls = 0;
 	if (per_syscall)
-		count_syscall(k.cgroup_id, nr, d);
+		count_syscall(cgroup_id, nr, d);
+}
+
+/* A thread's last syscalls since its last timed one, counted as it exits. */
+static __always_inline void on_thread_exit(struct task_struct *task, __u32 mode)
+{
+	struct start *s = bpf_task_storage_get(&starts, task, 0, 0);
+	if (!s || !s->calls)
+		return;
+	__u64 cgroup_id = bpf_get_current_cgroup_id();
+	if (containers_only && !bpf_map_lookup_elem(&tracked, &cgroup_id))
+		return;
+	struct hist *h = hist_for(cgroup_id, mode);
+	if (!h)
+		return;
+	h->aux += s->calls;
+	s->calls = 0;
 }
 
 SEC("tp_btf/sys_enter")
@@ -182,6 +225,14 @@ int BPF_PROG(lat_exit_btf, struct pt_regs *regs, long ret)
 	return 0;
 }
 
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(lat_thread_exit_btf)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	on_thread_exit(task, task->seccomp.mode);
+	return 0;
+}
+
 SEC("raw_tracepoint/sys_enter")
 int lat_enter_raw(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -194,5 +245,13 @@ int lat_exit_raw(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	on_exit(task, BPF_CORE_READ(task, seccomp.mode));
+	return 0;
+}
+
+SEC("raw_tracepoint/sched_process_exit")
+int lat_thread_exit_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	on_thread_exit(task, BPF_CORE_READ(task, seccomp.mode));
 	return 0;
 }

@@ -13,12 +13,15 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
+
+	"github.com/observer-dev/observer/internal/sensor"
 )
 
 // BenchmarkSyscallOverhead (make bench) measures what syscall hooks cost a
 // getppid loop, in one process run: no hooks, the floor (empty tp_btf
 // sys_enter/sys_exit programs: enabling the hooks alone forces the slow path),
-// and the latency sensor in several configurations. Configurations are
+// the floor plus each piece of the latency sensor's work alone (where the cost
+// goes), and the sensor in several configurations. Configurations are
 // interleaved over rounds and medians reported, because this machine is noisy.
 // It prints a table; it asserts nothing about time.
 func BenchmarkSyscallOverhead(b *testing.B) {
@@ -32,19 +35,25 @@ func BenchmarkSyscallOverhead(b *testing.B) {
 		rounds = 15
 		calls  = 200_000
 	)
+	def := uint32(sensor.DefaultSyscallSampleEvery)
 	configs := []struct {
 		name  string
 		setup func() (func(), error)
 	}{
 		{"no hooks", func() (func(), error) { return func() {}, nil }},
-		{"floor (empty tp_btf)", attachFloor(false)},
-		{"floor + clock reads", attachFloor(true)},
-		{"latency tp_btf", latencyConfig(ModeTPBTF, LatencyOptions{})},
-		{"latency raw_tracepoint", latencyConfig(ModeRawTP, LatencyOptions{})},
-		{"latency + per-syscall", latencyConfig(ModeTPBTF, LatencyOptions{PerSyscall: true})},
-		{"latency sampled 1/16", latencyConfig(ModeTPBTF, LatencyOptions{SampleEvery: 16})},
-		{"latency containers-only, host loop", latencyConfig(ModeTPBTF, LatencyOptions{ContainersOnly: true})},
+		{"floor (empty tp_btf)", attachFloor(partEmpty)},
+		{"floor + 2 ktime_get_ns", attachFloor(partClock)},
+		{"floor + 2 jiffies64 (no clocksource)", attachFloor(partJiffies)},
+		{"floor + task storage", attachFloor(partStorage)},
+		{"floor + histogram lookup", attachFloor(partHist)},
+		{fmt.Sprintf("latency default (1/%d timed)", def), latencyConfig(ModeTPBTF, LatencyOptions{SampleEvery: def})},
+		{"latency 1/8 timed", latencyConfig(ModeTPBTF, LatencyOptions{SampleEvery: 8})},
+		{"latency all timed, tp_btf", latencyConfig(ModeTPBTF, LatencyOptions{})},
+		{"latency all timed, raw_tracepoint", latencyConfig(ModeRawTP, LatencyOptions{})},
+		{"latency all timed + per-syscall", latencyConfig(ModeTPBTF, LatencyOptions{PerSyscall: true})},
+		{"latency default, containers-only (host loop)", latencyConfig(ModeTPBTF, LatencyOptions{SampleEvery: def, ContainersOnly: true})},
 	}
+	const defaultRow = 6
 	ns := make([][]float64, len(configs))
 	for r := 0; r < rounds; r++ {
 		for i, c := range configs {
@@ -64,15 +73,18 @@ func BenchmarkSyscallOverhead(b *testing.B) {
 	base, floor := med[0], med[1]-med[0]
 	var out strings.Builder
 	fmt.Fprintf(&out, "\ngetppid loop, %d calls x %d interleaved rounds, medians (kernel %s, %d CPUs)\n", calls, rounds, kernelRelease(), runtime.NumCPU())
-	fmt.Fprintf(&out, "%-36s %10s %10s %14s\n", "configuration", "ns/call", "added ns", "added / floor")
+	fmt.Fprintf(&out, "%-46s %10s %10s %14s\n", "configuration", "ns/call", "added ns", "added / floor")
 	for i, c := range configs {
 		added := med[i] - base
 		ratio := "-"
 		if i > 0 && floor > 0 {
 			ratio = fmt.Sprintf("%.2fx", added/floor)
 		}
-		fmt.Fprintf(&out, "%-36s %10.0f %10.0f %14s\n", c.name, med[i], added, ratio)
+		fmt.Fprintf(&out, "%-46s %10.0f %10.0f %14s\n", c.name, med[i], added, ratio)
 		b.ReportMetric(med[i], strings.NewReplacer(" ", "_", "(", "", ")", "", ",", "", "/", "of").Replace(c.name)+"-ns/call")
+	}
+	if floor > 0 {
+		fmt.Fprintf(&out, "budget: the default's added cost at most 1.5x the floor's; this run: %.2fx\n", (med[defaultRow]-base)/floor)
 	}
 	fmt.Print(out.String())
 }
@@ -98,18 +110,31 @@ func threadCPUTime() int64 {
 	return ts.Nano()
 }
 
-// attachFloor attaches the bench-only empty programs, or with clock the ones
-// that only read the clock at each end.
-func attachFloor(clock bool) func() (func(), error) {
+// The parts of bpf/floor.bpf.c (enum part).
+const (
+	partEmpty uint32 = iota
+	partClock
+	partJiffies
+	partStorage
+	partHist
+)
+
+// attachFloor attaches the bench-only syscall hooks doing one part of the
+// latency sensor's work (partEmpty: none, the floor).
+func attachFloor(part uint32) func() (func(), error) {
 	return func() (func(), error) {
+		spec, err := loadFloor()
+		if err != nil {
+			return nil, err
+		}
+		if err := spec.Variables["part"].Set(part); err != nil {
+			return nil, err
+		}
 		var objs floorObjects
-		if err := loadFloorObjects(&objs, nil); err != nil {
+		if err := spec.LoadAndAssign(&objs, nil); err != nil {
 			return nil, err
 		}
 		progs := []*ebpf.Program{objs.FloorEnter, objs.FloorExit}
-		if clock {
-			progs = []*ebpf.Program{objs.ClockEnter, objs.ClockExit}
-		}
 		var links []link.Link
 		for _, p := range progs {
 			l, err := link.AttachTracing(link.TracingOptions{Program: p})

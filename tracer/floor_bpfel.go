@@ -8,19 +8,29 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
+	"structs"
 
 	"github.com/cilium/ebpf"
 )
+
+type floorHist struct {
+	_       structs.HostLayout
+	Buckets [40]uint64
+	SumNs   uint64
+	Aux     uint64
+}
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	floorMapClockSlot   = "clock_slot"
-	floorProgClockEnter = "clock_enter"
-	floorProgClockExit  = "clock_exit"
-	floorProgFloorEnter = "floor_enter"
-	floorProgFloorExit  = "floor_exit"
+	floorMapBenchHist     = "bench_hist"
+	floorMapBenchStorage  = "bench_storage"
+	floorMapClockSlot     = "clock_slot"
+	floorProgFloorEnter   = "floor_enter"
+	floorProgFloorExit    = "floor_exit"
+	floorVarBenchZeroHist = "bench_zero_hist"
+	floorVarPart          = "part"
 )
 
 // loadFloor returns the embedded CollectionSpec for floor.
@@ -65,8 +75,6 @@ type floorSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type floorProgramSpecs struct {
-	ClockEnter *ebpf.ProgramSpec `ebpf:"clock_enter"`
-	ClockExit  *ebpf.ProgramSpec `ebpf:"clock_exit"`
 	FloorEnter *ebpf.ProgramSpec `ebpf:"floor_enter"`
 	FloorExit  *ebpf.ProgramSpec `ebpf:"floor_exit"`
 }
@@ -75,13 +83,17 @@ type floorProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type floorMapSpecs struct {
-	ClockSlot *ebpf.MapSpec `ebpf:"clock_slot"`
+	BenchHist    *ebpf.MapSpec `ebpf:"bench_hist"`
+	BenchStorage *ebpf.MapSpec `ebpf:"bench_storage"`
+	ClockSlot    *ebpf.MapSpec `ebpf:"clock_slot"`
 }
 
 // floorVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type floorVariableSpecs struct {
+	BenchZeroHist *ebpf.VariableSpec `ebpf:"bench_zero_hist"`
+	Part          *ebpf.VariableSpec `ebpf:"part"`
 }
 
 // floorObjects contains all objects after they have been loaded into the kernel.
@@ -104,11 +116,15 @@ func (o *floorObjects) Close() error {
 //
 // It can be passed to loadFloorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type floorMaps struct {
-	ClockSlot *ebpf.Map `ebpf:"clock_slot"`
+	BenchHist    *ebpf.Map `ebpf:"bench_hist"`
+	BenchStorage *ebpf.Map `ebpf:"bench_storage"`
+	ClockSlot    *ebpf.Map `ebpf:"clock_slot"`
 }
 
 func (m *floorMaps) Close() error {
 	return _FloorClose(
+		m.BenchHist,
+		m.BenchStorage,
 		m.ClockSlot,
 	)
 }
@@ -117,22 +133,20 @@ func (m *floorMaps) Close() error {
 //
 // It can be passed to loadFloorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type floorVariables struct {
+	BenchZeroHist *ebpf.Variable `ebpf:"bench_zero_hist"`
+	Part          *ebpf.Variable `ebpf:"part"`
 }
 
 // floorPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadFloorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type floorPrograms struct {
-	ClockEnter *ebpf.Program `ebpf:"clock_enter"`
-	ClockExit  *ebpf.Program `ebpf:"clock_exit"`
 	FloorEnter *ebpf.Program `ebpf:"floor_enter"`
 	FloorExit  *ebpf.Program `ebpf:"floor_exit"`
 }
 
 func (p *floorPrograms) Close() error {
 	return _FloorClose(
-		p.ClockEnter,
-		p.ClockExit,
 		p.FloorEnter,
 		p.FloorExit,
 	)

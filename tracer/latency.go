@@ -10,9 +10,9 @@ import (
 
 // LatencyOptions configure the latency and seccomp sensors.
 type LatencyOptions struct {
-	// SampleEvery measures one syscall in N on average: each sys_enter is
+	// SampleEvery times one syscall in N on average: each sys_enter is
 	// picked at random with probability 1/N, independently of the thread.
-	// 0 or 1 measures every syscall.
+	// 0 or 1 times every syscall. Every syscall is counted either way.
 	SampleEvery uint32
 	// ContainersOnly skips every cgroup not passed to TrackCgroups.
 	ContainersOnly bool
@@ -71,10 +71,17 @@ func (o *LatencyOptions) sizeHistMap(spec *ebpf.CollectionSpec, name string) err
 
 func (o *LatencyOptions) sampleEvery() uint32 { return max(o.SampleEvery, 1) }
 
+// sampleBelow is the kernel's sampling threshold: a syscall is timed when a
+// random u32 is below it, with probability 1/N.
+func (o *LatencyOptions) sampleBelow() uint32 {
+	return uint32((uint64(1) << 32) / uint64(o.sampleEvery()))
+}
+
 func configureLatency(spec *ebpf.CollectionSpec, opts *Options) error {
 	lo := &opts.Latency
 	for name, v := range map[string]any{
 		"sample_every":    lo.sampleEvery(),
+		"sample_below":    lo.sampleBelow(),
 		"containers_only": lo.ContainersOnly,
 		"per_syscall":     lo.PerSyscall,
 	} {
@@ -135,7 +142,13 @@ func (t *Tracer) SyscallLatency() (sensor.LatencySnapshot, error) {
 	it := maps["latency_hist"].Iterate()
 	for it.Next(&key, &perCPU) {
 		l := sensor.SyscallLatency{CgroupID: key.CgroupId, Seccomp: name(seccompModes[:], int(key.Mode))}
-		sumHist(&l.Hist, perCPU)
+		for _, h := range perCPU {
+			for i, b := range h.Buckets {
+				l.Hist.Buckets[i] += b
+			}
+			l.Hist.SumNs += h.SumNs
+			l.Calls += h.Aux // every syscall, timed or not
+		}
 		snap.Latency = append(snap.Latency, l)
 	}
 	if err := it.Err(); err != nil {
@@ -192,15 +205,6 @@ func (t *Tracer) SeccompFilterTime() (sensor.SeccompSnapshot, error) {
 	snap.HistOverflow, snap.StorageOverflow = over[0], over[1]
 	snap.Unmatched, snap.Slept = over[3], over[4]
 	return snap, nil
-}
-
-func sumHist(dst *sensor.Log2Histogram, perCPU []latencyHist) {
-	for _, h := range perCPU {
-		for i, b := range h.Buckets {
-			dst.Buckets[i] += b
-		}
-		dst.SumNs += h.SumNs
-	}
 }
 
 // overflowReasons is OVERFLOW_REASONS in bpf/hist.h: hist full, storage,

@@ -28,10 +28,11 @@ type latencyHistKey struct {
 }
 
 type latencyStart struct {
-	_   structs.HostLayout
-	Ts  uint64
-	Nr  uint32
-	Pad uint32
+	_     structs.HostLayout
+	Ts    uint64
+	Calls uint64
+	Nr    uint32
+	Pad   uint32
 }
 
 type latencySyscallKey struct {
@@ -60,8 +61,11 @@ const (
 	latencyProgLatEnterRaw      = "lat_enter_raw"
 	latencyProgLatExitBtf       = "lat_exit_btf"
 	latencyProgLatExitRaw       = "lat_exit_raw"
+	latencyProgLatThreadExitBtf = "lat_thread_exit_btf"
+	latencyProgLatThreadExitRaw = "lat_thread_exit_raw"
 	latencyVarContainersOnly    = "containers_only"
 	latencyVarPerSyscall        = "per_syscall"
+	latencyVarSampleBelow       = "sample_below"
 	latencyVarSampleEvery       = "sample_every"
 	latencyVarUnusedSyscallKey  = "unused_syscall_key"
 	latencyVarUnusedSyscallStat = "unused_syscall_stat"
@@ -110,10 +114,12 @@ type latencySpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type latencyProgramSpecs struct {
-	LatEnterBtf *ebpf.ProgramSpec `ebpf:"lat_enter_btf"`
-	LatEnterRaw *ebpf.ProgramSpec `ebpf:"lat_enter_raw"`
-	LatExitBtf  *ebpf.ProgramSpec `ebpf:"lat_exit_btf"`
-	LatExitRaw  *ebpf.ProgramSpec `ebpf:"lat_exit_raw"`
+	LatEnterBtf      *ebpf.ProgramSpec `ebpf:"lat_enter_btf"`
+	LatEnterRaw      *ebpf.ProgramSpec `ebpf:"lat_enter_raw"`
+	LatExitBtf       *ebpf.ProgramSpec `ebpf:"lat_exit_btf"`
+	LatExitRaw       *ebpf.ProgramSpec `ebpf:"lat_exit_raw"`
+	LatThreadExitBtf *ebpf.ProgramSpec `ebpf:"lat_thread_exit_btf"`
+	LatThreadExitRaw *ebpf.ProgramSpec `ebpf:"lat_thread_exit_raw"`
 }
 
 // latencyMapSpecs contains maps before they are loaded into the kernel.
@@ -133,6 +139,7 @@ type latencyMapSpecs struct {
 type latencyVariableSpecs struct {
 	ContainersOnly    *ebpf.VariableSpec `ebpf:"containers_only"`
 	PerSyscall        *ebpf.VariableSpec `ebpf:"per_syscall"`
+	SampleBelow       *ebpf.VariableSpec `ebpf:"sample_below"`
 	SampleEvery       *ebpf.VariableSpec `ebpf:"sample_every"`
 	UnusedSyscallKey  *ebpf.VariableSpec `ebpf:"unused_syscall_key"`
 	UnusedSyscallStat *ebpf.VariableSpec `ebpf:"unused_syscall_stat"`
@@ -182,6 +189,7 @@ func (m *latencyMaps) Close() error {
 type latencyVariables struct {
 	ContainersOnly    *ebpf.Variable `ebpf:"containers_only"`
 	PerSyscall        *ebpf.Variable `ebpf:"per_syscall"`
+	SampleBelow       *ebpf.Variable `ebpf:"sample_below"`
 	SampleEvery       *ebpf.Variable `ebpf:"sample_every"`
 	UnusedSyscallKey  *ebpf.Variable `ebpf:"unused_syscall_key"`
 	UnusedSyscallStat *ebpf.Variable `ebpf:"unused_syscall_stat"`
@@ -192,10 +200,12 @@ type latencyVariables struct {
 //
 // It can be passed to loadLatencyObjects or ebpf.CollectionSpec.LoadAndAssign.
 type latencyPrograms struct {
-	LatEnterBtf *ebpf.Program `ebpf:"lat_enter_btf"`
-	LatEnterRaw *ebpf.Program `ebpf:"lat_enter_raw"`
-	LatExitBtf  *ebpf.Program `ebpf:"lat_exit_btf"`
-	LatExitRaw  *ebpf.Program `ebpf:"lat_exit_raw"`
+	LatEnterBtf      *ebpf.Program `ebpf:"lat_enter_btf"`
+	LatEnterRaw      *ebpf.Program `ebpf:"lat_enter_raw"`
+	LatExitBtf       *ebpf.Program `ebpf:"lat_exit_btf"`
+	LatExitRaw       *ebpf.Program `ebpf:"lat_exit_raw"`
+	LatThreadExitBtf *ebpf.Program `ebpf:"lat_thread_exit_btf"`
+	LatThreadExitRaw *ebpf.Program `ebpf:"lat_thread_exit_raw"`
 }
 
 func (p *latencyPrograms) Close() error {
@@ -204,6 +214,8 @@ func (p *latencyPrograms) Close() error {
 		p.LatEnterRaw,
 		p.LatExitBtf,
 		p.LatExitRaw,
+		p.LatThreadExitBtf,
+		p.LatThreadExitRaw,
 	)
 }
 

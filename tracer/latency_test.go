@@ -144,6 +144,17 @@ func latencyOf(t *testing.T, snap sensor.LatencySnapshot, cgroup uint64) map[str
 	return out
 }
 
+// callsOf is the exact syscall count of a cgroup's tasks in each seccomp mode.
+func callsOf(snap sensor.LatencySnapshot, cgroup uint64) map[string]uint64 {
+	out := map[string]uint64{}
+	for _, l := range snap.Latency {
+		if l.CgroupID == cgroup {
+			out[l.Seccomp] += l.Calls
+		}
+	}
+	return out
+}
+
 func bucketSum(h sensor.Log2Histogram, lo, hi int) uint64 {
 	var n uint64
 	for i := lo; i <= hi && i < len(h.Buckets); i++ {
@@ -190,6 +201,12 @@ func TestSyscallLatencyHistogram(t *testing.T) {
 				}
 				if h.SumNs < uint64(helperSlow)*uint64(helperSleep) {
 					t.Errorf("%s: total %d ns, want >= %d ns of sleeping", c.name, h.SumNs, uint64(helperSlow)*uint64(helperSleep))
+				}
+				// Every syscall timed: the count matches, but for each new
+				// thread's first sys_exit (clone returning in the child), which
+				// has no sys_enter to time.
+				if calls := callsOf(snap, c.cgroup)[c.want]; calls < h.Count() || calls > h.Count()+64 {
+					t.Errorf("%s: %d calls counted, %d timed: want equal but for thread starts", c.name, calls, h.Count())
 				}
 			}
 			if _, ok := latencyOf(t, snap, plain)["filter"]; ok {
@@ -295,6 +312,35 @@ func TestSyscallLatencySampled(t *testing.T) {
 	// about 2000; the bounds leave room for randomness and the runtime.
 	if n < 1500 || n > 4000 {
 		t.Errorf("sampled 1 in %d: %d measured, want about %d", every, n, 20000/every)
+	}
+	// Counted exactly all the same.
+	if calls := callsOf(snap, cg)["none"]; calls < 20000 || calls > 24000 {
+		t.Errorf("sampled 1 in %d: %d calls counted, want 20000 getppid and a few runtime calls", every, calls)
+	}
+}
+
+// TestSyscallLatencyCountedAtThreadExit: with almost nothing timed, a thread's
+// syscalls are still counted, when it exits (tp_btf and raw_tracepoint both
+// hook sched_process_exit for that).
+func TestSyscallLatencyCountedAtThreadExit(t *testing.T) {
+	requireRoot(t)
+	for _, mode := range []Mode{ModeTPBTF, ModeRawTP} {
+		t.Run(string(mode), func(t *testing.T) {
+			tr := startSensor(t, SensorLatency, mode, Options{Latency: LatencyOptions{SampleEvery: 1 << 20}})
+			if tr == nil {
+				return
+			}
+			cg := runHelper(t, 5000, 0, 0, 0)
+			snap, err := tr.SyscallLatency()
+			if err != nil {
+				t.Fatal(err)
+			}
+			calls := callsOf(snap, cg)["none"]
+			t.Logf("%d calls counted, %d timed", calls, latencyOf(t, snap, cg)["none"].Count())
+			if calls < 5000 || calls > 6000 {
+				t.Errorf("%d calls counted, want 5000 getppid and a few runtime calls", calls)
+			}
+		})
 	}
 }
 

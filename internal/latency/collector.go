@@ -8,7 +8,10 @@ import (
 
 var (
 	syscallDurationDesc = prometheus.NewDesc("observer_syscall_duration_seconds",
-		"Syscall duration from the sys_enter to the sys_exit tracepoint (seccomp filters run before sys_enter and are not included), by container and the task's seccomp mode. Estimated from 1-in-N sampling when --syscall-sample-every is above 1.",
+		"Syscall duration from the sys_enter to the sys_exit tracepoint (seccomp filters run before sys_enter and are not included), by container and the task's seccomp mode. Estimated from the timed syscalls, one in --syscall-sample-every, scaled up.",
+		[]string{"container", "seccomp"}, nil)
+	syscallsDesc = prometheus.NewDesc("observer_syscalls_total",
+		"Syscalls completed (counted at sys_exit, every one, sampled or not), by container and the task's seccomp mode.",
 		[]string{"container", "seccomp"}, nil)
 	filterDurationDesc = prometheus.NewDesc("observer_seccomp_filter_duration_seconds",
 		"Time spent evaluating seccomp filters per syscall (__seccomp_filter), by container.",
@@ -29,7 +32,7 @@ var (
 
 // Describe implements prometheus.Collector.
 func (l *Latency) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{syscallDurationDesc, filterDurationDesc, filtersDesc, untrackedDesc} {
+	for _, d := range []*prometheus.Desc{syscallDurationDesc, syscallsDesc, filterDurationDesc, filtersDesc, untrackedDesc} {
 		ch <- d
 	}
 	if l.opts.SyscallLabel {
@@ -45,10 +48,11 @@ func (l *Latency) Collect(ch chan<- prometheus.Metric) {
 	rep := l.Report()
 	type modeKey struct{ label, mode string }
 	lat := map[modeKey]*sensor.Log2Histogram{}
+	calls := map[modeKey]uint64{}
 	filt := map[string]*sensor.Log2Histogram{}
 	filters := map[string]uint64{}
 	type scKey struct{ label, name string }
-	calls := map[scKey]*SyscallStat{}
+	top := map[scKey]*SyscallStat{}
 	for _, c := range rep.Containers {
 		label := ""
 		if c.ID != "" {
@@ -60,6 +64,7 @@ func (l *Latency) Collect(ch chan<- prometheus.Metric) {
 				lat[k] = &sensor.Log2Histogram{}
 			}
 			lat[k].Add(&m.Hist)
+			calls[k] += m.Calls
 		}
 		if c.Filter != nil {
 			if filt[label] == nil {
@@ -71,24 +76,25 @@ func (l *Latency) Collect(ch chan<- prometheus.Metric) {
 		if l.opts.SyscallLabel {
 			for _, s := range c.TopSyscalls {
 				k := scKey{label, s.Name}
-				if calls[k] == nil {
-					calls[k] = &SyscallStat{}
+				if top[k] == nil {
+					top[k] = &SyscallStat{}
 				}
-				calls[k].Count += s.Count
-				calls[k].SumNs += s.SumNs
+				top[k].Count += s.Count
+				top[k].SumNs += s.SumNs
 			}
 		}
 	}
 	for k, h := range lat {
 		count, sum, b := promBuckets(*h)
 		ch <- prometheus.MustNewConstHistogram(syscallDurationDesc, count, sum, b, k.label, k.mode)
+		ch <- prometheus.MustNewConstMetric(syscallsDesc, prometheus.CounterValue, float64(calls[k]), k.label, k.mode)
 	}
 	for label, h := range filt {
 		count, sum, b := promBuckets(*h)
 		ch <- prometheus.MustNewConstHistogram(filterDurationDesc, count, sum, b, label)
 		ch <- prometheus.MustNewConstMetric(filtersDesc, prometheus.GaugeValue, float64(filters[label]), label)
 	}
-	for k, s := range calls {
+	for k, s := range top {
 		ch <- prometheus.MustNewConstMetric(syscallCallsDesc, prometheus.CounterValue, float64(s.Count), k.label, k.name)
 		ch <- prometheus.MustNewConstMetric(syscallSecondsDesc, prometheus.CounterValue, float64(s.SumNs)/1e9, k.label, k.name)
 	}
@@ -129,9 +135,9 @@ func (l *Latency) Summary() Summary {
 	for _, c := range rep.Containers {
 		cs := ContainerSummary{ID: c.ID, Name: c.Name, TopSyscalls: c.TopSyscalls}
 		for _, m := range c.Seccomp {
-			ms := ModeSummary{Mode: m.Mode, Syscalls: m.Hist.Count()}
-			if ms.Syscalls > 0 {
-				ms.MeanNs = float64(m.Hist.SumNs) / float64(ms.Syscalls)
+			ms := ModeSummary{Mode: m.Mode, Syscalls: m.Calls}
+			if n := m.Hist.Count(); n > 0 {
+				ms.MeanNs = float64(m.Hist.SumNs) / float64(n)
 			}
 			cs.Seccomp = append(cs.Seccomp, ms)
 		}

@@ -37,10 +37,10 @@ const (
 func TestCollectorLabelsAndForget(t *testing.T) {
 	src := &fakeSource{
 		lat: sensor.LatencySnapshot{SampleEvery: 2, Latency: []sensor.SyscallLatency{
-			{CgroupID: 1, Seccomp: "filter", Hist: hist(8, 10, 3000)},
-			{CgroupID: 2, Seccomp: "filter", Hist: hist(8, 5, 1500)}, // second cgroup of A
-			{CgroupID: 3, Seccomp: "none", Hist: hist(8, 7, 2100)},
-			{CgroupID: 9, Seccomp: "none", Hist: hist(10, 1, 1000)}, // host
+			{CgroupID: 1, Seccomp: "filter", Hist: hist(8, 10, 3000), Calls: 21},
+			{CgroupID: 2, Seccomp: "filter", Hist: hist(8, 5, 1500), Calls: 9}, // second cgroup of A
+			{CgroupID: 3, Seccomp: "none", Hist: hist(8, 7, 2100), Calls: 15},
+			{CgroupID: 9, Seccomp: "none", Hist: hist(10, 1, 1000), Calls: 3}, // host
 		}, Syscalls: []sensor.SyscallStat{{CgroupID: 1, Nr: 110, Count: 10, SumNs: 3000}}, HistOverflow: 3},
 		filt: sensor.SeccompSnapshot{Filter: []sensor.SeccompFilterTime{{CgroupID: 1, Filters: 2, Hist: hist(6, 10, 1000)}}, Unmatched: 1, Slept: 4},
 	}
@@ -55,6 +55,11 @@ observer_seccomp_filters{container="aaaaaaaaaaaa"} 2
 # HELP observer_syscall_top_calls_total Calls of each of the container's top syscalls by time spent (--syscall-label; the set can change between scrapes).
 # TYPE observer_syscall_top_calls_total counter
 observer_syscall_top_calls_total{container="aaaaaaaaaaaa",syscall="getppid"} 20
+# HELP observer_syscalls_total Syscalls completed (counted at sys_exit, every one, sampled or not), by container and the task's seccomp mode.
+# TYPE observer_syscalls_total counter
+observer_syscalls_total{container="",seccomp="none"} 3
+observer_syscalls_total{container="aaaaaaaaaaaa",seccomp="filter"} 30
+observer_syscalls_total{container="bbbbbbbbbbbb",seccomp="none"} 15
 # HELP observer_syscall_untracked_total Syscalls or seccomp filter runs the kernel did not record, by reason: a bounded map was full, per-thread storage failed, or (filter runs) an exit did not match its entry or the task slept in the filter call (user notifier, tracer).
 # TYPE observer_syscall_untracked_total counter
 observer_syscall_untracked_total{reason="filter_histogram_full"} 0
@@ -65,7 +70,7 @@ observer_syscall_untracked_total{reason="histogram_full"} 3
 observer_syscall_untracked_total{reason="per_syscall_full"} 0
 observer_syscall_untracked_total{reason="thread_storage"} 0
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "observer_seccomp_filters", "observer_syscall_top_calls_total", "observer_syscall_untracked_total"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "observer_seccomp_filters", "observer_syscall_top_calls_total", "observer_syscall_untracked_total", "observer_syscalls_total"); err != nil {
 		t.Error(err)
 	}
 	mfs, err := reg.Gather()
@@ -85,7 +90,8 @@ observer_syscall_untracked_total{reason="thread_storage"} 0
 			counts[strings.Join(labels, ",")] = m.GetHistogram().GetSampleCount()
 		}
 	}
-	// A's two cgroups merge; counts are scaled by the sampling rate.
+	// A's two cgroups merge; histogram counts are scaled by the sampling rate
+	// (observer_syscalls_total above is exact, not scaled).
 	for k, n := range map[string]uint64{"container=aaaaaaaaaaaa,seccomp=filter": 30, "container=bbbbbbbbbbbb,seccomp=none": 14, "container=,seccomp=none": 2} {
 		if counts[k] != n {
 			t.Errorf("%s: %d, want %d (all: %v)", k, counts[k], n, counts)

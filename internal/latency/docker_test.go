@@ -12,6 +12,7 @@ import (
 
 	"github.com/observer-dev/observer/internal/container"
 	"github.com/observer-dev/observer/internal/latency"
+	"github.com/observer-dev/observer/internal/sensor"
 	"github.com/observer-dev/observer/internal/testenv"
 	"github.com/observer-dev/observer/tracer"
 )
@@ -29,7 +30,9 @@ func TestDockerSeccompModes(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	tr, err := tracer.New(tracer.Options{Sensors: []string{tracer.SensorLatency}, Logger: log})
+	// Sampled as the daemon runs it by default: counts exact, one in N timed.
+	tr, err := tracer.New(tracer.Options{Sensors: []string{tracer.SensorLatency}, Logger: log,
+		Latency: tracer.LatencyOptions{SampleEvery: sensor.DefaultSyscallSampleEvery}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +76,7 @@ func TestDockerSeccompModes(t *testing.T) {
 		}
 		for _, m := range c.Seccomp {
 			if m.Mode == mode {
-				return m.Hist.Count()
+				return m.Calls
 			}
 		}
 		return 0
@@ -101,6 +104,17 @@ func TestDockerSeccompModes(t *testing.T) {
 		t.Errorf("unconfined container: %d syscalls under a seccomp filter, want 0", n)
 	}
 	t.Logf("default: %d filtered syscalls; unconfined: %d unfiltered", count(dc, "filter"), count(uc, "none"))
+	// Timed: one in N of them, scaled back up by N, so about the count.
+	for _, c := range []struct {
+		r    *latency.ContainerReport
+		mode string
+	}{{dc, "filter"}, {uc, "none"}} {
+		for _, m := range c.r.Seccomp {
+			if m.Mode == c.mode && (m.Hist.Count() < m.Calls/2 || m.Hist.Count() > m.Calls*2) {
+				t.Errorf("%s: %d syscalls, histogram estimates %d (1 in %d timed)", c.r.Name, m.Calls, m.Hist.Count(), rep.SampleEvery)
+			}
+		}
+	}
 
 	// The subcommand against the JSON endpoint: both containers, their modes.
 	srv := httptest.NewServer(lat.Handler())

@@ -127,7 +127,8 @@ func (l *Latency) Forget(id string) {
 // started (or since the container's first syscall), per container.
 type Report struct {
 	Time time.Time `json:"time"`
-	// SampleEvery: one syscall in N was measured; counts below are scaled up by N.
+	// SampleEvery: one syscall in N was timed; histograms and per-syscall
+	// figures below are scaled up by N (estimates), calls are exact.
 	SampleEvery uint32 `json:"sample_every"`
 	// LatencyError / FilterError say why a sensor's figures are missing.
 	LatencyError string            `json:"latency_error,omitempty"`
@@ -147,10 +148,12 @@ type ContainerReport struct {
 	TopSyscalls []SyscallStat `json:"top_syscalls,omitempty"`
 }
 
-// ModeLatency is the syscall duration histogram of a container's tasks in one seccomp mode.
+// ModeLatency is the syscall duration histogram of a container's tasks in one
+// seccomp mode. Calls is exact; Hist is estimated when sampling.
 type ModeLatency struct {
-	Mode string               `json:"mode"`
-	Hist sensor.Log2Histogram `json:"hist"`
+	Mode  string               `json:"mode"`
+	Calls uint64               `json:"calls"`
+	Hist  sensor.Log2Histogram `json:"hist"`
 }
 
 // FilterTime is a container's seccomp filter evaluation time.
@@ -198,6 +201,7 @@ func (l *Latency) Report() Report {
 				i = len(r.Seccomp) - 1
 			}
 			r.Seccomp[i].Hist.Add(&h)
+			r.Seccomp[i].Calls += s.Calls
 		}
 		perCtr := map[*ContainerReport]map[uint32]*SyscallStat{}
 		for _, s := range snap.Syscalls {

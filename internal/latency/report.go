@@ -120,13 +120,13 @@ func Compare(prev *Report, cur Report) Comparison {
 			}
 		}
 		for _, m := range r.Seccomp {
-			h := m.Hist
+			h, n := m.Hist, m.Calls
 			for _, om := range old.Seccomp {
 				if om.Mode == m.Mode {
 					h = Sub(h, om.Hist)
+					n -= min(n, om.Calls)
 				}
 			}
-			n := h.Count()
 			if prev != nil && n == 0 {
 				continue // idle during the interval
 			}
@@ -161,7 +161,7 @@ func WriteReport(w io.Writer, c Comparison) {
 		fmt.Fprint(w, "syscalls since each container's first syscall")
 	}
 	if c.SampleEvery > 1 {
-		fmt.Fprintf(w, " (estimated: 1 in %d measured)", c.SampleEvery)
+		fmt.Fprintf(w, " (counts exact; latencies from 1 syscall in %d, timed at random)", c.SampleEvery)
 	}
 	fmt.Fprintln(w)
 	if c.LatencyError != "" {

@@ -21,15 +21,17 @@ func hist(bucket int, n, sumNs uint64) sensor.Log2Histogram {
 func TestCompareRatesAndShares(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	prev := Report{Time: t0, SampleEvery: 1, Containers: []ContainerReport{
-		{ID: "a", Seccomp: []ModeLatency{{Mode: "filter", Hist: hist(8, 1000, 300_000)}},
+		{ID: "a", Seccomp: []ModeLatency{{Mode: "filter", Calls: 1000, Hist: hist(8, 1000, 300_000)}},
 			Filter: &FilterTime{Filters: 1, Hist: hist(6, 1000, 100_000)}},
-		{ID: "b", Seccomp: []ModeLatency{{Mode: "none", Hist: hist(8, 1000, 300_000)}}},
+		// Sampled: the histogram's scaled count is an estimate; rates come from Calls.
+		{ID: "b", Seccomp: []ModeLatency{{Mode: "none", Calls: 1000, Hist: hist(8, 960, 300_000)}}},
+		{ID: "idle", Seccomp: []ModeLatency{{Mode: "none", Calls: 7, Hist: hist(8, 16, 500)}}},
 	}}
 	cur := Report{Time: t0.Add(2 * time.Second), SampleEvery: 1, Containers: []ContainerReport{
-		{ID: "a", Name: "web", Seccomp: []ModeLatency{{Mode: "filter", Hist: hist(8, 3000, 900_000)}},
+		{ID: "a", Name: "web", Seccomp: []ModeLatency{{Mode: "filter", Calls: 3000, Hist: hist(8, 3000, 900_000)}},
 			Filter: &FilterTime{Filters: 1, Hist: hist(6, 3000, 300_000)}},
-		{ID: "b", Seccomp: []ModeLatency{{Mode: "none", Hist: hist(8, 3000, 900_000)}}},
-		{ID: "idle", Seccomp: []ModeLatency{{Mode: "none"}}},
+		{ID: "b", Seccomp: []ModeLatency{{Mode: "none", Calls: 3000, Hist: hist(8, 3040, 900_000)}}},
+		{ID: "idle", Seccomp: []ModeLatency{{Mode: "none", Calls: 7, Hist: hist(8, 16, 500)}}},
 	}}
 	c := Compare(&prev, cur)
 	if len(c.Rows) != 2 {
@@ -57,7 +59,7 @@ func TestCompareRatesAndShares(t *testing.T) {
 
 func TestCompareFilterNotMeasured(t *testing.T) {
 	cur := Report{SampleEvery: 1, FilterError: "seccomp sensor unavailable: no kprobes", Containers: []ContainerReport{
-		{ID: "a", Seccomp: []ModeLatency{{Mode: "filter", Hist: hist(8, 10, 3000)}}},
+		{ID: "a", Seccomp: []ModeLatency{{Mode: "filter", Calls: 10, Hist: hist(8, 10, 3000)}}},
 	}}
 	c := Compare(nil, cur)
 	if len(c.Rows) != 1 || !math.IsNaN(c.Rows[0].FilterShare) || !math.IsNaN(c.Rows[0].PerSecond) {
