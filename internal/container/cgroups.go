@@ -14,3 +14,14 @@ func (r *Resolver) ContainerCgroups() map[uint64]string {
 	}
 	return out
 }
+
+// Removed reports whether a cgroup is known to be gone: removed (tracepoint,
+// or the kernel no longer knowing the id), whether or not its grace period is
+// over. A cgroup the resolver cannot check counts as present.
+func (r *Resolver) Removed(cgroupID uint64) bool {
+	r.Lookup(cgroupID) // a miss asks the kernel once and caches the answer
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	e, ok := r.idx.get(cgroupID)
+	return ok && !e.removed.IsZero()
+}

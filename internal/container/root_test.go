@@ -126,4 +126,26 @@ func TestRealCgroups(t *testing.T) {
 	if !cached || e.removed.IsZero() {
 		t.Fatalf("negative answer not cached as removed: %+v %v", e, cached)
 	}
+
+	// Removed: what the latency sensor asks before retiring a host cgroup.
+	if !r.Removed(goneCG) {
+		t.Error("Removed(a cgroup the kernel no longer has) = false")
+	}
+	hostCG := inode(t, host)
+	if r.Removed(hostCG) {
+		t.Error("Removed(a live host cgroup) = true")
+	}
+	r.CgroupRemoved(hostCG, "observer-test-host") // the cgroup sensor's rmdir event
+	if !r.Removed(hostCG) {
+		t.Error("Removed after CgroupRemoved = false")
+	}
+	unseen := filepath.Join(root, "observer-test-unseen")
+	if err := os.Mkdir(unseen, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	unseenCG := inode(t, unseen)
+	os.Remove(unseen)
+	if !r.Removed(unseenCG) { // never looked up while it lived
+		t.Error("Removed(an id never seen, gone) = false")
+	}
 }

@@ -1,6 +1,7 @@
 package latency
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -20,14 +21,41 @@ type fakeSource struct {
 
 func (f *fakeSource) SyscallLatency() (sensor.LatencySnapshot, error)    { return f.lat, nil }
 func (f *fakeSource) SeccompFilterTime() (sensor.SeccompSnapshot, error) { return f.filt, nil }
-func (f *fakeSource) ForgetCgroups(ids []uint64)                         { f.forgot = append(f.forgot, ids...) }
 func (f *fakeSource) TrackCgroups(map[uint64]bool) error                 { return nil }
-func (f *fakeSource) MeasuredCgroups() []uint64                          { return nil }
 
+// ForgetCgroups deletes the cgroups' entries, as the kernel maps do.
+func (f *fakeSource) ForgetCgroups(ids []uint64) {
+	f.forgot = append(f.forgot, ids...)
+	f.lat.Latency = slices.DeleteFunc(f.lat.Latency, func(l sensor.SyscallLatency) bool { return slices.Contains(ids, l.CgroupID) })
+	f.lat.Syscalls = slices.DeleteFunc(f.lat.Syscalls, func(s sensor.SyscallStat) bool { return slices.Contains(ids, s.CgroupID) })
+	f.filt.Filter = slices.DeleteFunc(f.filt.Filter, func(s sensor.SeccompFilterTime) bool { return slices.Contains(ids, s.CgroupID) })
+}
+
+func (f *fakeSource) MeasuredCgroups() []uint64 {
+	var ids []uint64
+	for _, l := range f.lat.Latency {
+		ids = append(ids, l.CgroupID)
+	}
+	for _, s := range f.filt.Filter {
+		ids = append(ids, s.CgroupID)
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// fakeResolver maps cgroup ids to container ids; removedCgroup marks one gone.
 type fakeResolver map[uint64]string
 
-func (r fakeResolver) Lookup(id uint64) container.Container { return container.Container{ID: r[id]} }
-func (r fakeResolver) ContainerCgroups() map[uint64]string  { return r }
+const removedCgroup = "(removed)"
+
+func (r fakeResolver) Lookup(id uint64) container.Container {
+	if r[id] == removedCgroup {
+		return container.Container{}
+	}
+	return container.Container{ID: r[id]}
+}
+func (r fakeResolver) ContainerCgroups() map[uint64]string { return r }
+func (r fakeResolver) Removed(id uint64) bool              { return r[id] == removedCgroup }
 
 const (
 	ctrA = "aaaaaaaaaaaa0000000000000000000000000000000000000000000000000000"
@@ -103,4 +131,60 @@ observer_syscall_untracked_total{reason="thread_storage"} 0
 	if !slices.Equal(src.forgot, []uint64{1, 2}) {
 		t.Errorf("forgot cgroups %v, want [1 2]", src.forgot)
 	}
+}
+
+// Host cgroups that are gone leave the kernel maps, but the host's series keep
+// their figures: they are sums over host cgroups and counters must not go down.
+func TestRetireGoneHostCgroups(t *testing.T) {
+	src := &fakeSource{
+		lat: sensor.LatencySnapshot{SampleEvery: 4, Latency: []sensor.SyscallLatency{
+			{CgroupID: 1, Seccomp: "none", Hist: hist(8, 10, 3000), Calls: 41},
+			{CgroupID: 8, Seccomp: "none", Hist: hist(8, 5, 1500), Calls: 19},   // host, live
+			{CgroupID: 9, Seccomp: "none", Hist: hist(10, 2, 2048), Calls: 9},   // host, gone
+			{CgroupID: 9, Seccomp: "filter", Hist: hist(10, 1, 1024), Calls: 3}, // host, gone
+		}, Syscalls: []sensor.SyscallStat{{CgroupID: 9, Nr: 39, Count: 2, SumNs: 100}, {CgroupID: 8, Nr: 39, Count: 1, SumNs: 50}}},
+		filt: sensor.SeccompSnapshot{Filter: []sensor.SeccompFilterTime{{CgroupID: 9, Filters: 3, Hist: hist(6, 1, 70)}}},
+	}
+	res := fakeResolver{1: ctrA, 9: removedCgroup}
+	l := New(Options{Source: src, Resolver: res})
+	before := l.Report()
+
+	l.refresh()
+	if !slices.Equal(src.forgot, []uint64{9}) {
+		t.Fatalf("forgot %v, want the gone host cgroup [9] only", src.forgot)
+	}
+	after := l.Report()
+	// All but the filter count, a gauge of live tasks: the gone cgroup's 3 leave.
+	if f := after.Containers[0].Filter; f == nil || f.Filters != 0 {
+		t.Errorf("host filter figures after retiring: %+v, want the time kept and no filter count", f)
+	} else {
+		before.Containers[0].Filter.Filters = 0
+	}
+	if !equalJSON(t, before.Containers, after.Containers) {
+		t.Errorf("figures changed when the host cgroup was retired:\nbefore %+v\nafter  %+v", before.Containers, after.Containers)
+	}
+
+	// Retired figures add to what the host's live cgroups do next.
+	src.lat.Latency[1].Calls += 100
+	l.refresh() // nothing more to retire
+	host := l.Report().Containers[0]
+	if host.ID != "" || host.mode("none").Calls != 19+9+100 || host.mode("filter").Calls != 3 {
+		t.Errorf("host after more syscalls: %+v", host.Seccomp)
+	}
+	if len(src.forgot) != 1 {
+		t.Errorf("forgot %v: retired twice", src.forgot)
+	}
+}
+
+func equalJSON(t *testing.T, a, b any) bool {
+	t.Helper()
+	ja, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jb, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(ja) == string(jb)
 }

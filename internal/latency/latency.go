@@ -31,6 +31,8 @@ type Source interface {
 type Resolver interface {
 	Lookup(cgroupID uint64) container.Container
 	ContainerCgroups() map[uint64]string
+	// Removed reports whether a cgroup is known to be gone.
+	Removed(cgroupID uint64) bool
 }
 
 // DefaultTopN is how many syscalls per container /status and the opt-in
@@ -61,6 +63,17 @@ type Latency struct {
 	// entries can be deleted when the container is gone: by then the resolver
 	// no longer maps those cgroups.
 	seen map[string]map[uint64]bool
+
+	// kernelMu orders reports (read) against retiring host cgroups (write),
+	// so that no report sees a cgroup's figures both in the kernel and in
+	// retired, or in neither.
+	kernelMu sync.RWMutex
+	// retired holds the figures of host cgroups that are gone. Their kernel
+	// entries are deleted, or transient host cgroups (sessions, cron jobs,
+	// systemd units) would fill the bounded maps; but the host's series sum
+	// every host cgroup, and as counters they must not go down.
+	retired         ContainerReport
+	retiredSyscalls map[uint32]*SyscallStat
 }
 
 // New checks the options.
@@ -74,7 +87,7 @@ func New(opts Options) *Latency {
 	if opts.Label == nil {
 		opts.Label = func(id string) string { return container.ShortID(id) }
 	}
-	return &Latency{opts: opts, seen: map[string]map[uint64]bool{}}
+	return &Latency{opts: opts, seen: map[string]map[uint64]bool{}, retiredSyscalls: map[uint32]*SyscallStat{}}
 }
 
 // refreshPeriod is how often measured cgroups are mapped to containers between
@@ -88,26 +101,70 @@ func (l *Latency) Run(ctx context.Context) {
 	t := time.NewTicker(refreshPeriod)
 	defer t.Stop()
 	for {
-		if l.opts.ContainersOnly {
-			want := map[uint64]bool{}
-			for id := range l.opts.Resolver.ContainerCgroups() {
-				want[id] = true
-			}
-			if err := l.opts.Source.TrackCgroups(want); err != nil && !errors.Is(err, sensor.ErrNotRunning) {
-				l.opts.Logger.Warn("latency: track container cgroups", "err", err)
-			}
-		}
-		for _, cg := range l.opts.Source.MeasuredCgroups() {
-			if c := l.opts.Resolver.Lookup(cg); c.ID != "" {
-				l.remember(c.ID, cg)
-			}
-		}
+		l.refresh()
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 	}
+}
+
+// refresh syncs the containers-only set, remembers which cgroups each
+// container has, and retires host cgroups that are gone.
+func (l *Latency) refresh() {
+	if l.opts.ContainersOnly {
+		want := map[uint64]bool{}
+		for id := range l.opts.Resolver.ContainerCgroups() {
+			want[id] = true
+		}
+		if err := l.opts.Source.TrackCgroups(want); err != nil && !errors.Is(err, sensor.ErrNotRunning) {
+			l.opts.Logger.Warn("latency: track container cgroups", "err", err)
+		}
+	}
+	var goneHost []uint64
+	for _, cg := range l.opts.Source.MeasuredCgroups() {
+		if c := l.opts.Resolver.Lookup(cg); c.ID != "" {
+			l.remember(c.ID, cg)
+		} else if l.opts.Resolver.Removed(cg) {
+			goneHost = append(goneHost, cg)
+		}
+	}
+	l.retireHost(goneHost)
+}
+
+// retireHost moves the figures of gone host cgroups from the kernel to retired.
+func (l *Latency) retireHost(ids []uint64) {
+	if len(ids) == 0 {
+		return
+	}
+	gone := make(map[uint64]bool, len(ids))
+	for _, id := range ids {
+		gone[id] = true
+	}
+	l.kernelMu.Lock()
+	defer l.kernelMu.Unlock()
+	// A removed cgroup has no tasks left: nothing adds to its entries between
+	// this read and the delete.
+	snap, latErr := l.opts.Source.SyscallLatency()
+	fsnap, filtErr := l.opts.Source.SeccompFilterTime()
+	addFigures(snap, latErr, fsnap, filtErr, func(cg uint64) (*ContainerReport, map[uint32]*SyscallStat) {
+		if gone[cg] {
+			return &l.retired, l.retiredSyscalls
+		}
+		return nil, nil
+	})
+	l.retired.Filter = clearFilters(l.retired.Filter)
+	l.opts.Source.ForgetCgroups(ids)
+}
+
+// clearFilters drops the filter count of retired figures: it is a gauge of the
+// most recently seen task, which a gone cgroup no longer has.
+func clearFilters(f *FilterTime) *FilterTime {
+	if f != nil {
+		f.Filters = 0
+	}
+	return f
 }
 
 // Forget deletes the kernel entries of a container that is gone (Resolver.Gone).
@@ -174,71 +231,44 @@ type SyscallStat struct {
 func (l *Latency) Report() Report {
 	rep := Report{Time: time.Now().UTC(), SampleEvery: 1}
 	byID := map[string]*ContainerReport{}
-	get := func(cgroup uint64) *ContainerReport {
-		c := l.opts.Resolver.Lookup(cgroup)
-		r := byID[c.ID]
+	perCtr := map[*ContainerReport]map[uint32]*SyscallStat{}
+	group := func(id, name string) (*ContainerReport, map[uint32]*SyscallStat) {
+		r := byID[id]
 		if r == nil {
-			r = &ContainerReport{ID: c.ID, Name: c.Name}
-			byID[c.ID] = r
+			r = &ContainerReport{ID: id, Name: name}
+			byID[id] = r
+			perCtr[r] = map[uint32]*SyscallStat{}
 		}
-		if c.ID != "" {
-			l.remember(c.ID, cgroup)
-		}
-		return r
+		return r, perCtr[r]
 	}
-	snap, err := l.opts.Source.SyscallLatency()
-	if err != nil {
-		rep.LatencyError = err.Error()
+	l.kernelMu.RLock()
+	snap, latErr := l.opts.Source.SyscallLatency()
+	fsnap, filtErr := l.opts.Source.SeccompFilterTime()
+	addFigures(snap, latErr, fsnap, filtErr, func(cg uint64) (*ContainerReport, map[uint32]*SyscallStat) {
+		c := l.opts.Resolver.Lookup(cg)
+		if c.ID != "" {
+			l.remember(c.ID, cg)
+		}
+		return group(c.ID, c.Name)
+	})
+	if len(l.retired.Seccomp) > 0 || l.retired.Filter != nil {
+		host, calls := group("", "")
+		addReport(host, calls, &l.retired, l.retiredSyscalls)
+	}
+	l.kernelMu.RUnlock()
+
+	if latErr != nil {
+		rep.LatencyError = latErr.Error()
 	} else {
 		rep.SampleEvery = max(snap.SampleEvery, 1)
-		for _, s := range snap.Latency {
-			h := s.Hist
-			h.Scale(uint64(rep.SampleEvery))
-			r := get(s.CgroupID)
-			i := slices.IndexFunc(r.Seccomp, func(m ModeLatency) bool { return m.Mode == s.Seccomp })
-			if i < 0 {
-				r.Seccomp = append(r.Seccomp, ModeLatency{Mode: s.Seccomp})
-				i = len(r.Seccomp) - 1
-			}
-			r.Seccomp[i].Hist.Add(&h)
-			r.Seccomp[i].Calls += s.Calls
-		}
-		perCtr := map[*ContainerReport]map[uint32]*SyscallStat{}
-		for _, s := range snap.Syscalls {
-			r := get(s.CgroupID)
-			m := perCtr[r]
-			if m == nil {
-				m = map[uint32]*SyscallStat{}
-				perCtr[r] = m
-			}
-			st := m[s.Nr]
-			if st == nil {
-				st = &SyscallStat{Name: SyscallName(s.Nr), Nr: s.Nr}
-				m[s.Nr] = st
-			}
-			st.Count += s.Count * uint64(rep.SampleEvery)
-			st.SumNs += s.SumNs * uint64(rep.SampleEvery)
-		}
-		for r, m := range perCtr {
-			r.TopSyscalls = topN(m, l.opts.TopN)
-		}
 		// Zeros too: a counter that exists from the start is one alerts can use.
 		rep.Untracked = map[string]uint64{
 			"histogram_full": snap.HistOverflow, "per_syscall_full": snap.SyscallOverflow, "thread_storage": snap.StorageOverflow,
 		}
 	}
-	fsnap, err := l.opts.Source.SeccompFilterTime()
-	if err != nil {
-		rep.FilterError = err.Error()
+	if filtErr != nil {
+		rep.FilterError = filtErr.Error()
 	} else {
-		for _, f := range fsnap.Filter {
-			r := get(f.CgroupID)
-			if r.Filter == nil {
-				r.Filter = &FilterTime{}
-			}
-			r.Filter.Hist.Add(&f.Hist)
-			r.Filter.Filters = max(r.Filter.Filters, f.Filters)
-		}
 		if rep.Untracked == nil {
 			rep.Untracked = map[string]uint64{}
 		}
@@ -249,12 +279,92 @@ func (l *Latency) Report() Report {
 			rep.Untracked[reason] = n
 		}
 	}
-	for _, r := range byID {
+	for r, calls := range perCtr {
+		r.TopSyscalls = topN(calls, l.opts.TopN)
 		slices.SortFunc(r.Seccomp, func(a, b ModeLatency) int { return cmp.Compare(a.Mode, b.Mode) })
 		rep.Containers = append(rep.Containers, *r)
 	}
 	slices.SortFunc(rep.Containers, func(a, b ContainerReport) int { return cmp.Compare(a.ID, b.ID) })
 	return rep
+}
+
+// addFigures adds the kernel's figures to the groups that group picks per
+// cgroup (nil: skip the cgroup). Sampled figures are scaled up to estimates.
+func addFigures(snap sensor.LatencySnapshot, latErr error, fsnap sensor.SeccompSnapshot, filtErr error,
+	group func(cgroup uint64) (*ContainerReport, map[uint32]*SyscallStat)) {
+	if latErr == nil {
+		every := uint64(max(snap.SampleEvery, 1))
+		for _, s := range snap.Latency {
+			r, _ := group(s.CgroupID)
+			if r == nil {
+				continue
+			}
+			h := s.Hist
+			h.Scale(every)
+			m := r.mode(s.Seccomp)
+			m.Hist.Add(&h)
+			m.Calls += s.Calls
+		}
+		for _, s := range snap.Syscalls {
+			_, calls := group(s.CgroupID)
+			if calls == nil {
+				continue
+			}
+			addSyscall(calls, SyscallStat{Nr: s.Nr, Count: s.Count * every, SumNs: s.SumNs * every})
+		}
+	}
+	if filtErr == nil {
+		for _, f := range fsnap.Filter {
+			r, _ := group(f.CgroupID)
+			if r == nil {
+				continue
+			}
+			if r.Filter == nil {
+				r.Filter = &FilterTime{}
+			}
+			r.Filter.Hist.Add(&f.Hist)
+			r.Filter.Filters = max(r.Filter.Filters, f.Filters)
+		}
+	}
+}
+
+// addReport adds src's figures (already scaled) to dst.
+func addReport(dst *ContainerReport, dstCalls map[uint32]*SyscallStat, src *ContainerReport, srcCalls map[uint32]*SyscallStat) {
+	for _, sm := range src.Seccomp {
+		m := dst.mode(sm.Mode)
+		m.Hist.Add(&sm.Hist)
+		m.Calls += sm.Calls
+	}
+	if src.Filter != nil {
+		if dst.Filter == nil {
+			dst.Filter = &FilterTime{}
+		}
+		dst.Filter.Hist.Add(&src.Filter.Hist)
+		dst.Filter.Filters = max(dst.Filter.Filters, src.Filter.Filters)
+	}
+	for _, s := range srcCalls {
+		addSyscall(dstCalls, *s)
+	}
+}
+
+// mode returns r's figures for one seccomp mode, added if missing.
+func (r *ContainerReport) mode(name string) *ModeLatency {
+	i := slices.IndexFunc(r.Seccomp, func(m ModeLatency) bool { return m.Mode == name })
+	if i < 0 {
+		r.Seccomp = append(r.Seccomp, ModeLatency{Mode: name})
+		i = len(r.Seccomp) - 1
+	}
+	return &r.Seccomp[i]
+}
+
+func addSyscall(calls map[uint32]*SyscallStat, s SyscallStat) {
+	st := calls[s.Nr]
+	if st == nil {
+		st = &SyscallStat{Name: SyscallName(s.Nr), Nr: s.Nr}
+		calls[s.Nr] = st
+	}
+	st.Count += s.Count
+	st.SumNs += s.SumNs
 }
 
 func (l *Latency) remember(id string, cgroup uint64) {
