@@ -362,16 +362,7 @@ func TestCgroupMkdirRmdir(t *testing.T) {
 
 // cgroup2Mount finds the cgroup v2 hierarchy: /sys/fs/cgroup or, on hybrid hosts,
 // /sys/fs/cgroup/unified.
-func cgroup2Mount(t *testing.T) string {
-	for _, p := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
-		var fs unix.Statfs_t
-		if unix.Statfs(p, &fs) == nil && fs.Type == unix.CGROUP2_SUPER_MAGIC {
-			return p
-		}
-	}
-	t.Skip("no cgroup v2 hierarchy mounted")
-	return ""
-}
+func cgroup2Mount(t *testing.T) string { return testenv.Cgroup2Mount(t) }
 
 // TestCloseWithNobodyReading: Close must return even when a reader is blocked
 // handing an event to a full Events channel that nobody drains, with the

@@ -3,6 +3,8 @@ package testenv
 import (
 	"os"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // RequireRoot skips the test when the process is not root: kernel-facing
@@ -24,3 +26,17 @@ func VMKernel() string {
 // EnvVMKernel is set by the VM guest's /init for every test binary it runs;
 // its value is the kernel's name column in testdata/vmtest/kernels.txt.
 const EnvVMKernel = "OBSERVER_VM_KERNEL"
+
+// Cgroup2Mount returns where the cgroup v2 hierarchy is mounted (on hybrid
+// hosts /sys/fs/cgroup is a tmpfs and v2 sits in unified/), or skips.
+func Cgroup2Mount(t testing.TB) string {
+	t.Helper()
+	for _, p := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
+		var fs unix.Statfs_t
+		if unix.Statfs(p, &fs) == nil && fs.Type == unix.CGROUP2_SUPER_MAGIC {
+			return p
+		}
+	}
+	t.Skip("no cgroup v2 hierarchy mounted")
+	return ""
+}
