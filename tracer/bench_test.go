@@ -52,6 +52,7 @@ func BenchmarkSyscallOverhead(b *testing.B) {
 		{"latency all timed, raw_tracepoint", latencyConfig(ModeRawTP, LatencyOptions{})},
 		{"latency all timed + per-syscall", latencyConfig(ModeTPBTF, LatencyOptions{PerSyscall: true})},
 		{"latency default, containers-only (host loop)", latencyConfig(ModeTPBTF, LatencyOptions{SampleEvery: def, ContainersOnly: true})},
+		{"every sensor, daemon defaults", allSensors(LatencyOptions{SampleEvery: def})},
 	}
 	const defaultRow = 6
 	ns := make([][]float64, len(configs))
@@ -162,6 +163,25 @@ func latencyConfig(mode Mode, lo LatencyOptions) func() (func(), error) {
 		if err := tr.Start(context.Background()); err != nil {
 			return nil, err
 		}
+		return func() { tr.Close() }, nil
+	}
+}
+
+// allSensors starts the tracer as the daemon does by default: every sensor,
+// best modes, its events drained.
+func allSensors(lo LatencyOptions) func() (func(), error) {
+	return func() (func(), error) {
+		tr, err := New(Options{Latency: lo, Logger: quietLogger()})
+		if err != nil {
+			return nil, err
+		}
+		if err := tr.Start(context.Background()); err != nil {
+			return nil, err
+		}
+		go func() {
+			for range tr.Events() {
+			}
+		}()
 		return func() { tr.Close() }, nil
 	}
 }

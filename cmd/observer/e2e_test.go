@@ -173,6 +173,21 @@ func TestDockerEndToEnd(t *testing.T) {
 	}
 	obs.waitMetric(t, fmt.Sprintf(`observer_rename_exdev_total{container=%q} 1`, id[:12]))
 
+	// The latency sensor at its defaults: every syscall of the container counted
+	// under Docker's seccomp profile, one in 16 timed, in one series each.
+	calls := fmt.Sprintf(`observer_syscalls_total{container=%q,seccomp="filter"}`, id[:12])
+	timed := fmt.Sprintf(`observer_syscall_duration_seconds_count{container=%q,seccomp="filter"}`, id[:12])
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		m := scrape(t, obs.base+"/metrics", "observer_syscall")
+		if m[calls] > 0 && m[timed] > 0 {
+			t.Logf("%s %.0f, %s %.0f", calls, m[calls], timed, m[timed])
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s and %s > 0 after 10s", calls, timed)
+		}
+	}
+
 	// Killing dockerd: the signal (sent by this test) and the exit are reported.
 	dockerdPid := float64(d.Pid())
 	d.Kill(t)
