@@ -6,6 +6,10 @@
  *   tp_btf:         tp_btf/sys_enter + tp_btf/sys_exit (+ sched_process_exit)
  *   raw_tracepoint: the same as raw tracepoints
  *
+ * In tp_btf mode the sys_enter/sys_exit programs end with a tail call into
+ * sys_enter_tails/sys_exit_tails at the syscall's number: other sensors' tail_call
+ * mode (see syscall_tail.h). An empty slot costs a bounds check and a load.
+ *
  * Enabling either hook moves every syscall of every task onto the kernel's
  * syscall slow path: that is the floor (see `make bench`). Timing a syscall
  * costs two bpf_ktime_get_ns calls on top, about as much again as the floor
@@ -22,6 +26,7 @@
  * bucket lock on every syscall.
  */
 #include "hist.h"
+#include "syscall_tail.h"
 
 /* task->seccomp.mode values (include/linux/seccomp.h); named in userspace. */
 #define SECCOMP_MODE_MAX 3
@@ -97,6 +102,21 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } overflow SEC(".maps");
+
+/* Filled by userspace with other sensors' tp_btf programs, by syscall number. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, SYSCALL_TAILS);
+	__type(key, __u32);
+	__type(value, __u32);
+} sys_enter_tails SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, SYSCALL_TAILS);
+	__type(key, __u32);
+	__type(value, __u32);
+} sys_exit_tails SEC(".maps");
 
 /* Initial value for new histogram entries: too large for the BPF stack. */
 const struct hist zero_hist = {};
@@ -210,10 +230,15 @@ static __always_inline void on_thread_exit(struct task_struct *task, __u32 mode)
 	s->calls = 0;
 }
 
+/* The tail calls come after the sensor's own work, whatever it did (sampling
+ * and containers-only return early): the callees see every syscall. A tail
+ * call that finds no program returns here. */
 SEC("tp_btf/sys_enter")
 int BPF_PROG(lat_enter_btf, struct pt_regs *regs, long id)
 {
 	on_enter(id);
+	if ((unsigned long)id < SYSCALL_TAILS)
+		bpf_tail_call(ctx, &sys_enter_tails, (__u32)id);
 	return 0;
 }
 
@@ -222,6 +247,9 @@ int BPF_PROG(lat_exit_btf, struct pt_regs *regs, long ret)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	on_exit(task, task->seccomp.mode);
+	unsigned long nr = regs->orig_ax;
+	if (nr < SYSCALL_TAILS)
+		bpf_tail_call(ctx, &sys_exit_tails, (__u32)nr);
 	return 0;
 }
 

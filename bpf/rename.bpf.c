@@ -8,9 +8,12 @@
  *
  *   fentry:     fentry/fexit on do_renameat2 (also sees io_uring renames)
  *   kprobe:     kprobe/kretprobe on do_renameat2
+ *   tail_call:  tail-called by the latency sensor's tp_btf sys_enter/sys_exit
+ *               programs for the same three syscalls (syscall_tail.h)
  *   tracepoint: syscalls/sys_{enter,exit}_rename{,at,at2}
  */
 #include "common.h"
+#include "syscall_tail.h"
 
 #define PATH_LEN 256
 #define EXDEV 18
@@ -132,25 +135,47 @@ int BPF_KRETPROBE(rename_kretprobe, int ret)
 	return 0;
 }
 
+/* The syscall modes (tracepoint, tail_call): args are the syscall's arguments. */
+static __always_inline void enter_rename(const unsigned long *args)
+{
+	save_user((const char *)args[0], (const char *)args[1], 0);
+}
+
+static __always_inline void enter_renameat(const unsigned long *args)
+{
+	save_user((const char *)args[1], (const char *)args[3], 0);
+}
+
+static __always_inline void enter_renameat2(const unsigned long *args)
+{
+	save_user((const char *)args[1], (const char *)args[3], (__u32)args[4]);
+}
+
 /* tracepoint mode. The syscall tracepoints put the arguments in args[]. */
 SEC("tracepoint/syscalls/sys_enter_rename")
 int rename_enter(struct trace_event_raw_sys_enter *ctx)
 {
-	save_user((const char *)ctx->args[0], (const char *)ctx->args[1], 0);
+	unsigned long args[6];
+	tracepoint_args(ctx, args);
+	enter_rename(args);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_renameat")
 int renameat_enter(struct trace_event_raw_sys_enter *ctx)
 {
-	save_user((const char *)ctx->args[1], (const char *)ctx->args[3], 0);
+	unsigned long args[6];
+	tracepoint_args(ctx, args);
+	enter_renameat(args);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_renameat2")
 int renameat2_enter(struct trace_event_raw_sys_enter *ctx)
 {
-	save_user((const char *)ctx->args[1], (const char *)ctx->args[3], (__u32)ctx->args[4]);
+	unsigned long args[6];
+	tracepoint_args(ctx, args);
+	enter_renameat2(args);
 	return 0;
 }
 
@@ -172,5 +197,49 @@ SEC("tracepoint/syscalls/sys_exit_renameat2")
 int renameat2_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	finish(ctx->ret);
+	return 0;
+}
+
+/* tail_call mode: one entry program per syscall, one exit program for all three
+ * (tracer/tailcall.go puts them in the slots of their syscall numbers). */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(rename_tail_enter, struct pt_regs *regs, long id)
+{
+	unsigned long args[6];
+	if (compat_syscall())
+		return 0;
+	syscall_args(regs, args);
+	enter_rename(args);
+	return 0;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(renameat_tail_enter, struct pt_regs *regs, long id)
+{
+	unsigned long args[6];
+	if (compat_syscall())
+		return 0;
+	syscall_args(regs, args);
+	enter_renameat(args);
+	return 0;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(renameat2_tail_enter, struct pt_regs *regs, long id)
+{
+	unsigned long args[6];
+	if (compat_syscall())
+		return 0;
+	syscall_args(regs, args);
+	enter_renameat2(args);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(rename_tail_exit, struct pt_regs *regs, long ret)
+{
+	if (compat_syscall())
+		return 0;
+	finish(ret);
 	return 0;
 }

@@ -5,6 +5,8 @@
  *
  *   fentry:     fexit/newary and fentry/freeary (ipc/sem.c)
  *   kprobe:     kprobe+kretprobe/newary and kprobe/freeary
+ *   tail_call:  tail-called by the latency sensor's tp_btf sys_enter/sys_exit
+ *               programs for semget and semctl (syscall_tail.h)
  *   tracepoint: syscalls/sys_{enter,exit}_semget and sys_{enter,exit}_semctl
  *
  * newary(ns, params) makes an array and returns its id; semget reaches it only
@@ -17,13 +19,14 @@
  * see namespace teardown. The record's ipc_ns is the ns argument's, not the
  * current task's: the kworker that tears a namespace down is not in it.
  *
- * Tracepoint mode: the entry hook keeps the arguments per thread; the exit hook
+ * Tracepoint and tail_call modes: the entry hook keeps the arguments per thread; the exit hook
  * emits a record only for calls that succeeded. semget without IPC_CREAT only
  * looks an array up and is not reported; with IPC_CREAT but without IPC_EXCL it
  * may return an existing array, which userspace tells apart by the semid it
- * already knows. Arrays freed with their namespace are not seen in this mode.
+ * already knows. Arrays freed with their namespace are not seen in these modes.
  */
 #include "common.h"
+#include "syscall_tail.h"
 
 #define IPC_PRIVATE 0
 #define IPC_CREAT 00001000
@@ -86,56 +89,123 @@ static __always_inline void emit(__u16 type, __u32 ipc_ns, __s32 semid, __s32 ke
 	bpf_ringbuf_submit(e, 0);
 }
 
+/* The syscall modes (tracepoint, tail_call): args are the syscall's arguments. */
+static __always_inline void enter_semget(const unsigned long *args)
+{
+	struct semget_args a = {
+		.key = (__s32)args[0],
+		.nsems = (__s32)args[1],
+		.flags = (__s32)args[2],
+	};
+	if (a.key != IPC_PRIVATE && !(a.flags & IPC_CREAT))
+		return; /* a lookup: creates nothing */
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&inflight_get, &tid, &a, BPF_ANY);
+}
+
+static __always_inline void exit_semget(long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct semget_args *a = bpf_map_lookup_elem(&inflight_get, &tid);
+	if (!a)
+		return;
+	if (ret >= 0)
+		emit(EVENT_SEM_CREATE, 0, (__s32)ret, a->key, a->nsems, a->flags);
+	bpf_map_delete_elem(&inflight_get, &tid);
+}
+
+static __always_inline void enter_semctl(const unsigned long *args)
+{
+	int cmd = (int)args[2] & ~IPC_64;
+	if (cmd != IPC_RMID)
+		return;
+	__s32 semid = (__s32)args[0];
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&inflight_rmid, &tid, &semid, BPF_ANY);
+}
+
+static __always_inline void exit_semctl(long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__s32 *semid = bpf_map_lookup_elem(&inflight_rmid, &tid);
+	if (!semid)
+		return;
+	if (ret == 0)
+		emit(EVENT_SEM_REMOVE, 0, *semid, 0, 0, 0);
+	bpf_map_delete_elem(&inflight_rmid, &tid);
+}
+
+/* tracepoint mode */
 SEC("tracepoint/syscalls/sys_enter_semget")
 int semget_enter(struct trace_event_raw_sys_enter *ctx)
 {
-	struct semget_args a = {
-		.key = (__s32)ctx->args[0],
-		.nsems = (__s32)ctx->args[1],
-		.flags = (__s32)ctx->args[2],
-	};
-	if (a.key != IPC_PRIVATE && !(a.flags & IPC_CREAT))
-		return 0; /* a lookup: creates nothing */
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	bpf_map_update_elem(&inflight_get, &tid, &a, BPF_ANY);
+	unsigned long args[6];
+	tracepoint_args(ctx, args);
+	enter_semget(args);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_semget")
 int semget_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct semget_args *a = bpf_map_lookup_elem(&inflight_get, &tid);
-	if (!a)
-		return 0;
-	if (ctx->ret >= 0)
-		emit(EVENT_SEM_CREATE, 0, (__s32)ctx->ret, a->key, a->nsems, a->flags);
-	bpf_map_delete_elem(&inflight_get, &tid);
+	exit_semget(ctx->ret);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_semctl")
 int semctl_enter(struct trace_event_raw_sys_enter *ctx)
 {
-	int cmd = (int)ctx->args[2] & ~IPC_64;
-	if (cmd != IPC_RMID)
-		return 0;
-	__s32 semid = (__s32)ctx->args[0];
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	bpf_map_update_elem(&inflight_rmid, &tid, &semid, BPF_ANY);
+	unsigned long args[6];
+	tracepoint_args(ctx, args);
+	enter_semctl(args);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_semctl")
 int semctl_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	__s32 *semid = bpf_map_lookup_elem(&inflight_rmid, &tid);
-	if (!semid)
+	exit_semctl(ctx->ret);
+	return 0;
+}
+
+/* tail_call mode (tracer/tailcall.go puts each program in its syscall's slot) */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(semget_tail_enter, struct pt_regs *regs, long id)
+{
+	unsigned long args[6];
+	if (compat_syscall())
 		return 0;
-	if (ctx->ret == 0)
-		emit(EVENT_SEM_REMOVE, 0, *semid, 0, 0, 0);
-	bpf_map_delete_elem(&inflight_rmid, &tid);
+	syscall_args(regs, args);
+	enter_semget(args);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(semget_tail_exit, struct pt_regs *regs, long ret)
+{
+	if (compat_syscall())
+		return 0;
+	exit_semget(ret);
+	return 0;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(semctl_tail_enter, struct pt_regs *regs, long id)
+{
+	unsigned long args[6];
+	if (compat_syscall())
+		return 0;
+	syscall_args(regs, args);
+	enter_semctl(args);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(semctl_tail_exit, struct pt_regs *regs, long ret)
+{
+	if (compat_syscall())
+		return 0;
+	exit_semctl(ret);
 	return 0;
 }
 

@@ -116,7 +116,7 @@ func waitCorrelated(t *testing.T, tr *Tracer, r *container.Resolver, match func(
 
 func TestRenameExdevInContainer(t *testing.T) {
 	requireRoot(t)
-	modes := []Mode{ModeFentry, ModeKprobe, ModeTracepoint}
+	modes := renameModes
 	lower := map[string]string{}
 	for _, m := range modes {
 		lower["data/src-"+string(m)+"/"] = ""
@@ -126,7 +126,7 @@ func TestRenameExdevInContainer(t *testing.T) {
 	res := startResolver(t)
 	for _, mode := range modes {
 		t.Run(string(mode), func(t *testing.T) {
-			tr := startSensor(t, SensorRename, mode, Options{Sensors: []string{SensorCgroup}})
+			tr := startSensor(t, SensorRename, mode, modeOptions(mode, Options{Sensors: []string{SensorCgroup}}))
 			if tr == nil {
 				return
 			}

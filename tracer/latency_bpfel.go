@@ -55,6 +55,8 @@ const (
 	latencyMapLatencyHist       = "latency_hist"
 	latencyMapOverflow          = "overflow"
 	latencyMapStarts            = "starts"
+	latencyMapSysEnterTails     = "sys_enter_tails"
+	latencyMapSysExitTails      = "sys_exit_tails"
 	latencyMapSyscallStats      = "syscall_stats"
 	latencyMapTracked           = "tracked"
 	latencyProgLatEnterBtf      = "lat_enter_btf"
@@ -126,11 +128,13 @@ type latencyProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type latencyMapSpecs struct {
-	LatencyHist  *ebpf.MapSpec `ebpf:"latency_hist"`
-	Overflow     *ebpf.MapSpec `ebpf:"overflow"`
-	Starts       *ebpf.MapSpec `ebpf:"starts"`
-	SyscallStats *ebpf.MapSpec `ebpf:"syscall_stats"`
-	Tracked      *ebpf.MapSpec `ebpf:"tracked"`
+	LatencyHist   *ebpf.MapSpec `ebpf:"latency_hist"`
+	Overflow      *ebpf.MapSpec `ebpf:"overflow"`
+	Starts        *ebpf.MapSpec `ebpf:"starts"`
+	SysEnterTails *ebpf.MapSpec `ebpf:"sys_enter_tails"`
+	SysExitTails  *ebpf.MapSpec `ebpf:"sys_exit_tails"`
+	SyscallStats  *ebpf.MapSpec `ebpf:"syscall_stats"`
+	Tracked       *ebpf.MapSpec `ebpf:"tracked"`
 }
 
 // latencyVariableSpecs contains global variables before they are loaded into the kernel.
@@ -166,11 +170,13 @@ func (o *latencyObjects) Close() error {
 //
 // It can be passed to loadLatencyObjects or ebpf.CollectionSpec.LoadAndAssign.
 type latencyMaps struct {
-	LatencyHist  *ebpf.Map `ebpf:"latency_hist"`
-	Overflow     *ebpf.Map `ebpf:"overflow"`
-	Starts       *ebpf.Map `ebpf:"starts"`
-	SyscallStats *ebpf.Map `ebpf:"syscall_stats"`
-	Tracked      *ebpf.Map `ebpf:"tracked"`
+	LatencyHist   *ebpf.Map `ebpf:"latency_hist"`
+	Overflow      *ebpf.Map `ebpf:"overflow"`
+	Starts        *ebpf.Map `ebpf:"starts"`
+	SysEnterTails *ebpf.Map `ebpf:"sys_enter_tails"`
+	SysExitTails  *ebpf.Map `ebpf:"sys_exit_tails"`
+	SyscallStats  *ebpf.Map `ebpf:"syscall_stats"`
+	Tracked       *ebpf.Map `ebpf:"tracked"`
 }
 
 func (m *latencyMaps) Close() error {
@@ -178,6 +184,8 @@ func (m *latencyMaps) Close() error {
 		m.LatencyHist,
 		m.Overflow,
 		m.Starts,
+		m.SysEnterTails,
+		m.SysExitTails,
 		m.SyscallStats,
 		m.Tracked,
 	)

@@ -14,10 +14,13 @@ const (
 	ModeTPBTF      Mode = "tp_btf"         // BTF-typed raw tracepoints: task pointers as arguments
 	ModeRawTP      Mode = "raw_tracepoint" // raw tracepoints: untyped arguments, no BTF attach
 	ModeTracepoint Mode = "tracepoint"     // classic tracepoints: stable record layouts
+	// ModeTailCall: tp_btf programs tail-called by the latency sensor's
+	// sys_enter/sys_exit hooks, so that no second probe joins them (tailcall.go).
+	ModeTailCall Mode = "tail_call"
 )
 
 // Modes lists every mode, best first.
-var Modes = []Mode{ModeFentry, ModeKprobe, ModeTPBTF, ModeRawTP, ModeTracepoint}
+var Modes = []Mode{ModeFentry, ModeKprobe, ModeTPBTF, ModeRawTP, ModeTailCall, ModeTracepoint}
 
 // ParseMode accepts a mode name as given on the command line.
 func ParseMode(s string) (Mode, error) {
@@ -36,7 +39,7 @@ func (m Mode) sectionPrefixes() []string {
 		return []string{"fentry/", "fexit/"}
 	case ModeKprobe:
 		return []string{"kprobe/", "kretprobe/"}
-	case ModeTPBTF:
+	case ModeTPBTF, ModeTailCall:
 		return []string{"tp_btf/"}
 	case ModeRawTP:
 		return []string{"raw_tracepoint/", "raw_tp/"}

@@ -45,21 +45,25 @@ type renameRenameEvent struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	renameMapEvents            = "events"
-	renameMapEventsLost        = "events_lost"
-	renameMapInflight          = "inflight"
-	renameMapScratch           = "scratch"
-	renameProgRenameEnter      = "rename_enter"
-	renameProgRenameExit       = "rename_exit"
-	renameProgRenameFentry     = "rename_fentry"
-	renameProgRenameFexit      = "rename_fexit"
-	renameProgRenameKprobe     = "rename_kprobe"
-	renameProgRenameKretprobe  = "rename_kretprobe"
-	renameProgRenameat2Enter   = "renameat2_enter"
-	renameProgRenameat2Exit    = "renameat2_exit"
-	renameProgRenameatEnter    = "renameat_enter"
-	renameProgRenameatExit     = "renameat_exit"
-	renameVarUnusedRenameEvent = "unused_rename_event"
+	renameMapEvents              = "events"
+	renameMapEventsLost          = "events_lost"
+	renameMapInflight            = "inflight"
+	renameMapScratch             = "scratch"
+	renameProgRenameEnter        = "rename_enter"
+	renameProgRenameExit         = "rename_exit"
+	renameProgRenameFentry       = "rename_fentry"
+	renameProgRenameFexit        = "rename_fexit"
+	renameProgRenameKprobe       = "rename_kprobe"
+	renameProgRenameKretprobe    = "rename_kretprobe"
+	renameProgRenameTailEnter    = "rename_tail_enter"
+	renameProgRenameTailExit     = "rename_tail_exit"
+	renameProgRenameat2Enter     = "renameat2_enter"
+	renameProgRenameat2Exit      = "renameat2_exit"
+	renameProgRenameat2TailEnter = "renameat2_tail_enter"
+	renameProgRenameatEnter      = "renameat_enter"
+	renameProgRenameatExit       = "renameat_exit"
+	renameProgRenameatTailEnter  = "renameat_tail_enter"
+	renameVarUnusedRenameEvent   = "unused_rename_event"
 )
 
 // loadRename returns the embedded CollectionSpec for rename.
@@ -104,16 +108,20 @@ type renameSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type renameProgramSpecs struct {
-	RenameEnter     *ebpf.ProgramSpec `ebpf:"rename_enter"`
-	RenameExit      *ebpf.ProgramSpec `ebpf:"rename_exit"`
-	RenameFentry    *ebpf.ProgramSpec `ebpf:"rename_fentry"`
-	RenameFexit     *ebpf.ProgramSpec `ebpf:"rename_fexit"`
-	RenameKprobe    *ebpf.ProgramSpec `ebpf:"rename_kprobe"`
-	RenameKretprobe *ebpf.ProgramSpec `ebpf:"rename_kretprobe"`
-	Renameat2Enter  *ebpf.ProgramSpec `ebpf:"renameat2_enter"`
-	Renameat2Exit   *ebpf.ProgramSpec `ebpf:"renameat2_exit"`
-	RenameatEnter   *ebpf.ProgramSpec `ebpf:"renameat_enter"`
-	RenameatExit    *ebpf.ProgramSpec `ebpf:"renameat_exit"`
+	RenameEnter        *ebpf.ProgramSpec `ebpf:"rename_enter"`
+	RenameExit         *ebpf.ProgramSpec `ebpf:"rename_exit"`
+	RenameFentry       *ebpf.ProgramSpec `ebpf:"rename_fentry"`
+	RenameFexit        *ebpf.ProgramSpec `ebpf:"rename_fexit"`
+	RenameKprobe       *ebpf.ProgramSpec `ebpf:"rename_kprobe"`
+	RenameKretprobe    *ebpf.ProgramSpec `ebpf:"rename_kretprobe"`
+	RenameTailEnter    *ebpf.ProgramSpec `ebpf:"rename_tail_enter"`
+	RenameTailExit     *ebpf.ProgramSpec `ebpf:"rename_tail_exit"`
+	Renameat2Enter     *ebpf.ProgramSpec `ebpf:"renameat2_enter"`
+	Renameat2Exit      *ebpf.ProgramSpec `ebpf:"renameat2_exit"`
+	Renameat2TailEnter *ebpf.ProgramSpec `ebpf:"renameat2_tail_enter"`
+	RenameatEnter      *ebpf.ProgramSpec `ebpf:"renameat_enter"`
+	RenameatExit       *ebpf.ProgramSpec `ebpf:"renameat_exit"`
+	RenameatTailEnter  *ebpf.ProgramSpec `ebpf:"renameat_tail_enter"`
 }
 
 // renameMapSpecs contains maps before they are loaded into the kernel.
@@ -179,16 +187,20 @@ type renameVariables struct {
 //
 // It can be passed to loadRenameObjects or ebpf.CollectionSpec.LoadAndAssign.
 type renamePrograms struct {
-	RenameEnter     *ebpf.Program `ebpf:"rename_enter"`
-	RenameExit      *ebpf.Program `ebpf:"rename_exit"`
-	RenameFentry    *ebpf.Program `ebpf:"rename_fentry"`
-	RenameFexit     *ebpf.Program `ebpf:"rename_fexit"`
-	RenameKprobe    *ebpf.Program `ebpf:"rename_kprobe"`
-	RenameKretprobe *ebpf.Program `ebpf:"rename_kretprobe"`
-	Renameat2Enter  *ebpf.Program `ebpf:"renameat2_enter"`
-	Renameat2Exit   *ebpf.Program `ebpf:"renameat2_exit"`
-	RenameatEnter   *ebpf.Program `ebpf:"renameat_enter"`
-	RenameatExit    *ebpf.Program `ebpf:"renameat_exit"`
+	RenameEnter        *ebpf.Program `ebpf:"rename_enter"`
+	RenameExit         *ebpf.Program `ebpf:"rename_exit"`
+	RenameFentry       *ebpf.Program `ebpf:"rename_fentry"`
+	RenameFexit        *ebpf.Program `ebpf:"rename_fexit"`
+	RenameKprobe       *ebpf.Program `ebpf:"rename_kprobe"`
+	RenameKretprobe    *ebpf.Program `ebpf:"rename_kretprobe"`
+	RenameTailEnter    *ebpf.Program `ebpf:"rename_tail_enter"`
+	RenameTailExit     *ebpf.Program `ebpf:"rename_tail_exit"`
+	Renameat2Enter     *ebpf.Program `ebpf:"renameat2_enter"`
+	Renameat2Exit      *ebpf.Program `ebpf:"renameat2_exit"`
+	Renameat2TailEnter *ebpf.Program `ebpf:"renameat2_tail_enter"`
+	RenameatEnter      *ebpf.Program `ebpf:"renameat_enter"`
+	RenameatExit       *ebpf.Program `ebpf:"renameat_exit"`
+	RenameatTailEnter  *ebpf.Program `ebpf:"renameat_tail_enter"`
 }
 
 func (p *renamePrograms) Close() error {
@@ -199,10 +211,14 @@ func (p *renamePrograms) Close() error {
 		p.RenameFexit,
 		p.RenameKprobe,
 		p.RenameKretprobe,
+		p.RenameTailEnter,
+		p.RenameTailExit,
 		p.Renameat2Enter,
 		p.Renameat2Exit,
+		p.Renameat2TailEnter,
 		p.RenameatEnter,
 		p.RenameatExit,
+		p.RenameatTailEnter,
 	)
 }
 

@@ -30,7 +30,7 @@ func semRemove(id int) error {
 }
 
 // semModes are the sem sensor's modes: every test runs in each one the kernel offers.
-var semModes = []Mode{ModeFentry, ModeKprobe, ModeTracepoint}
+var semModes = []Mode{ModeFentry, ModeKprobe, ModeTailCall, ModeTracepoint}
 
 // TestSemCreateRemove creates and removes a real System V semaphore array and
 // expects both records with this process as the actor, in every mode.
@@ -38,7 +38,7 @@ func TestSemCreateRemove(t *testing.T) {
 	requireRoot(t)
 	for _, mode := range semModes {
 		t.Run(string(mode), func(t *testing.T) {
-			tr := startSensor(t, SensorSem, mode, Options{})
+			tr := startSensor(t, SensorSem, mode, modeOptions(mode, Options{}))
 			if tr == nil {
 				return
 			}

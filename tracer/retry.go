@@ -32,11 +32,18 @@ func (o *Options) retryInterval() time.Duration {
 }
 
 // retryable tells whether trying again can help. A mode forced on a sensor
-// without programs for it never will; anything else may (a module loaded
-// later, a transient load failure), and an attempt is cheap.
+// without programs for it never will, nor tail_call when the latency sensor
+// cannot run in tp_btf mode; anything else may (a module loaded later, a
+// transient load failure), and an attempt is cheap.
 func (s *sensorDef) retryable(opts *Options) bool {
 	forced, ok := opts.forcedMode(s.name)
-	return !ok || contains(s.modes, forced)
+	if !ok {
+		return true
+	}
+	if forced == ModeTailCall && !opts.latencyMayTailCall() {
+		return false
+	}
+	return contains(s.modes, forced)
 }
 
 // pending is a sensor waiting for a retry, owned by the retry loop.

@@ -58,8 +58,12 @@ const (
 	semProgNewaryKretprobe = "newary_kretprobe"
 	semProgSemctlEnter     = "semctl_enter"
 	semProgSemctlExit      = "semctl_exit"
+	semProgSemctlTailEnter = "semctl_tail_enter"
+	semProgSemctlTailExit  = "semctl_tail_exit"
 	semProgSemgetEnter     = "semget_enter"
 	semProgSemgetExit      = "semget_exit"
+	semProgSemgetTailEnter = "semget_tail_enter"
+	semProgSemgetTailExit  = "semget_tail_exit"
 	semVarUnusedSemEvent   = "unused_sem_event"
 )
 
@@ -112,8 +116,12 @@ type semProgramSpecs struct {
 	NewaryKretprobe *ebpf.ProgramSpec `ebpf:"newary_kretprobe"`
 	SemctlEnter     *ebpf.ProgramSpec `ebpf:"semctl_enter"`
 	SemctlExit      *ebpf.ProgramSpec `ebpf:"semctl_exit"`
+	SemctlTailEnter *ebpf.ProgramSpec `ebpf:"semctl_tail_enter"`
+	SemctlTailExit  *ebpf.ProgramSpec `ebpf:"semctl_tail_exit"`
 	SemgetEnter     *ebpf.ProgramSpec `ebpf:"semget_enter"`
 	SemgetExit      *ebpf.ProgramSpec `ebpf:"semget_exit"`
+	SemgetTailEnter *ebpf.ProgramSpec `ebpf:"semget_tail_enter"`
+	SemgetTailExit  *ebpf.ProgramSpec `ebpf:"semget_tail_exit"`
 }
 
 // semMapSpecs contains maps before they are loaded into the kernel.
@@ -186,8 +194,12 @@ type semPrograms struct {
 	NewaryKretprobe *ebpf.Program `ebpf:"newary_kretprobe"`
 	SemctlEnter     *ebpf.Program `ebpf:"semctl_enter"`
 	SemctlExit      *ebpf.Program `ebpf:"semctl_exit"`
+	SemctlTailEnter *ebpf.Program `ebpf:"semctl_tail_enter"`
+	SemctlTailExit  *ebpf.Program `ebpf:"semctl_tail_exit"`
 	SemgetEnter     *ebpf.Program `ebpf:"semget_enter"`
 	SemgetExit      *ebpf.Program `ebpf:"semget_exit"`
+	SemgetTailEnter *ebpf.Program `ebpf:"semget_tail_enter"`
+	SemgetTailExit  *ebpf.Program `ebpf:"semget_tail_exit"`
 }
 
 func (p *semPrograms) Close() error {
@@ -199,8 +211,12 @@ func (p *semPrograms) Close() error {
 		p.NewaryKretprobe,
 		p.SemctlEnter,
 		p.SemctlExit,
+		p.SemctlTailEnter,
+		p.SemctlTailExit,
 		p.SemgetEnter,
 		p.SemgetExit,
+		p.SemgetTailEnter,
+		p.SemgetTailExit,
 	)
 }
 

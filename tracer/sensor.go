@@ -3,6 +3,7 @@ package tracer
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"slices"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
-	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
 	"github.com/observer-dev/observer/internal/event"
@@ -25,6 +25,7 @@ type sensorDef struct {
 	modes     []Mode
 	configure func(spec *ebpf.CollectionSpec, opts *Options) error
 	decode    func(raw []byte) (event.Event, error) // nil: the sensor has no ring buffer
+	tailCalls []tailCall                            // the syscalls its tail_call programs handle (tailcall.go)
 }
 
 // Sensor names.
@@ -49,10 +50,11 @@ func sensors() []sensorDef {
 			decode: decodeCgroup,
 		},
 		{
-			name:   SensorRename,
-			load:   loadRename,
-			modes:  []Mode{ModeFentry, ModeKprobe, ModeTracepoint},
-			decode: decodeRename,
+			name:      SensorRename,
+			load:      loadRename,
+			modes:     []Mode{ModeFentry, ModeKprobe, ModeTailCall, ModeTracepoint},
+			decode:    decodeRename,
+			tailCalls: renameTailCalls,
 		},
 		{
 			name:      SensorSignal,
@@ -80,7 +82,7 @@ func sensors() []sensorDef {
 			modes:     []Mode{ModeFentry, ModeKprobe},
 			configure: configureSeccomp,
 		},
-		{name: SensorSem, load: loadSem, modes: []Mode{ModeFentry, ModeKprobe, ModeTracepoint}, decode: decodeSem},
+		{name: SensorSem, load: loadSem, modes: []Mode{ModeFentry, ModeKprobe, ModeTailCall, ModeTracepoint}, decode: decodeSem, tailCalls: semTailCalls},
 		{name: SensorVeth, load: loadVeth, modes: []Mode{ModeFentry, ModeKprobe}, decode: decodeVeth},
 	}
 }
@@ -95,17 +97,16 @@ func SensorNames() []string {
 	return names
 }
 
-// attached is a sensor whose programs are loaded and linked.
+// attached is a sensor whose programs are loaded and hooked: by links, or by
+// entries in the latency sensor's prog arrays (tail_call mode).
 type attached struct {
 	mode  Mode
 	coll  *ebpf.Collection
-	links []link.Link
+	hooks []io.Closer // closing one unhooks its programs
 }
 
 func (a *attached) close() {
-	for _, l := range a.links {
-		l.Close()
-	}
+	a.detach()
 	a.coll.Close()
 }
 
@@ -114,7 +115,9 @@ func (a *attached) close() {
 // kernelBTF is shared by the loads of one round (Start, or one retry): parsing
 // vmlinux BTF is most of a load's cost, and a fresh cache per round sees
 // modules loaded since the last.
-func (s *sensorDef) attachBest(opts *Options, kernelBTF *btf.Cache) (*attached, error) {
+// tails are the latency sensor's prog arrays, nil when it is not running in
+// tp_btf mode (then tail_call is unavailable).
+func (s *sensorDef) attachBest(opts *Options, kernelBTF *btf.Cache, tails *tailHooks) (*attached, error) {
 	modes := s.modes
 	if forced, ok := opts.forcedMode(s.name); ok {
 		if !contains(s.modes, forced) {
@@ -124,7 +127,7 @@ func (s *sensorDef) attachBest(opts *Options, kernelBTF *btf.Cache) (*attached, 
 	}
 	var reasons []string
 	for _, m := range modes {
-		a, err := s.attachMode(m, opts, kernelBTF)
+		a, err := s.attachMode(m, opts, kernelBTF, tails)
 		if err == nil {
 			return a, nil
 		}
@@ -133,7 +136,10 @@ func (s *sensorDef) attachBest(opts *Options, kernelBTF *btf.Cache) (*attached, 
 	return nil, errors.New(strings.Join(reasons, "; "))
 }
 
-func (s *sensorDef) attachMode(m Mode, opts *Options, kernelBTF *btf.Cache) (*attached, error) {
+func (s *sensorDef) attachMode(m Mode, opts *Options, kernelBTF *btf.Cache, tails *tailHooks) (*attached, error) {
+	if m == ModeTailCall && tails == nil {
+		return nil, errNoTailHooks
+	}
 	spec, err := s.load()
 	if err != nil {
 		return nil, fmt.Errorf("read BPF object: %w", err)
@@ -160,6 +166,15 @@ func (s *sensorDef) attachMode(m Mode, opts *Options, kernelBTF *btf.Cache) (*at
 		return nil, fmt.Errorf("load: %w", shortLoadError(err, opts.Logger))
 	}
 	a := &attached{mode: m, coll: coll}
+	if m == ModeTailCall {
+		slots, err := tails.install(s.tailCalls, coll.Programs)
+		if err != nil {
+			a.close()
+			return nil, err
+		}
+		a.hooks = append(a.hooks, slots)
+		return a, nil
+	}
 	// In name order, so that the first failure, which /status reports, is the same on every run.
 	for _, name := range slices.Sorted(maps.Keys(spec.Programs)) {
 		p := spec.Programs[name]
@@ -168,7 +183,7 @@ func (s *sensorDef) attachMode(m Mode, opts *Options, kernelBTF *btf.Cache) (*at
 			a.close()
 			return nil, fmt.Errorf("attach %s: %w", p.SectionName, err)
 		}
-		a.links = append(a.links, l)
+		a.hooks = append(a.hooks, l)
 	}
 	return a, nil
 }

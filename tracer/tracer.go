@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -146,7 +147,7 @@ func (t *Tracer) Start(ctx context.Context) error {
 	every := t.opts.retryInterval()
 	kernelBTF := btf.NewCache()
 	var pend []*pending
-	for _, s := range sensors() {
+	for _, s := range attachOrder(sensors()) {
 		if len(enabled) > 0 && !enabled[s.name] {
 			continue
 		}
@@ -189,7 +190,7 @@ func (t *Tracer) Start(ctx context.Context) error {
 
 // attachSensor attaches one sensor in its best mode and opens its ring buffer.
 func (t *Tracer) attachSensor(s sensorDef, kernelBTF *btf.Cache) (*running, error) {
-	att, err := s.attachBest(&t.opts, kernelBTF)
+	att, err := s.attachBest(&t.opts, kernelBTF, t.tailHooks())
 	if err != nil {
 		return nil, err
 	}
@@ -302,7 +303,9 @@ func (t *Tracer) Close() error {
 	}
 	t.wg.Wait()
 	t.mapsMu.Lock()
-	for _, r := range t.running {
+	// Last attached first: a sensor in tail_call mode leaves the latency
+	// sensor's prog arrays before that sensor goes.
+	for _, r := range slices.Backward(t.running) {
 		r.lost.Store(lostEvents(r.att.coll.Maps["events_lost"]))
 		r.att.close()
 	}
@@ -312,11 +315,12 @@ func (t *Tracer) Close() error {
 	return nil
 }
 
-// detach closes the sensor's links, so its programs stop running, and keeps
-// its maps. Only the sensor's reader calls it, before Close waits for readers.
+// detach unhooks the sensor's programs (closes its links, or empties its
+// prog-array slots), so they stop running, and keeps its maps. Close calls it,
+// and the sensor's reader before Close waits for readers.
 func (a *attached) detach() {
-	for _, l := range a.links {
-		l.Close()
+	for _, h := range a.hooks {
+		h.Close()
 	}
-	a.links = nil
+	a.hooks = nil
 }

@@ -104,7 +104,7 @@ func kernelOffers(t *testing.T, mode Mode) (offered, known bool) {
 		return slices.Contains(modes, string(mode)), true
 	}
 	switch mode {
-	case ModeTracepoint, ModeTPBTF, ModeRawTP:
+	case ModeTracepoint, ModeTPBTF, ModeRawTP, ModeTailCall:
 		return true, true
 	case ModeKprobe:
 		return haveKprobes(), true
@@ -138,7 +138,12 @@ func TestDefaultModes(t *testing.T) {
 	requireRoot(t)
 	for _, def := range sensors() {
 		t.Run(def.name, func(t *testing.T) {
-			tr := startSensor(t, def.name, "", Options{})
+			// As the daemon runs it: the latency sensor too, for tail_call.
+			var opts Options
+			if slices.Contains(def.modes, ModeTailCall) {
+				opts = modeOptions(ModeTailCall, opts)
+			}
+			tr := startSensor(t, def.name, "", opts)
 			st, _ := statusOf(tr, def.name)
 			var want Mode
 			for _, m := range def.modes {
@@ -211,57 +216,66 @@ func overlay(t *testing.T) (merged string) {
 	return merged
 }
 
+// renameModes are the rename sensor's modes: its tests run in each one the kernel offers.
+var renameModes = []Mode{ModeFentry, ModeKprobe, ModeTailCall, ModeTracepoint}
+
 func TestRenameExdev(t *testing.T) {
 	requireRoot(t)
-	for _, mode := range []Mode{ModeFentry, ModeKprobe, ModeTracepoint} {
+	for _, mode := range renameModes {
 		t.Run(string(mode), func(t *testing.T) {
-			tr := startSensor(t, SensorRename, mode, Options{})
+			tr := startSensor(t, SensorRename, mode, modeOptions(mode, Options{}))
 			if tr == nil {
 				return
 			}
-			merged := overlay(t)
-			oldPath, newPath := filepath.Join(merged, "dir"), filepath.Join(merged, "moved")
-
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			tid := unix.Gettid()
-			if err := unix.Renameat2(unix.AT_FDCWD, oldPath, unix.AT_FDCWD, newPath, 0); err != unix.EXDEV {
-				t.Fatalf("renameat2 on overlay: %v, want EXDEV", err)
-			}
-			// A rename that succeeds must not produce an event.
-			okOld, okNew := filepath.Join(t.TempDir(), "a"), ""
-			okNew = okOld + "b"
-			os.WriteFile(okOld, nil, 0o644)
-			if err := os.Rename(okOld, okNew); err != nil {
-				t.Fatal(err)
-			}
-			if err := unix.Renameat2(unix.AT_FDCWD, oldPath, unix.AT_FDCWD, newPath, unix.RENAME_NOREPLACE); err != unix.EXDEV {
-				t.Fatalf("second renameat2: %v, want EXDEV", err)
-			}
-
-			var got []*event.RenameExdev
-			for len(got) < 2 {
-				ev := waitEvent(t, tr, func(ev event.Event) bool {
-					r, ok := ev.(*event.RenameExdev)
-					return ok && r.PID == uint32(os.Getpid())
-				})
-				got = append(got, ev.(*event.RenameExdev))
-			}
-			for i, r := range got {
-				if r.OldPath != oldPath || r.NewPath != newPath {
-					t.Errorf("event %d paths = %q -> %q, want %q -> %q", i, r.OldPath, r.NewPath, oldPath, newPath)
-				}
-				if r.TID != uint32(tid) || r.Type != event.TypeRenameExdev || r.CgroupID == 0 || r.Comm == "" {
-					t.Errorf("event %d header = %+v, want tid %d, a cgroup and a comm", i, r.Header, tid)
-				}
-				if time.Since(r.Time) > time.Minute || time.Since(r.Time) < 0 {
-					t.Errorf("event %d time %v is not now", i, r.Time)
-				}
-			}
-			if got[0].Flags != 0 || got[1].Flags != unix.RENAME_NOREPLACE {
-				t.Errorf("flags = %d, %d; want 0, %d", got[0].Flags, got[1].Flags, unix.RENAME_NOREPLACE)
-			}
+			testRenameExdev(t, tr)
 		})
+	}
+}
+
+// testRenameExdev makes two renames fail with EXDEV on a real overlay and one
+// succeed, and expects exactly the two failures reported, with their paths and flags.
+func testRenameExdev(t *testing.T, tr *Tracer) {
+	merged := overlay(t)
+	oldPath, newPath := filepath.Join(merged, "dir"), filepath.Join(merged, "moved")
+
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	tid := unix.Gettid()
+	if err := unix.Renameat2(unix.AT_FDCWD, oldPath, unix.AT_FDCWD, newPath, 0); err != unix.EXDEV {
+		t.Fatalf("renameat2 on overlay: %v, want EXDEV", err)
+	}
+	// A rename that succeeds must not produce an event.
+	okOld, okNew := filepath.Join(t.TempDir(), "a"), ""
+	okNew = okOld + "b"
+	os.WriteFile(okOld, nil, 0o644)
+	if err := os.Rename(okOld, okNew); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Renameat2(unix.AT_FDCWD, oldPath, unix.AT_FDCWD, newPath, unix.RENAME_NOREPLACE); err != unix.EXDEV {
+		t.Fatalf("second renameat2: %v, want EXDEV", err)
+	}
+
+	var got []*event.RenameExdev
+	for len(got) < 2 {
+		ev := waitEvent(t, tr, func(ev event.Event) bool {
+			r, ok := ev.(*event.RenameExdev)
+			return ok && r.PID == uint32(os.Getpid())
+		})
+		got = append(got, ev.(*event.RenameExdev))
+	}
+	for i, r := range got {
+		if r.OldPath != oldPath || r.NewPath != newPath {
+			t.Errorf("event %d paths = %q -> %q, want %q -> %q", i, r.OldPath, r.NewPath, oldPath, newPath)
+		}
+		if r.TID != uint32(tid) || r.Type != event.TypeRenameExdev || r.CgroupID == 0 || r.Comm == "" {
+			t.Errorf("event %d header = %+v, want tid %d, a cgroup and a comm", i, r.Header, tid)
+		}
+		if time.Since(r.Time) > time.Minute || time.Since(r.Time) < 0 {
+			t.Errorf("event %d time %v is not now", i, r.Time)
+		}
+	}
+	if got[0].Flags != 0 || got[1].Flags != unix.RENAME_NOREPLACE {
+		t.Errorf("flags = %d, %d; want 0, %d", got[0].Flags, got[1].Flags, unix.RENAME_NOREPLACE)
 	}
 }
 

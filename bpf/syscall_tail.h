@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The tail_call attach mode: the latency sensor's tp_btf sys_enter/sys_exit
+ * programs are the only probes on those tracepoints and, after their own work,
+ * tail-call a per-syscall program from these prog arrays, indexed by syscall
+ * number. Other sensors (rename, sem) put their tp_btf programs there (see
+ * tracer/tailcall.go) instead of enabling syscall tracepoints of their own: a
+ * tracepoint with one probe calls it directly, with two or more it loops over
+ * them with indirect calls (retpolines), which costs more than the probes.
+ *
+ * The kernel refuses tail calls between tracing programs attached to different
+ * hooks (since ~6.10), so callees are declared SEC("tp_btf/sys_enter") or
+ * SEC("tp_btf/sys_exit"), like their caller. They get the caller's context:
+ * the user registers and the syscall number (sys_enter) or return value
+ * (sys_exit). The readers below give both syscall modes (tracepoint and
+ * tail_call) the arguments as one array, so their logic is shared. */
+#pragma once
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+/* Syscall numbers are below this on x86-64 (about 470 today); larger ones (x32
+ * syscalls, -1 for none) are never tail-called. Kept in sync with
+ * tracer/tailcall.go. */
+#define SYSCALL_TAILS 512
+
+/* TS_COMPAT in arch/x86/include/asm/thread_info.h: a 32-bit syscall is running. */
+#define TS_COMPAT 0x0002
+
+/* x86-64 syscall ABI: arguments in di, si, dx, r10, r8, r9. */
+static __always_inline void syscall_args(struct pt_regs *regs, unsigned long args[6])
+{
+	args[0] = regs->di;
+	args[1] = regs->si;
+	args[2] = regs->dx;
+	args[3] = regs->r10;
+	args[4] = regs->r8;
+	args[5] = regs->r9;
+}
+
+/* The same from a syscall tracepoint's record, into a stack copy: the verifier
+ * refuses loads through a ctx pointer moved to args[]. */
+static __always_inline void tracepoint_args(struct trace_event_raw_sys_enter *ctx, unsigned long args[6])
+{
+	args[0] = ctx->args[0];
+	args[1] = ctx->args[1];
+	args[2] = ctx->args[2];
+	args[3] = ctx->args[3];
+	args[4] = ctx->args[4];
+	args[5] = ctx->args[5];
+}
+
+/* A 32-bit task's syscall numbers index another table: the tail-called
+ * programs would misread them. The syscall tracepoints skip them too. */
+static __always_inline bool compat_syscall(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	return task->thread_info.status & TS_COMPAT;
+}

@@ -1,0 +1,151 @@
+package tracer
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+)
+
+// The tail_call mode (bpf/syscall_tail.h). A tracepoint with one probe calls
+// it directly; with two or more the kernel loops over them with indirect
+// calls, which under retpolines cost more than the probes themselves. The
+// rename and sem sensors' tracepoint mode adds the kernel's perf syscall
+// probe to the sys_enter/sys_exit tracepoints the latency sensor already
+// uses; in tail_call mode they add no probe: the latency sensor's tp_btf
+// programs tail-call theirs, by syscall number, from two prog arrays.
+
+// tailCall is one syscall a sensor handles in tail_call mode: its programs,
+// which go into the latency sensor's prog arrays at the syscall's number.
+type tailCall struct {
+	nr    int    // x86-64 syscall number
+	enter string // program for sys_enter, in the sensor's object
+	exit  string // program for sys_exit
+}
+
+var (
+	renameTailCalls = []tailCall{
+		{unix.SYS_RENAME, "rename_tail_enter", "rename_tail_exit"},
+		{unix.SYS_RENAMEAT, "renameat_tail_enter", "rename_tail_exit"},
+		{unix.SYS_RENAMEAT2, "renameat2_tail_enter", "rename_tail_exit"},
+	}
+	semTailCalls = []tailCall{
+		{unix.SYS_SEMGET, "semget_tail_enter", "semget_tail_exit"},
+		{unix.SYS_SEMCTL, "semctl_tail_enter", "semctl_tail_exit"},
+	}
+)
+
+// syscallTails is SYSCALL_TAILS in bpf/syscall_tail.h: the prog arrays' size.
+const syscallTails = 512
+
+// The latency sensor's prog arrays (bpf/latency.bpf.c).
+const (
+	mapEnterTails = "sys_enter_tails"
+	mapExitTails  = "sys_exit_tails"
+)
+
+var errNoTailHooks = errors.New("latency sensor not running in tp_btf mode: tail calls ride on its sys_enter/sys_exit hooks")
+
+// tailHooks are the running latency sensor's prog arrays.
+type tailHooks struct{ enter, exit *ebpf.Map }
+
+// tailHooks returns the latency sensor's prog arrays, or nil when it is not
+// running in tp_btf mode (its raw_tracepoint programs do not tail-call).
+// Start and the retry loop call it; only they add sensors, and Close closes
+// them only after both have finished.
+func (t *Tracer) tailHooks() *tailHooks {
+	t.mapsMu.RLock()
+	defer t.mapsMu.RUnlock()
+	for _, r := range t.running {
+		if r.def.name == SensorLatency && r.att.mode == ModeTPBTF {
+			return &tailHooks{enter: r.att.coll.Maps[mapEnterTails], exit: r.att.coll.Maps[mapExitTails]}
+		}
+	}
+	return nil
+}
+
+// install puts a sensor's programs into the slots of their syscalls. The
+// returned closer empties those slots again. It holds its own descriptors of
+// the prog arrays, so it works whichever sensor is closed first; and the
+// kernel clears a prog array whose last descriptor closes, so no slot outlives
+// both sensors.
+func (h *tailHooks) install(calls []tailCall, progs map[string]*ebpf.Program) (io.Closer, error) {
+	if len(calls) == 0 {
+		return nil, errors.New("sensor lists no syscalls to tail-call")
+	}
+	s := &tailSlots{}
+	for _, m := range []*ebpf.Map{h.enter, h.exit} {
+		c, err := m.Clone()
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("tail calls: %w", err)
+		}
+		s.maps = append(s.maps, c)
+	}
+	for _, c := range calls {
+		for i, name := range []string{c.enter, c.exit} {
+			p := progs[name]
+			if p == nil {
+				s.Close()
+				return nil, fmt.Errorf("tail calls: no program %s for syscall %d", name, c.nr)
+			}
+			m := s.maps[i]
+			if err := m.Put(uint32(c.nr), p); err != nil {
+				s.Close()
+				return nil, fmt.Errorf("tail calls: put %s in %s[%d]: %w", name, [...]string{mapEnterTails, mapExitTails}[i], c.nr, err)
+			}
+			s.slots = append(s.slots, tailSlot{m, uint32(c.nr)})
+		}
+	}
+	return s, nil
+}
+
+// tailSlots are a sensor's entries in the latency sensor's prog arrays.
+type tailSlots struct {
+	maps  []*ebpf.Map // clones of the prog arrays' descriptors
+	slots []tailSlot
+}
+
+type tailSlot struct {
+	m  *ebpf.Map
+	nr uint32
+}
+
+// Close deletes the entries, so the latency sensor no longer calls the
+// sensor's programs, then closes its descriptors.
+func (s *tailSlots) Close() error {
+	var errs []error
+	for _, sl := range s.slots {
+		if err := sl.m.Delete(sl.nr); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, fmt.Errorf("delete tail call %d: %w", sl.nr, err))
+		}
+	}
+	s.slots = nil
+	for _, m := range s.maps {
+		m.Close()
+	}
+	s.maps = nil
+	return errors.Join(errs...)
+}
+
+// attachOrder puts the sensors that can ride on the latency sensor's hooks
+// after the others, so that the latency sensor is running when they attach.
+func attachOrder(defs []sensorDef) []sensorDef {
+	rides := func(s sensorDef) int { return min(len(s.tailCalls), 1) }
+	slices.SortStableFunc(defs, func(a, b sensorDef) int { return cmp.Compare(rides(a), rides(b)) })
+	return defs
+}
+
+// latencyMayTailCall tells whether the options let the latency sensor run in
+// tp_btf mode, without which no tail_call attempt can succeed.
+func (o *Options) latencyMayTailCall() bool {
+	if len(o.Sensors) > 0 && !slices.Contains(o.Sensors, SensorLatency) {
+		return false
+	}
+	m, forced := o.forcedMode(SensorLatency)
+	return !forced || m == ModeTPBTF
+}

@@ -1,0 +1,263 @@
+package tracer
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/observer-dev/observer/internal/sensor"
+)
+
+// modeOptions adds what a mode needs besides the sensor under test: tail_call
+// rides on the latency sensor, which the daemon runs by default, sampling as
+// the daemon does.
+func modeOptions(mode Mode, opts Options) Options {
+	if mode == ModeTailCall {
+		opts.Sensors = append(opts.Sensors, SensorLatency)
+		if opts.Latency.SampleEvery == 0 {
+			opts.Latency.SampleEvery = sensor.DefaultSyscallSampleEvery
+		}
+	}
+	return opts
+}
+
+// TestTailCallPrograms checks the per-sensor syscall lists against the BPF
+// objects: each names programs of the right hook, every tp_btf program is
+// used, and the numbers fit the latency sensor's prog arrays.
+func TestTailCallPrograms(t *testing.T) {
+	lat, err := loadLatency()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{mapEnterTails, mapExitTails} {
+		m := lat.Maps[name]
+		if m == nil || m.Type != ebpf.ProgramArray || m.MaxEntries != syscallTails {
+			t.Fatalf("latency map %s = %+v, want a prog array of %d", name, m, syscallTails)
+		}
+	}
+	var riders int
+	for _, def := range sensors() {
+		if slices.Contains(def.modes, ModeTailCall) != (len(def.tailCalls) > 0) {
+			t.Errorf("%s: modes %v but %d tail calls", def.name, def.modes, len(def.tailCalls))
+		}
+		if len(def.tailCalls) == 0 {
+			continue
+		}
+		riders++
+		spec, err := def.load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		used := map[string]bool{}
+		for _, c := range def.tailCalls {
+			if c.nr < 0 || c.nr >= syscallTails {
+				t.Errorf("%s: syscall %d outside the prog arrays", def.name, c.nr)
+			}
+			for name, section := range map[string]string{c.enter: "tp_btf/sys_enter", c.exit: "tp_btf/sys_exit"} {
+				p := spec.Programs[name]
+				if p == nil || p.SectionName != section {
+					t.Errorf("%s: syscall %d: program %q is not in section %s", def.name, c.nr, name, section)
+				}
+				used[name] = true
+			}
+		}
+		for name, p := range spec.Programs {
+			if ModeTailCall.owns(p.SectionName) && !used[name] {
+				t.Errorf("%s: program %s (%s) is in no syscall's slot", def.name, name, p.SectionName)
+			}
+		}
+	}
+	if riders != 2 {
+		t.Errorf("%d sensors offer tail_call, want rename and sem", riders)
+	}
+}
+
+func TestAttachOrder(t *testing.T) {
+	var names []string
+	for _, s := range attachOrder(sensors()) {
+		names = append(names, s.name)
+	}
+	lat := slices.Index(names, SensorLatency)
+	for _, rider := range []string{SensorRename, SensorSem} {
+		if i := slices.Index(names, rider); i < lat {
+			t.Errorf("order %v: %s before %s, whose hooks it rides", names, rider, SensorLatency)
+		}
+	}
+}
+
+func TestRetryableTailCall(t *testing.T) {
+	rename := sensorDef{name: SensorRename, modes: []Mode{ModeFentry, ModeKprobe, ModeTailCall, ModeTracepoint}}
+	for _, c := range []struct {
+		opts Options
+		want bool
+	}{
+		{Options{Attach: map[string]Mode{SensorRename: ModeTailCall}}, true},
+		{Options{Sensors: []string{SensorRename, SensorLatency}, Attach: map[string]Mode{SensorRename: ModeTailCall}}, true},
+		{Options{Attach: map[string]Mode{SensorRename: ModeTailCall, SensorLatency: ModeTPBTF}}, true},
+		// The latency sensor not enabled, or forced into a mode that does not tail-call.
+		{Options{Sensors: []string{SensorRename}, Attach: map[string]Mode{SensorRename: ModeTailCall}}, false},
+		{Options{Attach: map[string]Mode{SensorRename: ModeTailCall, SensorLatency: ModeRawTP}}, false},
+		{Options{Attach: map[string]Mode{"*": ModeTailCall}}, false},
+		// Not forced: another mode may come.
+		{Options{Sensors: []string{SensorRename}}, true},
+	} {
+		if got := rename.retryable(&c.opts); got != c.want {
+			t.Errorf("sensors %v attach %v: retryable = %v, want %v", c.opts.Sensors, c.opts.Attach, got, c.want)
+		}
+	}
+}
+
+// TestTailCallNeedsLatency: without the latency sensor in tp_btf mode,
+// tail_call is refused with the reason, never silently replaced, and the
+// sensor's default falls back to another mode.
+func TestTailCallNeedsLatency(t *testing.T) {
+	requireRoot(t)
+	for _, c := range []struct {
+		name string
+		opts Options
+	}{
+		{"latency not enabled", Options{}},
+		{"latency raw_tracepoint", Options{Sensors: []string{SensorLatency}, Attach: map[string]Mode{SensorLatency: ModeRawTP}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, name := range []string{SensorRename, SensorSem} {
+				opts := c.opts
+				opts.Sensors = append([]string{name}, opts.Sensors...)
+				opts.Attach = map[string]Mode{name: ModeTailCall}
+				for k, v := range c.opts.Attach {
+					opts.Attach[k] = v
+				}
+				opts.RetryInterval = -1
+				tr := startTracer(t, opts)
+				st, _ := statusOf(tr, name)
+				if st.Mode != "" || !strings.Contains(st.Unavailable, errNoTailHooks.Error()) {
+					t.Errorf("%s forced to tail_call: status %+v, want unavailable: %v", name, st, errNoTailHooks)
+				}
+				opts.Attach = c.opts.Attach
+				tr = startTracer(t, opts)
+				if st, _ := statusOf(tr, name); st.Mode == "" || st.Mode == string(ModeTailCall) {
+					t.Errorf("%s by default: status %+v, want another mode", name, st)
+				}
+			}
+		})
+	}
+}
+
+// startTracer starts a tracer, which may fail to start when nothing attaches.
+func startTracer(t *testing.T, opts Options) *Tracer {
+	t.Helper()
+	opts.Logger = quietLogger()
+	tr, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	tr.Start(t.Context())
+	return tr
+}
+
+// TestTailCallLatencyConfigs: the tail calls come after the latency sensor's
+// own work on every path, so rename in tail_call mode sees its syscalls
+// whether latency times all of them, one in 16, or (containers-only) none of
+// this host process's; and latency still counts.
+func TestTailCallLatencyConfigs(t *testing.T) {
+	requireRoot(t)
+	for _, c := range []struct {
+		name string
+		lo   LatencyOptions
+	}{
+		{"all timed", LatencyOptions{SampleEvery: 1}},
+		{"sampled", LatencyOptions{SampleEvery: sensor.DefaultSyscallSampleEvery}},
+		{"containers-only", LatencyOptions{SampleEvery: sensor.DefaultSyscallSampleEvery, ContainersOnly: true}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tr := startSensor(t, SensorRename, ModeTailCall, modeOptions(ModeTailCall, Options{Latency: c.lo}))
+			if tr == nil {
+				return
+			}
+			testRenameExdev(t, tr)
+			snap, err := tr.SyscallLatency()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var calls uint64
+			for _, l := range snap.Latency {
+				calls += l.Calls
+			}
+			if c.lo.ContainersOnly != (calls == 0) {
+				t.Errorf("latency counted %d syscalls (containers-only %v)", calls, c.lo.ContainersOnly)
+			}
+		})
+	}
+}
+
+// TestTailCallSlotsEmptied: detaching a sensor in tail_call mode (as its
+// reader does when it fails) and closing the tracer empty the latency
+// sensor's prog-array slots: none is left calling a program whose ring
+// buffer is gone.
+func TestTailCallSlotsEmptied(t *testing.T) {
+	requireRoot(t)
+	opts := Options{
+		Sensors: []string{SensorLatency, SensorRename, SensorSem},
+		Attach:  map[string]Mode{SensorRename: ModeTailCall, SensorSem: ModeTailCall},
+	}
+	tr := startTracer(t, opts)
+	for _, name := range []string{SensorRename, SensorSem} {
+		if st, _ := statusOf(tr, name); st.Mode != string(ModeTailCall) {
+			offered, _ := kernelOffers(t, ModeTailCall)
+			if !offered {
+				t.Skipf("tail_call not offered here: %+v", st)
+			}
+			t.Fatalf("%s: status %+v, want tail_call", name, st)
+		}
+	}
+	hooks := tr.tailHooks()
+	// Our own descriptors: they keep the prog arrays, and their entries, alive
+	// after the tracer closes its own.
+	var arrays []*ebpf.Map
+	for _, m := range []*ebpf.Map{hooks.enter, hooks.exit} {
+		c, err := m.Clone()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		arrays = append(arrays, c)
+	}
+	set := func(nr int) (enter, exit bool) {
+		var id uint32
+		enterErr, exitErr := arrays[0].Lookup(uint32(nr), &id), arrays[1].Lookup(uint32(nr), &id)
+		for _, err := range []error{enterErr, exitErr} {
+			if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+				t.Fatalf("lookup slot %d: %v", nr, err)
+			}
+		}
+		return enterErr == nil, exitErr == nil
+	}
+	want := func(when string, nrs []int, wantSet bool) {
+		t.Helper()
+		for _, nr := range nrs {
+			if enter, exit := set(nr); enter != wantSet || exit != wantSet {
+				t.Errorf("%s: slot %d set enter %v exit %v, want %v", when, nr, enter, exit, wantSet)
+			}
+		}
+	}
+	renameNrs := []int{unix.SYS_RENAME, unix.SYS_RENAMEAT, unix.SYS_RENAMEAT2}
+	semNrs := []int{unix.SYS_SEMGET, unix.SYS_SEMCTL}
+	want("attached", append(renameNrs, semNrs...), true)
+	want("attached", []int{unix.SYS_GETPPID, unix.SYS_OPENAT}, false)
+
+	for _, r := range tr.running {
+		if r.def.name == SensorRename {
+			r.att.detach()
+		}
+	}
+	want("rename detached", renameNrs, false)
+	want("rename detached", semNrs, true)
+
+	tr.Close()
+	want("tracer closed", semNrs, false)
+}
