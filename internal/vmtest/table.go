@@ -24,7 +24,7 @@ const requestedDefault = "default"
 
 // modeOrder is the tracer's preference order (tracer.Modes), for listing the
 // other modes in a cell; a mode it does not know is listed after these.
-var modeOrder = []string{"fentry", "kprobe", "tp_btf", "tracepoint"}
+var modeOrder = []string{"fentry", "kprobe", "tp_btf", "raw_tracepoint", "tail_call", "tracepoint"}
 
 // ModeResult is one attach-mode OBSERVER-RESULT line of the tracer tests.
 type ModeResult struct {
