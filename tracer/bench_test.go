@@ -52,6 +52,8 @@ func BenchmarkSyscallOverhead(b *testing.B) {
 		{"latency all timed, raw_tracepoint", latencyConfig(ModeRawTP, LatencyOptions{})},
 		{"latency all timed + per-syscall", latencyConfig(ModeTPBTF, LatencyOptions{PerSyscall: true})},
 		{"latency default, containers-only (host loop)", latencyConfig(ModeTPBTF, LatencyOptions{SampleEvery: def, ContainersOnly: true})},
+		{"latency default + rename, sem tracepoint", riders(ModeTracepoint, LatencyOptions{SampleEvery: def})},
+		{"latency default + rename, sem tail_call", riders(ModeTailCall, LatencyOptions{SampleEvery: def})},
 		{"every sensor, daemon defaults", allSensors(LatencyOptions{SampleEvery: def})},
 	}
 	const defaultRow = 6
@@ -163,6 +165,36 @@ func latencyConfig(mode Mode, lo LatencyOptions) func() (func(), error) {
 		if err := tr.Start(context.Background()); err != nil {
 			return nil, err
 		}
+		return func() { tr.Close() }, nil
+	}
+}
+
+// riders starts the latency sensor (tp_btf) with the rename and sem sensors
+// forced into mode: tracepoint adds the kernel's perf syscall probes to the
+// sys_enter/sys_exit tracepoints latency uses, tail_call rides on latency's.
+func riders(mode Mode, lo LatencyOptions) func() (func(), error) {
+	return func() (func(), error) {
+		tr, err := New(Options{
+			Sensors: []string{SensorLatency, SensorRename, SensorSem},
+			Attach:  map[string]Mode{SensorLatency: ModeTPBTF, SensorRename: mode, SensorSem: mode},
+			Latency: lo, Logger: quietLogger(), RetryInterval: -1,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := tr.Start(context.Background()); err != nil {
+			return nil, err
+		}
+		for _, st := range tr.Status() {
+			if st.Mode == "" {
+				tr.Close()
+				return nil, fmt.Errorf("%s: %s", st.Name, st.Unavailable)
+			}
+		}
+		go func() {
+			for range tr.Events() {
+			}
+		}()
 		return func() { tr.Close() }, nil
 	}
 }
