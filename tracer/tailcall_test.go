@@ -261,3 +261,31 @@ func TestTailCallSlotsEmptied(t *testing.T) {
 	tr.Close()
 	want("tracer closed", semNrs, false)
 }
+
+// TestTailCallLateAttach: a sensor that attaches on a retry, after the
+// latency sensor, gets tail_call and its events.
+func TestTailCallLateAttach(t *testing.T) {
+	requireRoot(t)
+	tr := startTracer(t, Options{
+		Sensors:       []string{SensorLatency},
+		Attach:        map[string]Mode{SensorRename: ModeTailCall},
+		RetryInterval: -1, // this test drives the retry itself
+	})
+	var rename sensorDef
+	for _, s := range sensors() {
+		if s.name == SensorRename {
+			rename = s
+		}
+	}
+	if still := tr.retry(t.Context(), []*pending{{def: rename, reason: "not yet"}}); len(still) > 0 {
+		offered, _ := kernelOffers(t, ModeTailCall)
+		if !offered {
+			t.Skipf("tail_call not offered here: %s", still[0].reason)
+		}
+		t.Fatalf("retry: rename still pending: %s", still[0].reason)
+	}
+	if st, _ := statusOf(tr, SensorRename); st.Mode != string(ModeTailCall) {
+		t.Fatalf("rename after retry: %+v, want tail_call", st)
+	}
+	testRenameExdev(t, tr)
+}
