@@ -184,8 +184,9 @@ func (l *Latency) Forget(id string) {
 // started (or since the container's first syscall), per container.
 type Report struct {
 	Time time.Time `json:"time"`
-	// SampleEvery: one syscall in N was timed; histograms and per-syscall
-	// figures below are scaled up by N (estimates), calls are exact.
+	// SampleEvery: one syscall (and one seccomp filter run) in N was timed;
+	// histograms and per-syscall figures below are scaled up by N
+	// (estimates), calls are exact.
 	SampleEvery uint32 `json:"sample_every"`
 	// LatencyError / FilterError say why a sensor's figures are missing.
 	LatencyError string            `json:"latency_error,omitempty"`
@@ -314,6 +315,7 @@ func addFigures(snap sensor.LatencySnapshot, latErr error, fsnap sensor.SeccompS
 		}
 	}
 	if filtErr == nil {
+		every := uint64(max(fsnap.SampleEvery, 1))
 		for _, f := range fsnap.Filter {
 			r, _ := group(f.CgroupID)
 			if r == nil {
@@ -322,7 +324,9 @@ func addFigures(snap sensor.LatencySnapshot, latErr error, fsnap sensor.SeccompS
 			if r.Filter == nil {
 				r.Filter = &FilterTime{}
 			}
-			r.Filter.Hist.Add(&f.Hist)
+			h := f.Hist
+			h.Scale(every)
+			r.Filter.Hist.Add(&h)
 			r.Filter.Filters = max(r.Filter.Filters, f.Filters)
 		}
 	}
