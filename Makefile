@@ -20,7 +20,7 @@ VMTEST_TIMEOUT ?= 3m
 # (the QEMU kernels' land in .vmtest/<kernel>/results.jsonl).
 HOST_RESULTS := .vmtest/host/results.jsonl
 
-.PHONY: all build run test deps generate check-generate vmlinux vmtest matrix-host matrix-table matrix-check bench
+.PHONY: all build run test deps generate check-generate vmlinux vmtest matrix-host matrix-table matrix-check bench bench-vm
 
 all: build
 
@@ -97,3 +97,11 @@ matrix-check:
 # floor) and the latency sensor's configurations, interleaved; prints medians.
 bench:
 	$(GO) test -run '^$$' -bench SyscallOverhead -benchtime 1x ./tracer
+
+# What the seccomp sensor adds to a filtered syscall, in the QEMU guests (this
+# host refuses fentry); TCG makes absolute figures slow, compare the ratios.
+# Its own output directory: the matrix results in .vmtest/<kernel> stay whole.
+bench-vm: deps
+	$(GO) run ./internal/vmtest/cmd/vmtest -kernels '$(KERNELS)' -run '^$$' -bench SeccompOverhead \
+		-packages ./tracer -timeout $(VMTEST_TIMEOUT) -out .vmtest/bench
+	@for f in .vmtest/bench/*/console.log; do sed -n '/^getppid under/,/^seccomp all timed/p' $$f; done

@@ -24,13 +24,15 @@ type floorHist struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	floorMapBenchHist     = "bench_hist"
-	floorMapBenchStorage  = "bench_storage"
-	floorMapClockSlot     = "clock_slot"
-	floorProgFloorEnter   = "floor_enter"
-	floorProgFloorExit    = "floor_exit"
-	floorVarBenchZeroHist = "bench_zero_hist"
-	floorVarPart          = "part"
+	floorMapBenchHist          = "bench_hist"
+	floorMapBenchStorage       = "bench_storage"
+	floorMapClockSlot          = "clock_slot"
+	floorProgFloorEnter        = "floor_enter"
+	floorProgFloorExit         = "floor_exit"
+	floorProgFloorSeccompEntry = "floor_seccomp_entry"
+	floorProgFloorSeccompExit  = "floor_seccomp_exit"
+	floorVarBenchZeroHist      = "bench_zero_hist"
+	floorVarPart               = "part"
 )
 
 // loadFloor returns the embedded CollectionSpec for floor.
@@ -75,8 +77,10 @@ type floorSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type floorProgramSpecs struct {
-	FloorEnter *ebpf.ProgramSpec `ebpf:"floor_enter"`
-	FloorExit  *ebpf.ProgramSpec `ebpf:"floor_exit"`
+	FloorEnter        *ebpf.ProgramSpec `ebpf:"floor_enter"`
+	FloorExit         *ebpf.ProgramSpec `ebpf:"floor_exit"`
+	FloorSeccompEntry *ebpf.ProgramSpec `ebpf:"floor_seccomp_entry"`
+	FloorSeccompExit  *ebpf.ProgramSpec `ebpf:"floor_seccomp_exit"`
 }
 
 // floorMapSpecs contains maps before they are loaded into the kernel.
@@ -141,14 +145,18 @@ type floorVariables struct {
 //
 // It can be passed to loadFloorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type floorPrograms struct {
-	FloorEnter *ebpf.Program `ebpf:"floor_enter"`
-	FloorExit  *ebpf.Program `ebpf:"floor_exit"`
+	FloorEnter        *ebpf.Program `ebpf:"floor_enter"`
+	FloorExit         *ebpf.Program `ebpf:"floor_exit"`
+	FloorSeccompEntry *ebpf.Program `ebpf:"floor_seccomp_entry"`
+	FloorSeccompExit  *ebpf.Program `ebpf:"floor_seccomp_exit"`
 }
 
 func (p *floorPrograms) Close() error {
 	return _FloorClose(
 		p.FloorEnter,
 		p.FloorExit,
+		p.FloorSeccompEntry,
+		p.FloorSeccompExit,
 	)
 }
 

@@ -12,7 +12,8 @@ import (
 type LatencyOptions struct {
 	// SampleEvery times one syscall in N on average: each sys_enter is
 	// picked at random with probability 1/N, independently of the thread.
-	// 0 or 1 times every syscall. Every syscall is counted either way.
+	// 0 or 1 times every syscall. Every syscall is counted either way. The
+	// seccomp sensor times one filter run in N the same way.
 	SampleEvery uint32
 	// ContainersOnly skips every cgroup not passed to TrackCgroups.
 	ContainersOnly bool
@@ -100,7 +101,13 @@ func configureLatency(spec *ebpf.CollectionSpec, opts *Options) error {
 }
 
 func configureSeccomp(spec *ebpf.CollectionSpec, opts *Options) error {
-	return opts.Latency.sizeHistMap(spec, "filter_hist")
+	lo := &opts.Latency
+	for name, v := range map[string]any{"sample_every": lo.sampleEvery(), "sample_below": lo.sampleBelow()} {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return fmt.Errorf("set %s: %w", name, err)
+		}
+	}
+	return lo.sizeHistMap(spec, "filter_hist")
 }
 
 // seccompModes names task->seccomp.mode (include/linux/seccomp.h).
@@ -179,7 +186,7 @@ func (t *Tracer) SyscallLatency() (sensor.LatencySnapshot, error) {
 func (t *Tracer) SeccompFilterTime() (sensor.SeccompSnapshot, error) {
 	t.mapsMu.RLock()
 	defer t.mapsMu.RUnlock()
-	var snap sensor.SeccompSnapshot
+	snap := sensor.SeccompSnapshot{SampleEvery: t.opts.Latency.sampleEvery()}
 	maps, err := t.sensorMaps(SensorSeccomp)
 	if err != nil {
 		return snap, err

@@ -39,6 +39,8 @@ const (
 	seccompProgSeccompFexit     = "seccomp_fexit"
 	seccompProgSeccompKprobe    = "seccomp_kprobe"
 	seccompProgSeccompKretprobe = "seccomp_kretprobe"
+	seccompVarSampleBelow       = "sample_below"
+	seccompVarSampleEvery       = "sample_every"
 	seccompVarZeroHist          = "zero_hist"
 )
 
@@ -103,7 +105,9 @@ type seccompMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type seccompVariableSpecs struct {
-	ZeroHist *ebpf.VariableSpec `ebpf:"zero_hist"`
+	SampleBelow *ebpf.VariableSpec `ebpf:"sample_below"`
+	SampleEvery *ebpf.VariableSpec `ebpf:"sample_every"`
+	ZeroHist    *ebpf.VariableSpec `ebpf:"zero_hist"`
 }
 
 // seccompObjects contains all objects after they have been loaded into the kernel.
@@ -143,7 +147,9 @@ func (m *seccompMaps) Close() error {
 //
 // It can be passed to loadSeccompObjects or ebpf.CollectionSpec.LoadAndAssign.
 type seccompVariables struct {
-	ZeroHist *ebpf.Variable `ebpf:"zero_hist"`
+	SampleBelow *ebpf.Variable `ebpf:"sample_below"`
+	SampleEvery *ebpf.Variable `ebpf:"sample_every"`
+	ZeroHist    *ebpf.Variable `ebpf:"zero_hist"`
 }
 
 // seccompPrograms contains all programs after they have been loaded into the kernel.

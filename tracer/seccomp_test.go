@@ -72,3 +72,50 @@ func TestSeccompFilterTime(t *testing.T) {
 		})
 	}
 }
+
+// TestSeccompFilterTimeSampled: timing one filter run in ten, about a tenth
+// of the runs are recorded, and the untimed exits are not mistaken for exits
+// without an entry. QEMU only, like TestSeccompFilterTime.
+func TestSeccompFilterTimeSampled(t *testing.T) {
+	requireRoot(t)
+	const (
+		calls = 5000
+		every = 10
+	)
+	for _, mode := range []Mode{ModeFentry, ModeKprobe} {
+		t.Run(string(mode), func(t *testing.T) {
+			tr := startSensor(t, SensorSeccomp, mode, Options{Latency: LatencyOptions{SampleEvery: every}})
+			if tr == nil {
+				return
+			}
+			cg := runHelper(t, calls, 0, 1, 10)
+			snap, err := tr.SeccompFilterTime()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if snap.SampleEvery != every {
+				t.Errorf("SampleEvery = %d, want %d", snap.SampleEvery, every)
+			}
+			if snap.Unmatched+snap.StorageOverflow+snap.HistOverflow != 0 {
+				t.Errorf("untimed runs miscounted: unmatched %d, storage %d, hist full %d", snap.Unmatched, snap.StorageOverflow, snap.HistOverflow)
+			}
+			var f *sensor.SeccompFilterTime
+			for i := range snap.Filter {
+				if snap.Filter[i].CgroupID == cg {
+					f = &snap.Filter[i]
+				}
+			}
+			if f == nil {
+				t.Fatal("no histogram for the helper's cgroup")
+			}
+			// 5000 getppid and a few runtime calls, one in ten timed: about 500.
+			t.Logf("%s: %d of about %d filter runs timed", mode, f.Hist.Count(), calls)
+			if n := f.Hist.Count(); n < 300 || n > 900 {
+				t.Errorf("%d filter runs timed, want about %d", n, calls/every)
+			}
+			if f.Filters != 1 {
+				t.Errorf("filters = %d, want 1", f.Filters)
+			}
+		})
+	}
+}

@@ -171,7 +171,8 @@ func standaloneCapture(ctx context.Context, d time.Duration, reason, watch strin
 	if reason == "" {
 		reason = "manual (standalone)"
 	}
-	_, err = daemon.Capture(ctx, daemon.Options{Source: tr, Resolver: resolver, Version: version(), Logger: log},
+	cfg := &config.Config{ResidueGrace: config.DefaultResidueGrace, ResidueInterval: config.DefaultResidueInterval}
+	_, err = daemon.Capture(ctx, daemon.Options{Config: cfg, Source: tr, Resolver: resolver, Version: version(), Logger: log},
 		w, recorder.CaptureOptions{Duration: d, Reason: reason})
 	return err
 }

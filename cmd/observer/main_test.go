@@ -15,6 +15,8 @@ func TestBadInvocationIsOneLineAndExit2(t *testing.T) {
 		{"--sensors", "bogus"},
 		{"--ring-buffer-size", "1000"},
 		{"--docker-host", "ftp://x"},
+		{"replay", "--speed", "-1", "x.jsonl.gz"},
+		{"replay", "--speed", "NaN", "x.jsonl.gz"},
 	} {
 		var stderr bytes.Buffer
 		code := dispatch(args, &bytes.Buffer{}, &stderr)
@@ -22,8 +24,12 @@ func TestBadInvocationIsOneLineAndExit2(t *testing.T) {
 			t.Errorf("%v: exit %d, want %d (stderr %q)", args, code, exitUsage, stderr.String())
 		}
 		out := stderr.String()
-		if strings.Count(out, "\n") != 1 || !strings.HasPrefix(out, "observer: ") {
-			t.Errorf("%v: stderr %q, want one line starting with \"observer: \"", args, out)
+		want := "observer: "
+		if sub := args[0]; subcommands[sub] != nil {
+			want = "observer " + sub + ": "
+		}
+		if strings.Count(out, "\n") != 1 || !strings.HasPrefix(out, want) {
+			t.Errorf("%v: stderr %q, want one line starting with %q", args, out, want)
 		}
 	}
 }

@@ -17,17 +17,18 @@ import (
 
 func init() { subcommands["replay"] = runReplay }
 
-// runReplay: observer replay [--listen ADDR] [--exit] CAPTURE. It serves
+// runReplay: observer replay [--listen ADDR] [--speed F] [--exit] CAPTURE. It serves
 // /metrics, /events and /status from the replayed capture, with no privileges.
 func runReplay(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("observer replay", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	listen := fs.String("listen", config.DefaultListen, "HTTP `address` for /metrics, /events, /status")
 	exit := fs.Bool("exit", false, "exit once the capture is replayed instead of serving until interrupted")
+	speed := fs.Float64("speed", 0, "replay at this `factor` of the recorded pace (1: real time, 10: ten times faster); 0: as fast as possible")
 	level := fs.String("log-level", "info", "log `level`")
 	file, extra, err := parseWithFile(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(stdout, "Usage: observer replay [--listen ADDR] [--exit] CAPTURE")
+		fmt.Fprintln(stdout, "Usage: observer replay [--listen ADDR] [--speed F] [--exit] CAPTURE")
 		fs.SetOutput(stdout)
 		fs.PrintDefaults()
 		return exitOK
@@ -45,7 +46,11 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
-	rp, err := replay.Open(file, *exit)
+	if err := replay.CheckSpeed(*speed); err != nil {
+		fmt.Fprintf(stderr, "observer replay: -%v\n", err)
+		return exitUsage
+	}
+	rp, err := replay.Open(file, replay.Options{ExitWhenDone: *exit, Speed: *speed})
 	if err != nil {
 		fmt.Fprintf(stderr, "observer replay: %v\n", err)
 		return exitError

@@ -42,6 +42,12 @@ type Config struct {
 // DefaultListen is loopback only: metrics and events describe the host.
 const DefaultListen = "127.0.0.1:9810"
 
+// Residue detector defaults, shared with `observer capture --standalone`.
+const (
+	DefaultResidueGrace    = time.Minute
+	DefaultResidueInterval = 10 * time.Second
+)
+
 // Defaults for the values Parse cannot know itself.
 type Defaults struct {
 	WatchComms []string
@@ -70,8 +76,8 @@ func Parse(args []string, def Defaults, usage io.Writer) (*Config, error) {
 	fs.BoolVar(&c.SyscallLabel, "syscall-label", false, "latency sensor: export observer_syscall_top_{calls,seconds}_total{container,syscall} for the top N syscalls (implies --syscall-breakdown)")
 	fs.IntVar(&c.SyscallSampleEvery, "syscall-sample-every", sensor.DefaultSyscallSampleEvery, "latency sensor: time one syscall in `N` on average, picked at random (1 = all; every syscall is counted either way)")
 	fs.BoolVar(&c.SyscallContainersOnly, "syscall-containers-only", false, "latency sensor: measure container cgroups only (host syscalls pay one map lookup)")
-	fs.DurationVar(&c.ResidueGrace, "residue-grace", time.Minute, "how long a semaphore array or veth must stay orphaned before it is reported as residue")
-	fs.DurationVar(&c.ResidueInterval, "residue-interval", 10*time.Second, "how often the residue detectors rescan /proc/sysvipc/sem and the links")
+	fs.DurationVar(&c.ResidueGrace, "residue-grace", DefaultResidueGrace, "how long a semaphore array or veth must stay orphaned before it is reported as residue")
+	fs.DurationVar(&c.ResidueInterval, "residue-interval", DefaultResidueInterval, "how often the residue detectors rescan /proc/sysvipc/sem and the links")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -70,7 +70,7 @@ func TestCollectorLabelsAndForget(t *testing.T) {
 			{CgroupID: 3, Seccomp: "none", Hist: hist(8, 7, 2100), Calls: 15},
 			{CgroupID: 9, Seccomp: "none", Hist: hist(10, 1, 1000), Calls: 3}, // host
 		}, Syscalls: []sensor.SyscallStat{{CgroupID: 1, Nr: 110, Count: 10, SumNs: 3000}}, HistOverflow: 3},
-		filt: sensor.SeccompSnapshot{Filter: []sensor.SeccompFilterTime{{CgroupID: 1, Filters: 2, Hist: hist(6, 10, 1000)}}, Unmatched: 1, Slept: 4},
+		filt: sensor.SeccompSnapshot{SampleEvery: 2, Filter: []sensor.SeccompFilterTime{{CgroupID: 1, Filters: 2, Hist: hist(6, 10, 1000)}}, Unmatched: 1, Slept: 4},
 	}
 	res := fakeResolver{1: ctrA, 2: ctrA, 3: ctrB}
 	l := New(Options{Source: src, Resolver: res, SyscallLabel: true, Label: func(id string) string { return id[:12] }})
@@ -107,6 +107,12 @@ observer_syscall_untracked_total{reason="thread_storage"} 0
 	}
 	counts := map[string]uint64{}
 	for _, mf := range mfs {
+		if mf.GetName() == "observer_seccomp_filter_duration_seconds" {
+			// Sampled filter runs are scaled up like syscalls.
+			if n := mf.GetMetric()[0].GetHistogram().GetSampleCount(); n != 20 {
+				t.Errorf("filter runs: %d, want 10 timed x 2", n)
+			}
+		}
 		if mf.GetName() != "observer_syscall_duration_seconds" {
 			continue
 		}

@@ -184,8 +184,9 @@ func (l *Latency) Forget(id string) {
 // started (or since the container's first syscall), per container.
 type Report struct {
 	Time time.Time `json:"time"`
-	// SampleEvery: one syscall in N was timed; histograms and per-syscall
-	// figures below are scaled up by N (estimates), calls are exact.
+	// SampleEvery: one syscall (and one seccomp filter run) in N was timed;
+	// histograms and per-syscall figures below are scaled up by N
+	// (estimates), calls are exact.
 	SampleEvery uint32 `json:"sample_every"`
 	// LatencyError / FilterError say why a sensor's figures are missing.
 	LatencyError string            `json:"latency_error,omitempty"`
@@ -301,9 +302,7 @@ func addFigures(snap sensor.LatencySnapshot, latErr error, fsnap sensor.SeccompS
 			}
 			h := s.Hist
 			h.Scale(every)
-			m := r.mode(s.Seccomp)
-			m.Hist.Add(&h)
-			m.Calls += s.Calls
+			r.addMode(s.Seccomp, &h, s.Calls)
 		}
 		for _, s := range snap.Syscalls {
 			_, calls := group(s.CgroupID)
@@ -314,33 +313,26 @@ func addFigures(snap sensor.LatencySnapshot, latErr error, fsnap sensor.SeccompS
 		}
 	}
 	if filtErr == nil {
+		every := uint64(max(fsnap.SampleEvery, 1))
 		for _, f := range fsnap.Filter {
 			r, _ := group(f.CgroupID)
 			if r == nil {
 				continue
 			}
-			if r.Filter == nil {
-				r.Filter = &FilterTime{}
-			}
-			r.Filter.Hist.Add(&f.Hist)
-			r.Filter.Filters = max(r.Filter.Filters, f.Filters)
+			h := f.Hist
+			h.Scale(every)
+			r.addFilter(&h, f.Filters)
 		}
 	}
 }
 
 // addReport adds src's figures (already scaled) to dst.
 func addReport(dst *ContainerReport, dstCalls map[uint32]*SyscallStat, src *ContainerReport, srcCalls map[uint32]*SyscallStat) {
-	for _, sm := range src.Seccomp {
-		m := dst.mode(sm.Mode)
-		m.Hist.Add(&sm.Hist)
-		m.Calls += sm.Calls
+	for _, m := range src.Seccomp {
+		dst.addMode(m.Mode, &m.Hist, m.Calls)
 	}
 	if src.Filter != nil {
-		if dst.Filter == nil {
-			dst.Filter = &FilterTime{}
-		}
-		dst.Filter.Hist.Add(&src.Filter.Hist)
-		dst.Filter.Filters = max(dst.Filter.Filters, src.Filter.Filters)
+		dst.addFilter(&src.Filter.Hist, src.Filter.Filters)
 	}
 	for _, s := range srcCalls {
 		addSyscall(dstCalls, *s)
@@ -355,6 +347,20 @@ func (r *ContainerReport) mode(name string) *ModeLatency {
 		i = len(r.Seccomp) - 1
 	}
 	return &r.Seccomp[i]
+}
+
+func (r *ContainerReport) addMode(name string, h *sensor.Log2Histogram, calls uint64) {
+	m := r.mode(name)
+	m.Hist.Add(h)
+	m.Calls += calls
+}
+
+func (r *ContainerReport) addFilter(h *sensor.Log2Histogram, filters uint64) {
+	if r.Filter == nil {
+		r.Filter = &FilterTime{}
+	}
+	r.Filter.Hist.Add(h)
+	r.Filter.Filters = max(r.Filter.Filters, filters)
 }
 
 func addSyscall(calls map[uint32]*SyscallStat, s SyscallStat) {

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/observer-dev/observer/internal/capture"
 	"github.com/observer-dev/observer/internal/container"
@@ -25,6 +26,7 @@ import (
 type Info struct {
 	File     string         `json:"file"`
 	Header   capture.Header `json:"header"`
+	Speed    float64        `json:"speed"` // 0: as fast as the pipeline takes it
 	Events   int            `json:"events_replayed"`
 	Done     bool           `json:"done"`
 	Complete bool           `json:"capture_complete"`
@@ -32,13 +34,22 @@ type Info struct {
 	Error    string         `json:"error,omitempty"`
 }
 
+// Options configure a replay.
+type Options struct {
+	// ExitWhenDone closes Events at the end, which ends daemon.Run.
+	ExitWhenDone bool
+	// Speed replays records as they were spaced when recorded, divided by
+	// Speed (1: real time); 0 replays as fast as the pipeline takes them.
+	Speed float64
+}
+
 // Replay is both the Source and the Resolver of a replaying daemon.
 type Replay struct {
 	file   *os.File
 	cr     *capture.Reader
 	events chan event.Event
-	// exitWhenDone closes Events at the end, which ends daemon.Run.
-	exitWhenDone bool
+	opts   Options
+	pace   pacer
 
 	mu         sync.Mutex
 	status     []sensor.Status
@@ -52,8 +63,11 @@ type Replay struct {
 	onSnap   []func(*capture.Snapshot)
 }
 
-// Open checks the capture's header; Start replays it.
-func Open(path string, exitWhenDone bool) (*Replay, error) {
+// Open checks the options and the capture's header; Start replays it.
+func Open(path string, opts Options) (*Replay, error) {
+	if err := CheckSpeed(opts.Speed); err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("replay: %w", err)
@@ -64,14 +78,23 @@ func Open(path string, exitWhenDone bool) (*Replay, error) {
 		return nil, fmt.Errorf("replay %s: %w", path, err)
 	}
 	return &Replay{
-		file: f, cr: cr, events: make(chan event.Event, 1024), exitWhenDone: exitWhenDone,
+		file: f, cr: cr, events: make(chan event.Event, 1024), opts: opts,
+		pace:   pacer{speed: opts.Speed, now: time.Now, sleep: sleepCtx},
 		status: cr.Header().Sensors, containers: map[string]container.Container{},
-		info: Info{File: path, Header: cr.Header()}, done: make(chan struct{}),
+		info: Info{File: path, Header: cr.Header(), Speed: opts.Speed}, done: make(chan struct{}),
 	}, nil
 }
 
-// Start reads the capture in the background, in order, as fast as the
-// pipeline takes it. Snapshots update Status and Containers as they come.
+// CheckSpeed accepts 0 (as fast as possible) and factors up to a million.
+func CheckSpeed(speed float64) error {
+	if !(speed >= 0 && speed <= 1e6) { // NaN fails too
+		return fmt.Errorf("speed %g: want 0 (as fast as possible) or a factor up to 1e6", speed)
+	}
+	return nil
+}
+
+// Start reads the capture in the background, in order, paced by
+// Options.Speed. Snapshots update Status and Containers as they come.
 func (r *Replay) Start(ctx context.Context) {
 	go func() {
 		defer close(r.done)
@@ -83,7 +106,7 @@ func (r *Replay) Start(ctx context.Context) {
 			r.info.Error = err.Error()
 		}
 		r.mu.Unlock()
-		if r.exitWhenDone {
+		if r.opts.ExitWhenDone {
 			close(r.events)
 		}
 	}()
@@ -100,8 +123,14 @@ func (r *Replay) run(ctx context.Context) error {
 		}
 		switch rec.Kind {
 		case capture.KindSnapshot:
+			if err := r.pace.wait(ctx, rec.Snapshot.Time); err != nil {
+				return err
+			}
 			r.applySnapshot(rec.Snapshot)
 		case capture.KindEvent:
+			if err := r.pace.wait(ctx, rec.Event.Hdr().Time); err != nil {
+				return err
+			}
 			select {
 			case r.events <- rec.Event:
 			case <-ctx.Done():
@@ -194,3 +223,41 @@ func (r *Replay) Containers() []container.Container {
 
 // Gone implements daemon.Resolver: in a replay no container goes away.
 func (r *Replay) Gone() <-chan string { return nil }
+
+// pacer spaces records in wall time as their timestamps were spaced, divided
+// by speed. Time runs from the first timestamped record; a record stamped
+// earlier than one before it (events reach the recorder slightly out of
+// order) goes at once.
+type pacer struct {
+	speed float64
+	now   func() time.Time
+	sleep func(context.Context, time.Duration) error
+
+	first, start time.Time // the first record's timestamp, and when it was replayed
+}
+
+func (p *pacer) wait(ctx context.Context, at time.Time) error {
+	if p.speed == 0 || at.IsZero() {
+		return nil
+	}
+	if p.first.IsZero() {
+		p.first, p.start = at, p.now()
+		return nil
+	}
+	due := p.start.Add(time.Duration(float64(at.Sub(p.first)) / p.speed))
+	if d := due.Sub(p.now()); d > 0 {
+		return p.sleep(ctx, d)
+	}
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

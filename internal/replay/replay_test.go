@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,7 +51,7 @@ func writeCapture(t *testing.T) string {
 }
 
 func run(t *testing.T, path string, exit bool) (string, *Replay, context.CancelFunc, chan error) {
-	rp, err := Open(path, exit)
+	rp, err := Open(path, Options{ExitWhenDone: exit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +118,7 @@ func TestReplayExitWhenDone(t *testing.T) {
 func TestReplayRefusesForeignFile(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "x")
 	os.WriteFile(p, []byte("hello"), 0o644)
-	if _, err := Open(p, true); err == nil || !strings.Contains(err.Error(), "not an observer capture") {
+	if _, err := Open(p, Options{ExitWhenDone: true}); err == nil || !strings.Contains(err.Error(), "not an observer capture") {
 		t.Errorf("err = %v", err)
 	}
 }
@@ -192,4 +194,47 @@ func TestReplayResidueFromCapture(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// TestPacer: records are spaced as recorded, divided by the speed; the first
+// record sets the origin, late (out-of-order) records and unstamped ones go
+// at once, and a cancelled context ends the wait.
+func TestPacer(t *testing.T) {
+	t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	wall := time.Unix(1000, 0)
+	var slept []time.Duration
+	p := pacer{speed: 2, now: func() time.Time { return wall }, sleep: func(_ context.Context, d time.Duration) error {
+		slept = append(slept, d)
+		wall = wall.Add(d)
+		return nil
+	}}
+	for _, at := range []time.Time{t0, t0.Add(2 * time.Second), t0.Add(time.Second), {}, t0.Add(5 * time.Second)} {
+		if err := p.wait(context.Background(), at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []time.Duration{time.Second, 1500 * time.Millisecond}
+	if !slices.Equal(slept, want) {
+		t.Errorf("slept %v, want %v", slept, want)
+	}
+
+	fast := pacer{speed: 0, sleep: func(context.Context, time.Duration) error { t.Error("speed 0 slept"); return nil }}
+	fast.wait(context.Background(), t0)
+	fast.wait(context.Background(), t0.Add(time.Hour))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	paced := pacer{speed: 1, now: time.Now, sleep: sleepCtx}
+	paced.wait(ctx, t0)
+	if err := paced.wait(ctx, t0.Add(time.Hour)); err == nil {
+		t.Error("a cancelled wait for an hour returned no error")
+	}
+}
+
+func TestReplaySpeedChecked(t *testing.T) {
+	for _, s := range []float64{-1, 2e6, math.NaN()} {
+		if _, err := Open(writeCapture(t), Options{Speed: s}); err == nil || !strings.Contains(err.Error(), "speed") {
+			t.Errorf("speed %g: err = %v", s, err)
+		}
+	}
 }

@@ -87,7 +87,9 @@ type SeccompFilterTime struct {
 
 // SeccompSnapshot is what the seccomp sensor holds at one moment.
 type SeccompSnapshot struct {
-	Filter []SeccompFilterTime
+	// SampleEvery: one filter run in SampleEvery was timed.
+	SampleEvery uint32
+	Filter      []SeccompFilterTime
 	// Filter runs not in Filter: HistOverflow, a new cgroup did not fit;
 	// StorageOverflow, the per-thread start could not be stored; Unmatched, an
 	// exit without its entry or the reverse (hooks attached mid-call, a

@@ -22,7 +22,7 @@ const (
 // /init, runc with its libraries, the test binaries and their testdata. It
 // returns a gzip-compressed newc archive. modesFile (the attach-mode
 // expectations, may be "") goes to guestModesFile.
-func CommonImage(bins []TestBinary, run string, testTimeout time.Duration, modesFile string) ([]byte, error) {
+func CommonImage(bins []TestBinary, sel Selection, testTimeout time.Duration, modesFile string) ([]byte, error) {
 	var buf bytes.Buffer
 	// BestSpeed: the archive is read once by a local VM; packing time matters more.
 	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
@@ -30,7 +30,7 @@ func CommonImage(bins []TestBinary, run string, testTimeout time.Duration, modes
 		return nil, err
 	}
 	c := newCPIO(zw)
-	if err := addCommon(c, bins, run, testTimeout); err != nil {
+	if err := addCommon(c, bins, sel, testTimeout); err != nil {
 		return nil, err
 	}
 	if modesFile != "" {
@@ -47,7 +47,7 @@ func CommonImage(bins []TestBinary, run string, testTimeout time.Duration, modes
 	return buf.Bytes(), nil
 }
 
-func addCommon(c *cpioWriter, bins []TestBinary, run string, testTimeout time.Duration) error {
+func addCommon(c *cpioWriter, bins []TestBinary, sel Selection, testTimeout time.Duration) error {
 	for _, d := range []string{"proc", "sys", "tmp", "root", "etc", "sbin", "usr/bin", "usr/sbin"} {
 		if err := c.mkdirAll(d); err != nil {
 			return err
@@ -78,7 +78,7 @@ func addCommon(c *cpioWriter, bins []TestBinary, run string, testTimeout time.Du
 			return err
 		}
 	}
-	return c.file("init", 0o755, []byte(initScript(names, run, testTimeout)))
+	return c.file("init", 0o755, []byte(initScript(names, sel, testTimeout)))
 }
 
 func addBusybox(c *cpioWriter) error {

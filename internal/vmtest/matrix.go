@@ -19,6 +19,7 @@ type Config struct {
 	Packages []string      // go package patterns with kernel-facing tests
 	Modules  []string      // modules to load (dependencies are added)
 	Run      string        // -test.run regex, empty for all
+	Bench    string        // -test.bench regex, empty for none
 	Timeout  time.Duration // per kernel: build excluded, boot to poweroff
 	OutDir   string        // .vmtest
 	// ModesFile is the attach-mode expectations file shipped to the guest
@@ -59,7 +60,7 @@ func RunMatrix(ctx context.Context, cfg Config) ([]KernelResult, error) {
 	// Leave the guest's own go test timeout some room before the host kills
 	// the VM, so a hung test prints its goroutine dump instead of vanishing.
 	testTimeout := max(cfg.Timeout-45*time.Second, 30*time.Second)
-	common, err := CommonImage(bins, cfg.Run, testTimeout, cfg.ModesFile)
+	common, err := CommonImage(bins, Selection{Run: cfg.Run, Bench: cfg.Bench}, testTimeout, cfg.ModesFile)
 	if err != nil {
 		return nil, fmt.Errorf("packing initramfs: %w", err)
 	}

@@ -27,6 +27,7 @@ func run() int {
 		pkgs     = flag.String("packages", "./tracer/... ./internal/vmtest/probe", "space-separated package patterns to test in the guest")
 		modules  = flag.String("modules", strings.Join(vmtest.DefaultModules, ","), "comma-separated modules to insmod (dependencies are resolved from modules.dep)")
 		runRE    = flag.String("run", "", "passed to the test binaries as -test.run")
+		benchRE  = flag.String("bench", "", "passed to the test binaries as -test.bench (with -test.benchtime=1x); the tables are in each kernel's console.log")
 		timeout  = flag.Duration("timeout", 3*time.Minute, "per-kernel limit from boot to poweroff")
 		out      = flag.String("out", ".vmtest", "output directory (logs, results.jsonl, initramfs)")
 		parallel = flag.Int("parallel", 1, "kernels booted at once (TCG is CPU-bound: 1 is fastest on 2 cores)")
@@ -55,6 +56,7 @@ func run() int {
 		Packages:  strings.Fields(*pkgs),
 		Modules:   splitList(*modules, ","),
 		Run:       *runRE,
+		Bench:     *benchRE,
 		Timeout:   *timeout,
 		OutDir:    *out,
 		ModesFile: *modes,
