@@ -19,7 +19,9 @@
  *
  * Exact counts without a map lookup per syscall: each thread counts its own
  * syscalls in task storage and adds them to its histogram entry when a timed
- * syscall looks that entry up anyway, or when the thread exits.
+ * syscall looks that entry up anyway, when the thread exits, or when its
+ * seccomp mode changes (runc's last syscalls before it installs a container's
+ * profile count as "none", not "filter").
  *
  * Task storage, not a hash keyed by thread id: it is a pointer away from the
  * task and is freed with it, while a global hash costs a lookup with a shared
@@ -41,7 +43,7 @@ struct start {
 	__u64 ts;    /* bpf_ktime_get_ns at a timed sys_enter; 0 = none pending */
 	__u64 calls; /* sys_exits not yet added to the histogram entry */
 	__u32 nr;
-	__u32 _pad;
+	__u32 mode;  /* task->seccomp.mode of those sys_exits */
 };
 
 struct {
@@ -188,6 +190,18 @@ static __always_inline struct hist *hist_for(__u64 cgroup_id, __u32 mode)
 	return h;
 }
 
+/* Adds a thread's pending syscall count to its histogram entry. */
+static __always_inline void flush_calls(struct start *s, __u64 cgroup_id)
+{
+	if (containers_only && !bpf_map_lookup_elem(&tracked, &cgroup_id))
+		return;
+	struct hist *h = hist_for(cgroup_id, s->mode);
+	if (!h)
+		return; /* the calls stay with the thread for a later try */
+	h->aux += s->calls;
+	s->calls = 0;
+}
+
 static __always_inline void on_exit(struct task_struct *task, __u32 mode)
 {
 	/* Created here too: the thread's untimed syscalls are counted from its first. */
@@ -195,6 +209,11 @@ static __always_inline void on_exit(struct task_struct *task, __u32 mode)
 	if (!s) {
 		count_overflow(OVERFLOW_STORAGE);
 		return;
+	}
+	if (mode != s->mode) { /* rare: prctl(PR_SET_SECCOMP), seccomp(2) */
+		if (s->calls)
+			flush_calls(s, bpf_get_current_cgroup_id());
+		s->mode = mode;
 	}
 	s->calls++;
 	if (!s->ts)
@@ -215,19 +234,11 @@ static __always_inline void on_exit(struct task_struct *task, __u32 mode)
 }
 
 /* A thread's last syscalls since its last timed one, counted as it exits. */
-static __always_inline void on_thread_exit(struct task_struct *task, __u32 mode)
+static __always_inline void on_thread_exit(struct task_struct *task)
 {
 	struct start *s = bpf_task_storage_get(&starts, task, 0, 0);
-	if (!s || !s->calls)
-		return;
-	__u64 cgroup_id = bpf_get_current_cgroup_id();
-	if (containers_only && !bpf_map_lookup_elem(&tracked, &cgroup_id))
-		return;
-	struct hist *h = hist_for(cgroup_id, mode);
-	if (!h)
-		return;
-	h->aux += s->calls;
-	s->calls = 0;
+	if (s && s->calls)
+		flush_calls(s, bpf_get_current_cgroup_id());
 }
 
 /* The tail calls come after the sensor's own work, whatever it did (sampling
@@ -256,8 +267,7 @@ int BPF_PROG(lat_exit_btf, struct pt_regs *regs, long ret)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(lat_thread_exit_btf)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	on_thread_exit(task, task->seccomp.mode);
+	on_thread_exit(bpf_get_current_task_btf());
 	return 0;
 }
 
@@ -279,7 +289,6 @@ int lat_exit_raw(struct bpf_raw_tracepoint_args *ctx)
 SEC("raw_tracepoint/sched_process_exit")
 int lat_thread_exit_raw(struct bpf_raw_tracepoint_args *ctx)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	on_thread_exit(task, BPF_CORE_READ(task, seccomp.mode));
+	on_thread_exit(bpf_get_current_task_btf());
 	return 0;
 }

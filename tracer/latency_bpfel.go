@@ -32,7 +32,7 @@ type latencyStart struct {
 	Ts    uint64
 	Calls uint64
 	Nr    uint32
-	Pad   uint32
+	Mode  uint32
 }
 
 type latencySyscallKey struct {
