@@ -20,10 +20,10 @@ var (
 		"Seccomp filters attached to the container's most recently seen filtered task.",
 		[]string{"container"}, nil)
 	syscallCallsDesc = prometheus.NewDesc("observer_syscall_top_calls_total",
-		"Calls of each of the container's top syscalls by time spent (--syscall-label; the set can change between scrapes).",
+		"Calls of each of the container's top syscalls by time spent (--syscall-label; the set can change between scrapes), estimated from the timed syscalls like the duration histogram.",
 		[]string{"container", "syscall"}, nil)
 	syscallSecondsDesc = prometheus.NewDesc("observer_syscall_top_seconds_total",
-		"Time spent in each of the container's top syscalls (--syscall-label).",
+		"Time spent in each of the container's top syscalls (--syscall-label), estimated from the timed syscalls.",
 		[]string{"container", "syscall"}, nil)
 	untrackedDesc = prometheus.NewDesc("observer_syscall_untracked_total",
 		"Syscalls or seccomp filter runs the kernel did not record, by reason: a bounded map was full, per-thread storage failed, or (filter runs) an exit did not match its entry or the task slept in the filter call (user notifier, tracer).",

@@ -80,7 +80,7 @@ func TestCollectorLabelsAndForget(t *testing.T) {
 # HELP observer_seccomp_filters Seccomp filters attached to the container's most recently seen filtered task.
 # TYPE observer_seccomp_filters gauge
 observer_seccomp_filters{container="aaaaaaaaaaaa"} 2
-# HELP observer_syscall_top_calls_total Calls of each of the container's top syscalls by time spent (--syscall-label; the set can change between scrapes).
+# HELP observer_syscall_top_calls_total Calls of each of the container's top syscalls by time spent (--syscall-label; the set can change between scrapes), estimated from the timed syscalls like the duration histogram.
 # TYPE observer_syscall_top_calls_total counter
 observer_syscall_top_calls_total{container="aaaaaaaaaaaa",syscall="getppid"} 20
 # HELP observer_syscalls_total Syscalls completed (counted at sys_exit, every one, sampled or not), by container and the task's seccomp mode.
