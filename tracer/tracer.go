@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,7 +26,8 @@ import (
 
 // Options configures a Tracer. The zero value attaches every sensor in its best mode.
 type Options struct {
-	// Sensors to start; nil starts all (see SensorNames).
+	// Sensors to start; nil starts all (see SensorNames). Names prefixed
+	// with "-" (all of them, then) start every sensor but those.
 	Sensors []string
 	// Attach forces a mode: key is a sensor name, or "*" for every sensor. A sensor
 	// without programs for its forced mode is reported unavailable, never silently
@@ -107,11 +109,11 @@ func New(opts Options) (*Tracer, error) {
 	for _, n := range SensorNames() {
 		known[n] = true
 	}
-	for _, n := range opts.Sensors {
-		if !known[n] || n == "*" {
-			return nil, fmt.Errorf("unknown sensor %q (known: %v)", n, SensorNames())
-		}
+	sensors, err := selectSensors(opts.Sensors)
+	if err != nil {
+		return nil, err
 	}
+	opts.Sensors = sensors
 	for n := range opts.Attach {
 		if !known[n] {
 			return nil, fmt.Errorf("attach override for unknown sensor %q (known: %v)", n, SensorNames())
@@ -323,4 +325,38 @@ func (a *attached) detach() {
 		h.Close()
 	}
 	a.hooks = nil
+}
+
+// selectSensors resolves a sensor list: names, or only "-name" exclusions
+// (every sensor but those). Unknown names are errors.
+func selectSensors(list []string) ([]string, error) {
+	names := SensorNames()
+	excluded := map[string]bool{}
+	exclusions := 0
+	for _, n := range list {
+		name, exclude := strings.CutPrefix(n, "-")
+		if !slices.Contains(names, name) {
+			return nil, fmt.Errorf("unknown sensor %q (known: %v)", name, names)
+		}
+		if exclude {
+			excluded[name] = true
+			exclusions++
+		}
+	}
+	if exclusions == 0 {
+		return list, nil
+	}
+	if exclusions != len(list) {
+		return nil, fmt.Errorf("sensors %v: list sensors to run, or only -name to run all but those, not both", list)
+	}
+	var out []string
+	for _, n := range names {
+		if !excluded[n] {
+			out = append(out, n)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("every sensor excluded: nothing to run")
+	}
+	return out, nil
 }

@@ -13,6 +13,7 @@ func TestBadInvocationIsOneLineAndExit2(t *testing.T) {
 		{"--attach", "nosuchsensor=fentry"},
 		{"--watch-comm", "a-name-longer-than-fifteen"},
 		{"--sensors", "bogus"},
+		{"--sensors", "-latency,rename"},
 		{"--ring-buffer-size", "1000"},
 		{"--docker-host", "ftp://x"},
 		{"replay", "--speed", "-1", "x.jsonl.gz"},

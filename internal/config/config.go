@@ -64,7 +64,7 @@ func Parse(args []string, def Defaults, usage io.Writer) (*Config, error) {
 	fs.StringVar(&c.EventsFile, "events", "", "also append every event as a JSON line to `FILE` (- for stdout)")
 	fs.StringVar(&watch, "watch-comm", strings.Join(def.WatchComms, ","), "comma-separated daemon `names` whose fatal signals and exits are reported; a trailing * matches a prefix")
 	fs.StringVar(&attach, "attach", "", "force attach modes: `MODE` for all sensors, or sensor=MODE,... (modes: fentry, kprobe, tp_btf, raw_tracepoint, tail_call, tracepoint)")
-	fs.StringVar(&sensors, "sensors", "", "comma-separated `sensors` to run (default all)")
+	fs.StringVar(&sensors, "sensors", "", "comma-separated `sensors` to run (default all), or -name,... to run all but those")
 	fs.StringVar(&c.DockerHost, "docker-host", "", "Docker Engine API `address` for container names (default $DOCKER_HOST or unix:///var/run/docker.sock; none disables)")
 	fs.StringVar(&level, "log-level", "info", "log `level`: debug, info, warn, error")
 	fs.IntVar(&c.RingBufferBytes, "ring-buffer-size", 0, "per-sensor ring buffer `bytes` (power of two; default 262144)")
