@@ -14,7 +14,7 @@ APT_KERNELS = $(shell awk '!/^[[:space:]]*\#/ && NF == 3 { print $$2 }' $(KERNEL
 # Quick loop: make vmtest KERNELS=6.1 RUN=TestRename
 KERNELS ?=
 RUN ?=
-VMTEST_PACKAGES ?= ./tracer/... ./internal/vmtest/probe
+VMTEST_PACKAGES ?= ./tracer/... ./internal/latency ./internal/vmtest/probe
 VMTEST_TIMEOUT ?= 3m
 # The tracer tests' attach-mode results on this host, for the README table
 # (the QEMU kernels' land in .vmtest/<kernel>/results.jsonl).

@@ -32,6 +32,9 @@ type ContainerOptions struct {
 	// UpperSize, when set, puts the upper and work directories on a tmpfs of
 	// that many bytes, so that copy-ups can run out of space.
 	UpperSize int64
+	// Seccomp runs the container under a seccomp profile that allows all but a
+	// few syscalls (dockerLikeSeccomp); without it the container has none.
+	Seccomp bool
 }
 
 // Container is a runc bundle on an overlay root, ready to run commands.
@@ -45,6 +48,7 @@ type Container struct {
 	runcRoot   string
 	env        []string
 	layerMount string // tmpfs holding upper and work, when ContainerOptions.UpperSize is set
+	seccomp    bool   // run under dockerLikeSeccomp
 }
 
 // RunResult is what one container run produced.
@@ -90,6 +94,7 @@ func newContainer(dir string, opts ContainerOptions) (*Container, error) {
 		Merged:   filepath.Join(dir, "bundle", "rootfs"),
 		runcRoot: filepath.Join(dir, "runc"),
 		env:      append([]string{"PATH=/bin", "HOME=/root"}, opts.Env...),
+		seccomp:  opts.Seccomp,
 	}
 	work := filepath.Join(dir, "work")
 	for _, d := range []string{c.Lower, c.Upper, work, c.Merged, c.runcRoot} {
@@ -139,6 +144,9 @@ func newContainer(dir string, opts ContainerOptions) (*Container, error) {
 // only for failures to run runc at all; a non-zero exit is in ExitCode.
 func (c *Container) Run(ctx context.Context, script string) (RunResult, error) {
 	spec := newSpec(c.ID, c.Merged, []string{"/bin/sh", "-c", script}, c.env)
+	if c.seccomp {
+		spec.Linux.Seccomp = dockerLikeSeccomp()
+	}
 	b, err := json.MarshalIndent(spec, "", "\t")
 	if err != nil {
 		return RunResult{}, fmt.Errorf("encoding config.json: %w", err)

@@ -67,3 +67,17 @@ func TestContainerSmallUpperAndMountOptions(t *testing.T) {
 		t.Errorf("writing 2 MiB over a 1 MiB upper: exit %d %q, want ENOSPC", res.ExitCode, res.Output)
 	}
 }
+
+// TestContainerSeccomp: with Seccomp the container's process runs under a
+// filter (Seccomp: 2 in /proc/self/status); without, under none.
+func TestContainerSeccomp(t *testing.T) {
+	for _, c := range []struct {
+		seccomp bool
+		want    string
+	}{{true, "Seccomp:\t2"}, {false, "Seccomp:\t0"}} {
+		res := testenv.RunContainer(t, testenv.ContainerOptions{Seccomp: c.seccomp}, "grep Seccomp: /proc/self/status")
+		if res.ExitCode != 0 || !strings.Contains(res.Output, c.want) {
+			t.Errorf("Seccomp %v: exit %d, output %q, want %q", c.seccomp, res.ExitCode, res.Output, c.want)
+		}
+	}
+}

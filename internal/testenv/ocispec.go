@@ -49,6 +49,35 @@ type ociMount struct {
 type ociLinux struct {
 	CgroupsPath string         `json:"cgroupsPath"`
 	Namespaces  []ociNamespace `json:"namespaces"`
+	Seccomp     *ociSeccomp    `json:"seccomp,omitempty"`
+}
+
+type ociSeccomp struct {
+	DefaultAction string              `json:"defaultAction"`
+	Architectures []string            `json:"architectures"`
+	Syscalls      []ociSeccompSyscall `json:"syscalls"`
+}
+
+type ociSeccompSyscall struct {
+	Names    []string `json:"names"`
+	Action   string   `json:"action"`
+	ErrnoRet *uint    `json:"errnoRet,omitempty"`
+}
+
+// dockerLikeSeccomp allows every syscall but a few, as Docker's default
+// profile does for the ones a container never needs: runc installs it as a
+// seccomp filter, so the container's tasks run in SECCOMP_MODE_FILTER.
+func dockerLikeSeccomp() *ociSeccomp {
+	eperm := uint(1)
+	return &ociSeccomp{
+		DefaultAction: "SCMP_ACT_ALLOW",
+		Architectures: []string{"SCMP_ARCH_X86_64"},
+		Syscalls: []ociSeccompSyscall{{
+			Names:    []string{"reboot", "kexec_load", "init_module", "delete_module", "swapon", "swapoff"},
+			Action:   "SCMP_ACT_ERRNO",
+			ErrnoRet: &eperm,
+		}},
+	}
 }
 
 type ociNamespace struct {
