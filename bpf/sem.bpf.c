@@ -135,79 +135,9 @@ static __always_inline void exit_semctl(long ret)
 	bpf_map_delete_elem(&inflight_rmid, &tid);
 }
 
-/* tracepoint mode */
-SEC("tracepoint/syscalls/sys_enter_semget")
-int semget_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	unsigned long args[6];
-	tracepoint_args(ctx, args);
-	enter_semget(args);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_semget")
-int semget_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	exit_semget(ctx->ret);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_semctl")
-int semctl_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	unsigned long args[6];
-	tracepoint_args(ctx, args);
-	enter_semctl(args);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_semctl")
-int semctl_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	exit_semctl(ctx->ret);
-	return 0;
-}
-
-/* tail_call mode (tracer/tailcall.go puts each program in its syscall's slot) */
-SEC("tp_btf/sys_enter")
-int BPF_PROG(semget_tail_enter, struct pt_regs *regs, long id)
-{
-	unsigned long args[6];
-	if (compat_syscall())
-		return 0;
-	syscall_args(regs, args);
-	enter_semget(args);
-	return 0;
-}
-
-SEC("tp_btf/sys_exit")
-int BPF_PROG(semget_tail_exit, struct pt_regs *regs, long ret)
-{
-	if (compat_syscall())
-		return 0;
-	exit_semget(ret);
-	return 0;
-}
-
-SEC("tp_btf/sys_enter")
-int BPF_PROG(semctl_tail_enter, struct pt_regs *regs, long id)
-{
-	unsigned long args[6];
-	if (compat_syscall())
-		return 0;
-	syscall_args(regs, args);
-	enter_semctl(args);
-	return 0;
-}
-
-SEC("tp_btf/sys_exit")
-int BPF_PROG(semctl_tail_exit, struct pt_regs *regs, long ret)
-{
-	if (compat_syscall())
-		return 0;
-	exit_semctl(ret);
-	return 0;
-}
+/* tracepoint and tail_call modes (syscall_tail.h) */
+SYSCALL_PROGRAMS(semget, enter_semget, exit_semget)
+SYSCALL_PROGRAMS(semctl, enter_semctl, exit_semctl)
 
 /* fentry mode */
 SEC("fexit/newary")

@@ -56,3 +56,42 @@ static __always_inline bool compat_syscall(void)
 	struct task_struct *task = bpf_get_current_task_btf();
 	return task->thread_info.status & TS_COMPAT;
 }
+
+/* A sensor's four programs for one syscall, around its handlers
+ * void enter(const unsigned long args[6]) and void exit(long ret):
+ * <name>_enter and <name>_exit on syscalls/sys_{enter,exit}_<name> (tracepoint
+ * mode), <name>_tail_enter and <name>_tail_exit (tail_call mode: the tracer
+ * puts them in the slots of the syscall's number). */
+#define SYSCALL_PROGRAMS(name, enter, exit)                                  \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                          \
+	int name##_enter(struct trace_event_raw_sys_enter *ctx)              \
+	{                                                                    \
+		unsigned long args[6];                                       \
+		tracepoint_args(ctx, args);                                  \
+		enter(args);                                                 \
+		return 0;                                                    \
+	}                                                                    \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                           \
+	int name##_exit(struct trace_event_raw_sys_exit *ctx)                \
+	{                                                                    \
+		exit(ctx->ret);                                              \
+		return 0;                                                    \
+	}                                                                    \
+	SEC("tp_btf/sys_enter")                                              \
+	int BPF_PROG(name##_tail_enter, struct pt_regs *regs, long id)       \
+	{                                                                    \
+		unsigned long args[6];                                       \
+		if (compat_syscall())                                        \
+			return 0;                                            \
+		syscall_args(regs, args);                                    \
+		enter(args);                                                 \
+		return 0;                                                    \
+	}                                                                    \
+	SEC("tp_btf/sys_exit")                                               \
+	int BPF_PROG(name##_tail_exit, struct pt_regs *regs, long ret)       \
+	{                                                                    \
+		if (compat_syscall())                                        \
+			return 0;                                            \
+		exit(ret);                                                   \
+		return 0;                                                    \
+	}

@@ -60,9 +60,11 @@ const (
 	renameProgRenameat2Enter     = "renameat2_enter"
 	renameProgRenameat2Exit      = "renameat2_exit"
 	renameProgRenameat2TailEnter = "renameat2_tail_enter"
+	renameProgRenameat2TailExit  = "renameat2_tail_exit"
 	renameProgRenameatEnter      = "renameat_enter"
 	renameProgRenameatExit       = "renameat_exit"
 	renameProgRenameatTailEnter  = "renameat_tail_enter"
+	renameProgRenameatTailExit   = "renameat_tail_exit"
 	renameVarUnusedRenameEvent   = "unused_rename_event"
 )
 
@@ -119,9 +121,11 @@ type renameProgramSpecs struct {
 	Renameat2Enter     *ebpf.ProgramSpec `ebpf:"renameat2_enter"`
 	Renameat2Exit      *ebpf.ProgramSpec `ebpf:"renameat2_exit"`
 	Renameat2TailEnter *ebpf.ProgramSpec `ebpf:"renameat2_tail_enter"`
+	Renameat2TailExit  *ebpf.ProgramSpec `ebpf:"renameat2_tail_exit"`
 	RenameatEnter      *ebpf.ProgramSpec `ebpf:"renameat_enter"`
 	RenameatExit       *ebpf.ProgramSpec `ebpf:"renameat_exit"`
 	RenameatTailEnter  *ebpf.ProgramSpec `ebpf:"renameat_tail_enter"`
+	RenameatTailExit   *ebpf.ProgramSpec `ebpf:"renameat_tail_exit"`
 }
 
 // renameMapSpecs contains maps before they are loaded into the kernel.
@@ -198,9 +202,11 @@ type renamePrograms struct {
 	Renameat2Enter     *ebpf.Program `ebpf:"renameat2_enter"`
 	Renameat2Exit      *ebpf.Program `ebpf:"renameat2_exit"`
 	Renameat2TailEnter *ebpf.Program `ebpf:"renameat2_tail_enter"`
+	Renameat2TailExit  *ebpf.Program `ebpf:"renameat2_tail_exit"`
 	RenameatEnter      *ebpf.Program `ebpf:"renameat_enter"`
 	RenameatExit       *ebpf.Program `ebpf:"renameat_exit"`
 	RenameatTailEnter  *ebpf.Program `ebpf:"renameat_tail_enter"`
+	RenameatTailExit   *ebpf.Program `ebpf:"renameat_tail_exit"`
 }
 
 func (p *renamePrograms) Close() error {
@@ -216,9 +222,11 @@ func (p *renamePrograms) Close() error {
 		p.Renameat2Enter,
 		p.Renameat2Exit,
 		p.Renameat2TailEnter,
+		p.Renameat2TailExit,
 		p.RenameatEnter,
 		p.RenameatExit,
 		p.RenameatTailEnter,
+		p.RenameatTailExit,
 	)
 }
 

@@ -30,8 +30,8 @@ type tailCall struct {
 var (
 	renameTailCalls = []tailCall{
 		{unix.SYS_RENAME, "rename_tail_enter", "rename_tail_exit"},
-		{unix.SYS_RENAMEAT, "renameat_tail_enter", "rename_tail_exit"},
-		{unix.SYS_RENAMEAT2, "renameat2_tail_enter", "rename_tail_exit"},
+		{unix.SYS_RENAMEAT, "renameat_tail_enter", "renameat_tail_exit"},
+		{unix.SYS_RENAMEAT2, "renameat2_tail_enter", "renameat2_tail_exit"},
 	}
 	semTailCalls = []tailCall{
 		{unix.SYS_SEMGET, "semget_tail_enter", "semget_tail_exit"},

@@ -1,17 +1,12 @@
-package latency_test
+package latency
 
 import (
 	"bytes"
-	"context"
-	"io"
-	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/observer-dev/observer/internal/container"
-	"github.com/observer-dev/observer/internal/latency"
 	"github.com/observer-dev/observer/internal/sensor"
 	"github.com/observer-dev/observer/internal/testenv"
 	"github.com/observer-dev/observer/tracer"
@@ -26,28 +21,9 @@ func TestDockerSeccompModes(t *testing.T) {
 	testenv.RequireRoot(t)
 	d := testenv.StartDockerd(t)
 	image := d.ImportBusybox(t)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	// Sampled as the daemon runs it by default: counts exact, one in N timed.
-	tr, err := tracer.New(tracer.Options{Sensors: []string{tracer.SensorLatency}, Logger: log,
+	lat, _ := startLatency(t, d.Host, tracer.Options{Sensors: []string{tracer.SensorLatency},
 		Latency: tracer.LatencyOptions{SampleEvery: sensor.DefaultSyscallSampleEvery}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
-	res, err := container.NewResolver(container.Options{DockerHost: d.Host, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := res.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	lat := latency.New(latency.Options{Source: tr, Resolver: res, Logger: log})
 
 	const pairs = 200000
 	script := "dd if=/dev/zero of=/dev/null bs=1 count=200000 2>/dev/null; sleep 600"
@@ -62,7 +38,7 @@ func TestDockerSeccompModes(t *testing.T) {
 	def := run("seccomp-default")
 	unconfined := run("seccomp-unconfined", "--security-opt", "seccomp=unconfined")
 
-	find := func(rep latency.Report, id string) *latency.ContainerReport {
+	find := func(rep Report, id string) *ContainerReport {
 		for i := range rep.Containers {
 			if rep.Containers[i].ID == id {
 				return &rep.Containers[i]
@@ -70,7 +46,7 @@ func TestDockerSeccompModes(t *testing.T) {
 		}
 		return nil
 	}
-	count := func(c *latency.ContainerReport, mode string) uint64 {
+	count := func(c *ContainerReport, mode string) uint64 {
 		if c == nil {
 			return 0
 		}
@@ -81,7 +57,7 @@ func TestDockerSeccompModes(t *testing.T) {
 		}
 		return 0
 	}
-	var rep latency.Report
+	var rep Report
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		rep = lat.Report()
@@ -106,7 +82,7 @@ func TestDockerSeccompModes(t *testing.T) {
 	t.Logf("default: %d filtered syscalls; unconfined: %d unfiltered", count(dc, "filter"), count(uc, "none"))
 	// Timed: one in N of them, scaled back up by N, so about the count.
 	for _, c := range []struct {
-		r    *latency.ContainerReport
+		r    *ContainerReport
 		mode string
 	}{{dc, "filter"}, {uc, "none"}} {
 		for _, m := range c.r.Seccomp {
@@ -120,7 +96,7 @@ func TestDockerSeccompModes(t *testing.T) {
 	srv := httptest.NewServer(lat.Handler())
 	defer srv.Close()
 	var out, errOut bytes.Buffer
-	if code := latency.RunReport([]string{"--listen", strings.TrimPrefix(srv.URL, "http://"), "--interval", "0"}, &out, &errOut); code != 0 {
+	if code := RunReport([]string{"--listen", strings.TrimPrefix(srv.URL, "http://"), "--interval", "0"}, &out, &errOut); code != 0 {
 		t.Fatalf("seccomp-report exit %d: %s", code, errOut.String())
 	}
 	t.Logf("seccomp-report:\n%s", out.String())

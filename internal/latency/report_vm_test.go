@@ -2,14 +2,11 @@ package latency
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"math"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/observer-dev/observer/internal/container"
 	"github.com/observer-dev/observer/internal/sensor"
 	"github.com/observer-dev/observer/internal/testenv"
 	"github.com/observer-dev/observer/tracer"
@@ -23,26 +20,9 @@ import (
 // the filter time is not measured where it cannot attach (this host).
 func TestSeccompReportFromContainers(t *testing.T) {
 	testenv.RequireRoot(t)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	tr, err := tracer.New(tracer.Options{Sensors: []string{tracer.SensorLatency, tracer.SensorSeccomp}, Logger: log,
+	lat, _ := startLatency(t, "none", tracer.Options{Sensors: []string{tracer.SensorLatency, tracer.SensorSeccomp},
 		Latency: tracer.LatencyOptions{SampleEvery: sensor.DefaultSyscallSampleEvery}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
-	res, err := container.NewResolver(container.Options{DockerHost: "none", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := res.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	lat := New(Options{Source: tr, Resolver: res, Logger: log})
+	ctx := t.Context()
 
 	// The containers stay up until the report has seen them: the resolver
 	// learns their cgroups (by handle) while they exist.

@@ -1,11 +1,8 @@
 package latency
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +13,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/observer-dev/observer/internal/container"
 	"github.com/observer-dev/observer/internal/testenv"
 	"github.com/observer-dev/observer/tracer"
 )
@@ -26,24 +22,8 @@ import (
 // the host's figures keep its syscalls.
 func TestRetireRealHostCgroup(t *testing.T) {
 	testenv.RequireRoot(t)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	tr, err := tracer.New(tracer.Options{Sensors: []string{tracer.SensorLatency}, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
-	res, err := container.NewResolver(container.Options{DockerHost: "none", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := res.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	// Every syscall timed: the helper's few syscalls are all in the kernel's figures.
+	l, tr := startLatency(t, "none", tracer.Options{Sensors: []string{tracer.SensorLatency}})
 
 	// The cgroup is made after the resolver's walk, and no cgroup sensor runs
 	// here: the resolver learns that it is gone from the kernel (its handle).
@@ -80,7 +60,6 @@ func TestRetireRealHostCgroup(t *testing.T) {
 		t.Fatalf("cgroup %d not measured", cg)
 	}
 
-	l := New(Options{Source: tr, Resolver: res, Logger: log})
 	hostCalls := func() uint64 {
 		var n uint64
 		for _, c := range l.Report().Containers {
