@@ -192,8 +192,9 @@ func complete(path string) bool {
 	}
 }
 
-// expectedMetrics counts the daemon series the capture's events imply.
-func expectedMetrics(t *testing.T, path string) map[string]float64 {
+// readRecords reads a whole capture; any error but its end fails the test.
+func readRecords(t *testing.T, path string) []capture.Record {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -203,16 +204,24 @@ func expectedMetrics(t *testing.T, path string) map[string]float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]float64{}
-	var lastResidue json.RawMessage
+	var recs []capture.Record
 	for {
 		rec, err := cr.Next()
 		if errors.Is(err, io.EOF) {
-			break
+			return recs
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
+		recs = append(recs, rec)
+	}
+}
+
+// expectedMetrics counts the daemon series the capture's events imply.
+func expectedMetrics(t *testing.T, path string) map[string]float64 {
+	want := map[string]float64{}
+	var lastResidue json.RawMessage
+	for _, rec := range readRecords(t, path) {
 		if rec.Kind == capture.KindSnapshot {
 			if raw, ok := rec.Snapshot.Sections[residue.SectionResidue]; ok {
 				lastResidue = raw

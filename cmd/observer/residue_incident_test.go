@@ -309,22 +309,9 @@ func TestStandaloneCaptureHasResidue(t *testing.T) {
 	if code := dispatch([]string{"capture", "--standalone", "--duration", "1s", "--out", path}, &stdout, &stderr); code != exitOK {
 		t.Fatalf("capture --standalone: exit %d: %s", code, stderr.String())
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	cr, err := capture.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var last []residue.Semaphore
 	sawResidue := false
-	for {
-		rec, err := cr.Next()
-		if err != nil {
-			break
-		}
+	for _, rec := range readRecords(t, path) {
 		if rec.Kind != capture.KindSnapshot {
 			continue
 		}
