@@ -74,8 +74,8 @@ func Parse(args []string, def Defaults, usage io.Writer) (*Config, error) {
 	fs.BoolVar(&c.SyscallBreakdown, "syscall-breakdown", false, "latency sensor: also count calls and time per syscall in the kernel (top N per container in /status)")
 	fs.IntVar(&c.SyscallTop, "syscall-top", 5, "latency sensor: syscalls per container shown in /status and by --syscall-label (`N`, 1..64)")
 	fs.BoolVar(&c.SyscallLabel, "syscall-label", false, "latency sensor: export observer_syscall_top_{calls,seconds}_total{container,syscall} for the top N syscalls (implies --syscall-breakdown)")
-	fs.IntVar(&c.SyscallSampleEvery, "syscall-sample-every", sensor.DefaultSyscallSampleEvery, "latency sensor: time one syscall in `N` on average, picked at random (1 = all; every syscall is counted either way)")
-	fs.BoolVar(&c.SyscallContainersOnly, "syscall-containers-only", false, "latency sensor: measure container cgroups only (host syscalls pay one map lookup)")
+	fs.IntVar(&c.SyscallSampleEvery, "syscall-sample-every", sensor.DefaultSyscallSampleEvery, "latency and seccomp sensors: time one syscall (filter run) in `N` on average, picked at random (1 = all; every syscall is counted either way)")
+	fs.BoolVar(&c.SyscallContainersOnly, "syscall-containers-only", false, "latency sensor: measure container cgroups only (host syscalls still pay for the hooks and a per-thread counter)")
 	fs.DurationVar(&c.ResidueGrace, "residue-grace", DefaultResidueGrace, "how long a semaphore array or veth must stay orphaned before it is reported as residue")
 	fs.DurationVar(&c.ResidueInterval, "residue-interval", DefaultResidueInterval, "how often the residue detectors rescan /proc/sysvipc/sem and the links")
 
