@@ -98,10 +98,11 @@ matrix-check:
 bench:
 	$(GO) test -run '^$$' -bench SyscallOverhead -benchtime 1x ./tracer
 
-# What the seccomp sensor adds to a filtered syscall, in the QEMU guests (this
-# host refuses fentry); TCG makes absolute figures slow, compare the ratios.
+# What the seccomp sensor adds to a filtered syscall, and the copyup sensor to
+# every sendfile, in the QEMU guests (this host refuses fentry and has no
+# kprobes); TCG makes absolute figures slow, compare within a table.
 # Its own output directory: the matrix results in .vmtest/<kernel> stay whole.
 bench-vm: deps
-	$(GO) run ./internal/vmtest/cmd/vmtest -kernels '$(KERNELS)' -run '^$$' -bench SeccompOverhead \
+	$(GO) run ./internal/vmtest/cmd/vmtest -kernels '$(KERNELS)' -run '^$$' -bench 'SeccompOverhead|CopyUpHookOverhead' \
 		-packages ./tracer -timeout $(VMTEST_TIMEOUT) -out .vmtest/bench
-	@for f in .vmtest/bench/*/console.log; do sed -n '/^getppid under/,/^seccomp all timed/p' $$f; done
+	@for f in .vmtest/bench/*/console.log; do awk '/^(getppid under|sendfile of)/{p=1} /^(Benchmark|PASS|--- )/{p=0} p' $$f; done

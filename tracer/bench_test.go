@@ -3,7 +3,9 @@ package tracer
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"runtime"
 	"slices"
@@ -69,6 +71,11 @@ type benchConfig struct {
 // runInterleaved times the getppid loop under each configuration in turn,
 // rounds times over, and returns each one's median ns per call.
 func runInterleaved(b *testing.B, configs []benchConfig, rounds, calls int) []float64 {
+	return runInterleavedWith(b, configs, rounds, func() float64 { return getppidLoop(calls) })
+}
+
+// runInterleavedWith is runInterleaved for any loop returning ns per call.
+func runInterleavedWith(b *testing.B, configs []benchConfig, rounds int, loop func() float64) []float64 {
 	ns := make([][]float64, len(configs))
 	for r := 0; r < rounds; r++ {
 		for i, c := range configs {
@@ -76,7 +83,7 @@ func runInterleaved(b *testing.B, configs []benchConfig, rounds, calls int) []fl
 			if err != nil {
 				b.Fatalf("%s: %v", c.name, err)
 			}
-			ns[i] = append(ns[i], getppidLoop(calls))
+			ns[i] = append(ns[i], loop())
 			detach()
 		}
 	}
@@ -325,4 +332,78 @@ func BenchmarkSeccompOverhead(b *testing.B) {
 	}
 	printTable(b, fmt.Sprintf("getppid under a 1-rule seccomp filter, %d calls x %d interleaved rounds, medians (kernel %s, %d CPUs)", 100_000, 15, kernelRelease(), runtime.NumCPU()),
 		configs, med, -1)
+}
+
+// BenchmarkCopyUpHookOverhead (make bench-vm: this host refuses fentry and has
+// no kprobes) measures what the copyup sensor's fexit on do_splice_direct adds
+// to every sendfile(2) between files on the host, copy-up or not: 4 KiB from
+// the page cache into a file rewound each time. It prints a table and asserts
+// nothing about time.
+func BenchmarkCopyUpHookOverhead(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root to load BPF programs")
+	}
+	dir := b.TempDir()
+	in, err := os.Create(filepath.Join(dir, "in"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer in.Close()
+	if _, err := in.Write(make([]byte, 4096)); err != nil {
+		b.Fatal(err)
+	}
+	out, err := os.Create(filepath.Join(dir, "out"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer out.Close()
+	sensorIn := func(mode Mode) func() (func(), error) {
+		return func() (func(), error) {
+			tr, err := New(Options{Sensors: []string{SensorCopyUp}, Attach: map[string]Mode{SensorCopyUp: mode}, Logger: quietLogger()})
+			if err != nil {
+				return nil, err
+			}
+			if err := tr.Start(context.Background()); err != nil {
+				return nil, err
+			}
+			go func() {
+				for range tr.Events() {
+				}
+			}()
+			return func() { tr.Close() }, nil
+		}
+	}
+	configs := []benchConfig{{"no hooks", func() (func(), error) { return func() {}, nil }}}
+	for _, m := range []Mode{ModeFentry, ModeKprobe} {
+		if detach, err := sensorIn(m)(); err == nil {
+			detach()
+			configs = append(configs, benchConfig{"copyup sensor, " + string(m), sensorIn(m)})
+		}
+	}
+	if len(configs) == 1 {
+		b.Skip("the copyup sensor attaches in no mode here; run make bench-vm")
+	}
+	const rounds, calls = 15, 20_000
+	loop := func() float64 {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		start := threadCPUTime()
+		for i := 0; i < calls; i++ {
+			var off int64
+			unix.Seek(int(out.Fd()), 0, io.SeekStart)
+			if _, err := unix.Sendfile(int(out.Fd()), int(in.Fd()), &off, 4096); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return float64(threadCPUTime()-start) / calls
+	}
+	med := runInterleavedWith(b, configs, rounds, loop)
+	// No floor row: each row's added cost is against no hooks.
+	var table strings.Builder
+	fmt.Fprintf(&table, "\nsendfile of 4 KiB file to file (+ lseek), %d calls x %d interleaved rounds, medians (kernel %s, %d CPUs)\n", calls, rounds, kernelRelease(), runtime.NumCPU())
+	fmt.Fprintf(&table, "%-46s %10s %10s\n", "configuration", "ns/call", "added ns")
+	for i, c := range configs {
+		fmt.Fprintf(&table, "%-46s %10.0f %10.0f\n", c.name, med[i], med[i]-med[0])
+	}
+	fmt.Print(table.String())
 }
