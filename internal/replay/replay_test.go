@@ -238,3 +238,48 @@ func TestReplaySpeedChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayPacesRecords: with a speed, the replay waits between records as
+// they were spaced in the capture, divided by the speed (a fake clock stands
+// in for time), and still delivers every event.
+func TestReplayPacesRecords(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "paced.jsonl.gz")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := capture.NewWriter(f, capture.Header{Host: "n1"})
+	t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	w.WriteSnapshot(&capture.Snapshot{Time: t0, Reason: "periodic", Sections: map[string]json.RawMessage{}})
+	for _, d := range []time.Duration{time.Second, 3 * time.Second} {
+		raw, _ := json.Marshal(&event.Signal{Header: event.Header{Type: "signal", Time: t0.Add(d), PID: 9, Comm: "dockerd"}, Signal: "SIGPIPE"})
+		w.WriteEvent(raw)
+	}
+	w.Close(capture.End{})
+	f.Close()
+
+	rp, err := Open(path, Options{ExitWhenDone: true, Speed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wall := time.Unix(1000, 0)
+	var slept []time.Duration
+	rp.pace.now = func() time.Time { return wall }
+	rp.pace.sleep = func(_ context.Context, d time.Duration) error {
+		slept = append(slept, d)
+		wall = wall.Add(d)
+		return nil
+	}
+	rp.Start(context.Background())
+	n := 0
+	for range rp.Events() {
+		n++
+	}
+	<-rp.Done()
+	if want := []time.Duration{500 * time.Millisecond, time.Second}; !slices.Equal(slept, want) || n != 2 {
+		t.Errorf("slept %v and delivered %d events; want %v and 2", slept, n, want)
+	}
+	if info := rp.Info(); info.Speed != 2 || !info.Done {
+		t.Errorf("info = %+v, want speed 2 and done", info)
+	}
+}
