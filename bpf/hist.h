@@ -18,16 +18,6 @@ struct hist {
 	__u64 aux; /* sensor-specific (seccomp: filters attached when last seen) */
 };
 
-/* Overflow counters: per CPU, summed by userspace. */
-enum overflow_reason {
-	OVERFLOW_HIST_FULL = 0,  /* histogram map full: a new cgroup was not tracked */
-	OVERFLOW_STORAGE = 1,    /* per-thread start time could not be stored */
-	OVERFLOW_SYSCALL_FULL = 2, /* per-syscall map update failed */
-	OVERFLOW_FILTER_UNMATCHED = 3, /* seccomp: a filter exit without its entry, or the reverse */
-	OVERFLOW_FILTER_SLEPT = 4, /* seccomp: the task slept in the filter call (notifier, tracer) */
-	OVERFLOW_REASONS = 5,      /* kept in sync with overflowReasons in tracer/latency.go */
-};
-
 /* log2 without __builtin_clzll, which older clang cannot lower for BPF. */
 static __always_inline __u32 log2_u64(__u64 v)
 {

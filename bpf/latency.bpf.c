@@ -28,6 +28,7 @@
  * bucket lock on every syscall.
  */
 #include "hist.h"
+#include "overflow.h"
 #include "syscall_tail.h"
 
 /* task->seccomp.mode values (include/linux/seccomp.h); named in userspace. */
@@ -98,13 +99,6 @@ struct {
 	__type(value, struct syscall_stat);
 } syscall_stats SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, OVERFLOW_REASONS);
-	__type(key, __u32);
-	__type(value, __u64);
-} overflow SEC(".maps");
-
 /* Filled by userspace with other sensors' tp_btf programs, by syscall number. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
@@ -126,13 +120,6 @@ const struct hist zero_hist = {};
 /* Referenced so that bpf2go generates the Go mirrors. */
 const struct syscall_key *unused_syscall_key __attribute__((unused));
 const struct syscall_stat *unused_syscall_stat __attribute__((unused));
-
-static __always_inline void count_overflow(__u32 reason)
-{
-	__u64 *n = bpf_map_lookup_elem(&overflow, &reason);
-	if (n)
-		(*n)++;
-}
 
 static __always_inline void on_enter(long nr)
 {

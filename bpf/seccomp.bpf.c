@@ -14,6 +14,7 @@
  * call costs a random number at entry and a task-storage lookup at exit.
  */
 #include "hist.h"
+#include "overflow.h"
 
 #define MAX_FILTER_WALK 64
 
@@ -45,21 +46,7 @@ struct {
 	__type(value, struct hist);
 } filter_hist SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, OVERFLOW_REASONS);
-	__type(key, __u32);
-	__type(value, __u64);
-} overflow SEC(".maps");
-
 const struct hist zero_hist = {};
-
-static __always_inline void count_overflow(__u32 reason)
-{
-	__u64 *n = bpf_map_lookup_elem(&overflow, &reason);
-	if (n)
-		(*n)++;
-}
 
 /* One sample per filtered syscall, from the outermost entry to the outermost
  * exit. SECCOMP_RET_TRACE stops the task for its tracer inside

@@ -200,28 +200,31 @@ func attachFloorPrograms(part uint32, progs any) (func(), error) {
 }
 
 func latencyConfig(mode Mode, lo LatencyOptions) func() (func(), error) {
-	return func() (func(), error) {
-		tr, err := New(Options{Sensors: []string{SensorLatency}, Attach: map[string]Mode{SensorLatency: mode}, Latency: lo, Logger: quietLogger()})
-		if err != nil {
-			return nil, err
-		}
-		if err := tr.Start(context.Background()); err != nil {
-			return nil, err
-		}
-		return func() { tr.Close() }, nil
-	}
+	return tracerConfig(Options{Sensors: []string{SensorLatency}, Attach: map[string]Mode{SensorLatency: mode}, Latency: lo})
 }
 
 // riders starts the latency sensor (tp_btf) with the rename and sem sensors
 // forced into mode: tracepoint adds the kernel's perf syscall probes to the
 // sys_enter/sys_exit tracepoints latency uses, tail_call rides on latency's.
 func riders(mode Mode, lo LatencyOptions) func() (func(), error) {
+	return tracerConfig(Options{
+		Sensors: []string{SensorLatency, SensorRename, SensorSem},
+		Attach:  map[string]Mode{SensorLatency: ModeTPBTF, SensorRename: mode, SensorSem: mode},
+		Latency: lo, RetryInterval: -1,
+	})
+}
+
+// allSensors starts the tracer as the daemon does by default: every sensor, best modes.
+func allSensors(lo LatencyOptions) func() (func(), error) {
+	return tracerConfig(Options{Latency: lo})
+}
+
+// tracerConfig starts a quiet tracer with opts, its events drained. Every
+// sensor it names must attach: a benchmark row must be what it says.
+func tracerConfig(opts Options) func() (func(), error) {
 	return func() (func(), error) {
-		tr, err := New(Options{
-			Sensors: []string{SensorLatency, SensorRename, SensorSem},
-			Attach:  map[string]Mode{SensorLatency: ModeTPBTF, SensorRename: mode, SensorSem: mode},
-			Latency: lo, Logger: quietLogger(), RetryInterval: -1,
-		})
+		opts.Logger = quietLogger()
+		tr, err := New(opts)
 		if err != nil {
 			return nil, err
 		}
@@ -233,25 +236,6 @@ func riders(mode Mode, lo LatencyOptions) func() (func(), error) {
 				tr.Close()
 				return nil, fmt.Errorf("%s: %s", st.Name, st.Unavailable)
 			}
-		}
-		go func() {
-			for range tr.Events() {
-			}
-		}()
-		return func() { tr.Close() }, nil
-	}
-}
-
-// allSensors starts the tracer as the daemon does by default: every sensor,
-// best modes, its events drained.
-func allSensors(lo LatencyOptions) func() (func(), error) {
-	return func() (func(), error) {
-		tr, err := New(Options{Latency: lo, Logger: quietLogger()})
-		if err != nil {
-			return nil, err
-		}
-		if err := tr.Start(context.Background()); err != nil {
-			return nil, err
 		}
 		go func() {
 			for range tr.Events() {
@@ -288,17 +272,8 @@ func BenchmarkSeccompOverhead(b *testing.B) {
 		detach()
 	}
 	sensorConfig := func(every uint32) func() (func(), error) {
-		return func() (func(), error) {
-			tr, err := New(Options{Sensors: []string{SensorSeccomp}, Attach: map[string]Mode{SensorSeccomp: ModeFentry},
-				Latency: LatencyOptions{SampleEvery: every}, Logger: quietLogger()})
-			if err != nil {
-				return nil, err
-			}
-			if err := tr.Start(context.Background()); err != nil {
-				return nil, err
-			}
-			return func() { tr.Close() }, nil
-		}
+		return tracerConfig(Options{Sensors: []string{SensorSeccomp}, Attach: map[string]Mode{SensorSeccomp: ModeFentry},
+			Latency: LatencyOptions{SampleEvery: every}})
 	}
 	def := uint32(sensor.DefaultSyscallSampleEvery)
 	configs := []benchConfig{
@@ -358,20 +333,7 @@ func BenchmarkCopyUpHookOverhead(b *testing.B) {
 	}
 	defer out.Close()
 	sensorIn := func(mode Mode) func() (func(), error) {
-		return func() (func(), error) {
-			tr, err := New(Options{Sensors: []string{SensorCopyUp}, Attach: map[string]Mode{SensorCopyUp: mode}, Logger: quietLogger()})
-			if err != nil {
-				return nil, err
-			}
-			if err := tr.Start(context.Background()); err != nil {
-				return nil, err
-			}
-			go func() {
-				for range tr.Events() {
-				}
-			}()
-			return func() { tr.Close() }, nil
-		}
+		return tracerConfig(Options{Sensors: []string{SensorCopyUp}, Attach: map[string]Mode{SensorCopyUp: mode}})
 	}
 	configs := []benchConfig{{"no hooks", func() (func(), error) { return func() {}, nil }}}
 	for _, m := range []Mode{ModeFentry, ModeKprobe} {

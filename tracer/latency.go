@@ -214,7 +214,7 @@ func (t *Tracer) SeccompFilterTime() (sensor.SeccompSnapshot, error) {
 	return snap, nil
 }
 
-// overflowReasons is OVERFLOW_REASONS in bpf/hist.h: hist full, storage,
+// overflowReasons is OVERFLOW_REASONS in bpf/overflow.h: hist full, storage,
 // syscall full, filter unmatched, filter slept.
 const overflowReasons = 5
 
