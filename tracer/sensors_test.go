@@ -44,3 +44,26 @@ func TestSelectSensors(t *testing.T) {
 		t.Error("excluding every sensor: no error")
 	}
 }
+
+// TestSensorExclusionStarts: --sensors -latency,-seccomp starts the others
+// and not those (on the real kernel: the status lists what was started).
+func TestSensorExclusionStarts(t *testing.T) {
+	requireRoot(t)
+	tr, err := New(Options{Sensors: []string{"-latency", "-seccomp"}, Logger: quietLogger(), RetryInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	var got []string
+	for _, st := range tr.Status() {
+		got = append(got, st.Name)
+	}
+	slices.Sort(got)
+	want := slices.DeleteFunc(SensorNames(), func(n string) bool { return n == SensorLatency || n == SensorSeccomp })
+	if !slices.Equal(got, want) {
+		t.Errorf("sensors in status %v, want %v", got, want)
+	}
+}
