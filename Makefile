@@ -20,12 +20,18 @@ VMTEST_TIMEOUT ?= 3m
 # (the QEMU kernels' land in .vmtest/<kernel>/results.jsonl).
 HOST_RESULTS := .vmtest/host/results.jsonl
 
-.PHONY: all build run test deps generate check-generate vmlinux vmtest matrix-host matrix-table matrix-check bench bench-vm
+.PHONY: all build run test deps generate generate-locked check-generate vmlinux vmtest matrix-host matrix-table matrix-check bench bench-vm
 
 all: build
 
+# A static binary (no cgo: node agents run in minimal images and guests without
+# libc), stamped with its version and commit (observer --version, build_info).
+VERSION ?= $(shell git describe --tags --match 'v*' 2>/dev/null || echo 0.1.0-dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BUILDINFO := github.com/observer-dev/observer/internal/buildinfo
+GO_LDFLAGS := -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).revision=$(REVISION)
 build:
-	$(GO) build -o bin/observer ./cmd/observer
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(GO_LDFLAGS)' -o bin/observer ./cmd/observer
 
 # Runs the daemon in the foreground, e.g. make run ARGS='--events -'. It needs
 # nothing but Go: the BPF objects are committed.
@@ -58,7 +64,10 @@ deps:
 # with the path strings), so it always compiles in the same place: otherwise two
 # checkouts would disagree and CI's check would fail depending on where it runs.
 GEN_DIR := /tmp/observer-bpf2go
+# Two checkouts generating at once would share GEN_DIR: a lock serialises them.
 generate:
+	@exec 9>/tmp/observer-bpf2go.lock && flock 9 && $(MAKE) --no-print-directory generate-locked
+generate-locked:
 	rm -rf $(GEN_DIR) && mkdir -p $(GEN_DIR)/tracer
 	cp -r go.mod go.sum vmlinux.h bpf $(GEN_DIR)/
 	cp tracer/gen.go $(GEN_DIR)/tracer/

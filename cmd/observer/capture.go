@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/observer-dev/observer/internal/buildinfo"
 	"github.com/observer-dev/observer/internal/capture"
 	"github.com/observer-dev/observer/internal/config"
 	"github.com/observer-dev/observer/internal/container"
@@ -172,7 +173,7 @@ func standaloneCapture(ctx context.Context, d time.Duration, reason, watch strin
 		reason = "manual (standalone)"
 	}
 	cfg := &config.Config{ResidueGrace: config.DefaultResidueGrace, ResidueInterval: config.DefaultResidueInterval}
-	_, err = daemon.Capture(ctx, daemon.Options{Config: cfg, Source: tr, Resolver: resolver, Version: version(), Logger: log},
+	_, err = daemon.Capture(ctx, daemon.Options{Config: cfg, Source: tr, Resolver: resolver, Version: buildinfo.Get().Short(), Logger: log},
 		w, recorder.CaptureOptions{Duration: d, Reason: reason})
 	return err
 }

@@ -12,10 +12,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"slices"
 	"syscall"
 
+	"github.com/observer-dev/observer/internal/buildinfo"
 	"github.com/observer-dev/observer/internal/config"
 	"github.com/observer-dev/observer/internal/container"
 	"github.com/observer-dev/observer/internal/daemon"
@@ -110,7 +110,7 @@ func runDaemon(args []string, stderr io.Writer) int {
 		return fail(exitError, err)
 	}
 	err = daemon.Run(ctx, daemon.Options{
-		Config: cfg, Source: tr, Resolver: resolver, Version: version(), Logger: log,
+		Config: cfg, Source: tr, Resolver: resolver, Version: buildinfo.Get().Short(), Logger: log,
 		Latency: latencySource(cfg.Sensors, tr), LatencyTopN: cfg.SyscallTop, SyscallLabel: cfg.SyscallLabel,
 		ContainersOnly: cfg.SyscallContainersOnly,
 	})
@@ -119,21 +119,6 @@ func runDaemon(args []string, stderr io.Writer) int {
 	}
 	log.Info("stopped")
 	return exitOK
-}
-
-// version is the module version, or the VCS revision for a local build.
-func version() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := info.Main.Version
-	for _, s := range info.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += "+" + s.Value[:12]
-		}
-	}
-	return v
 }
 
 // latencySource is the tracer when the latency or seccomp sensor was asked for.

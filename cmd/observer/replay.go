@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/observer-dev/observer/internal/buildinfo"
 	"github.com/observer-dev/observer/internal/config"
 	"github.com/observer-dev/observer/internal/daemon"
 	"github.com/observer-dev/observer/internal/replay"
@@ -75,7 +76,7 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		Config:     &config.Config{Listen: *listen},
 		Source:     rp,
 		Resolver:   rp,
-		Version:    version(),
+		Version:    buildinfo.Get().Short(),
 		Logger:     log,
 		SourceInfo: func() any { return rp.Info() },
 		Offline:    rp,
