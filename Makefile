@@ -48,15 +48,27 @@ test: deps check-generate
 	$(MAKE) matrix-check
 
 # Installs missing Debian packages: the BPF toolchain, Docker, QEMU and the
-# matrix kernels.
+# matrix kernels. Older kernels (5.10) come from older Debian suites, added with
+# the machine's own apt source (internal/vmtest/apt/add-suite.sh). apt waits for
+# another apt run's lock instead of failing.
+APT_SUITES := bullseye
+APT_GET := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 deps:
-	@missing=""; \
+	@updated=""; \
+	for s in $(APT_SUITES); do \
+		out=$$(sh internal/vmtest/apt/add-suite.sh $$s) || exit 1; \
+		[ -n "$$out" ] && { echo "$$out"; updated=1; }; \
+	done; \
+	missing=""; \
 	for p in $(APT_BUILD) $(APT_TEST) $(APT_KERNELS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
+	if [ -n "$$missing" ] || [ -n "$$updated" ]; then \
+		$(APT_GET) update -qq || exit 1; \
+	fi; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		$(APT_GET) install -y -qq --no-install-recommends $$missing; \
 	fi
 
 # Regenerates the committed BPF objects and Go bindings (clang-19, libbpf headers).
