@@ -3,10 +3,7 @@ package tracer
 import (
 	"fmt"
 	"structs"
-	"time"
 	"unsafe"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/observer-dev/observer/internal/event"
 )
@@ -55,11 +52,11 @@ func recordType(raw []byte) (uint16, error) {
 	return h.Type, nil
 }
 
-// header converts the common C header. Boot time becomes wall time here, with the
-// realtime-boottime offset read now: it follows clock steps without any state.
+// header converts the common C header. Boot time becomes wall time here
+// (wallclock.go).
 func header(typ string, h *rawHeader) event.Header {
 	return event.Header{
-		Time:     bootToWall(h.TsBootNs),
+		Time:     wall.toWall(h.TsBootNs),
 		Type:     typ,
 		PID:      h.Pid,
 		TID:      h.Tid,
@@ -69,13 +66,6 @@ func header(typ string, h *rawHeader) event.Header {
 		IPCNS:    h.IpcNs,
 		NetNS:    h.NetNs,
 	}
-}
-
-func bootToWall(bootNs uint64) time.Time {
-	var real, boot unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_REALTIME, &real)
-	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &boot)
-	return time.Unix(0, real.Nano()-(boot.Nano()-int64(bootNs)))
 }
 
 func cString(b []int8) string {

@@ -25,7 +25,10 @@ type sensorDef struct {
 	modes     []Mode
 	configure func(spec *ebpf.CollectionSpec, opts *Options) error
 	decode    func(raw []byte) (event.Event, error) // nil: the sensor has no ring buffer
-	tailCalls []tailCall                            // the syscalls its tail_call programs handle (tailcall.go)
+	// ringBytes is the sensor's default ring buffer (Options.RingBufferBytes
+	// overrides it), sized by how fast its events can come (see ringDefaults).
+	ringBytes int
+	tailCalls []tailCall // the syscalls its tail_call programs handle (tailcall.go)
 }
 
 // Sensor names.
@@ -44,10 +47,11 @@ const (
 func sensors() []sensorDef {
 	return []sensorDef{
 		{
-			name:   SensorCgroup,
-			load:   loadCgroup,
-			modes:  []Mode{ModeTPBTF, ModeTracepoint},
-			decode: decodeCgroup,
+			name:      SensorCgroup,
+			load:      loadCgroup,
+			modes:     []Mode{ModeTPBTF, ModeTracepoint},
+			decode:    decodeCgroup,
+			ringBytes: 1 << 20,
 		},
 		{
 			name:      SensorRename,
@@ -55,6 +59,7 @@ func sensors() []sensorDef {
 			modes:     []Mode{ModeFentry, ModeKprobe, ModeTailCall, ModeTracepoint},
 			decode:    decodeRename,
 			tailCalls: renameTailCalls,
+			ringBytes: 8 << 20,
 		},
 		{
 			name:      SensorSignal,
@@ -62,6 +67,7 @@ func sensors() []sensorDef {
 			modes:     []Mode{ModeTPBTF, ModeTracepoint},
 			configure: configureSignal,
 			decode:    decodeSignal,
+			ringBytes: 256 << 10,
 		},
 		{
 			name:      SensorCopyUp,
@@ -69,6 +75,7 @@ func sensors() []sensorDef {
 			modes:     []Mode{ModeFentry, ModeKprobe},
 			configure: configureCopyUp,
 			decode:    decodeCopyUp,
+			ringBytes: 2 << 20,
 		},
 		{
 			name:      SensorLatency,
@@ -82,9 +89,27 @@ func sensors() []sensorDef {
 			modes:     []Mode{ModeFentry, ModeKprobe},
 			configure: configureSeccomp,
 		},
-		{name: SensorSem, load: loadSem, modes: []Mode{ModeFentry, ModeKprobe, ModeTailCall, ModeTracepoint}, decode: decodeSem, tailCalls: semTailCalls},
-		{name: SensorVeth, load: loadVeth, modes: []Mode{ModeFentry, ModeKprobe}, decode: decodeVeth},
+		{name: SensorSem, load: loadSem, modes: []Mode{ModeFentry, ModeKprobe, ModeTailCall, ModeTracepoint}, decode: decodeSem, tailCalls: semTailCalls, ringBytes: 256 << 10},
+		{name: SensorVeth, load: loadVeth, modes: []Mode{ModeFentry, ModeKprobe}, decode: decodeVeth, ringBytes: 256 << 10},
 	}
+}
+
+// Default ring buffers. A record is its C struct plus the ring's 8-byte header:
+// rename_exdev and cgroup records 584 bytes (two 256-byte paths), copy_up 632,
+// signal 104, sem 88, veth 120. rename holds 14,364 records, a 10,000-event
+// burst or 0.7 s at 20k/s with the reader stalled (a GC pause, a busy CPU);
+// copy-ups come in bursts when a container first writes its image's files
+// (3,300 fit); cgroup changes follow container churn (1,795 fit); signals,
+// semaphore and veth events are rare (2,000 to 2,900 fit). Together 11.75 MiB
+// of kernel memory, mapped into the daemon.
+func (s sensorDef) ringSize(opts *Options) int {
+	if opts.RingBufferBytes > 0 {
+		return opts.RingBufferBytes
+	}
+	if s.ringBytes > 0 {
+		return s.ringBytes
+	}
+	return 256 << 10
 }
 
 // SensorNames lists the sensors this build knows.
@@ -158,8 +183,8 @@ func (s *sensorDef) attachMode(m Mode, opts *Options, kernelBTF *btf.Cache, tail
 	if len(spec.Programs) == 0 {
 		return nil, fmt.Errorf("no programs for this mode")
 	}
-	if _, ok := spec.Maps["events"]; ok && opts.RingBufferBytes > 0 {
-		spec.Maps["events"].MaxEntries = uint32(opts.RingBufferBytes)
+	if ring, ok := spec.Maps["events"]; ok {
+		ring.MaxEntries = uint32(s.ringSize(opts))
 	}
 	if s.configure != nil {
 		if err := s.configure(spec, opts); err != nil {

@@ -37,7 +37,8 @@ type Options struct {
 	// prefix. At most 16, each at most 15 bytes.
 	WatchComms []string
 	// RingBufferBytes sizes each sensor's ring buffer (power of two, multiple of the
-	// page size); 0 keeps the built-in 256 KiB.
+	// page size); 0 gives each sensor its own default (sensor.go: 8 MiB for
+	// rename, 11.75 MiB in all).
 	RingBufferBytes int
 	// Latency configures the latency and seccomp sensors.
 	Latency LatencyOptions

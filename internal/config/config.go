@@ -80,7 +80,7 @@ func Parse(args []string, def Defaults, usage io.Writer) (*Config, error) {
 	fs.StringVar(&level, "log-level", "info", "log `level`: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", LogFormatText, "log `format`: text (key=value) or json (one object per line)")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
-	fs.IntVar(&c.RingBufferBytes, "ring-buffer-size", 0, "per-sensor ring buffer `bytes` (power of two; default 262144)")
+	fs.IntVar(&c.RingBufferBytes, "ring-buffer-size", 0, "per-sensor ring buffer `bytes` (power of two; default 0: each sensor its own, 8 MiB for rename, 11.75 MiB in all)")
 	var forensics forensicsFlags
 	c.Forensics.addFlags(fs, &forensics)
 
