@@ -180,6 +180,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			if err := enc.Encode(ev); err != nil {
 				return
 			}
+			// Flush when caught up: one write per batch under load, and
+			// each event at once when they come one at a time.
+			if len(sub.C()) > 0 {
+				continue
+			}
 			if err := rc.Flush(); err != nil {
 				return
 			}
