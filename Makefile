@@ -9,6 +9,8 @@ ARGS ?=
 KERNELS_FILE := testdata/vmtest/kernels.txt
 APT_BUILD := clang-19 llvm-19 libbpf-dev bpftool
 APT_TEST := docker.io runc iproute2 busybox-static qemu-system-x86 xz-utils cpio chromium
+# bench-events runs bpftrace beside the daemon as the peer it is measured against.
+APT_BENCH := bpftrace
 APT_KERNELS = $(shell awk '!/^[[:space:]]*\#/ && NF == 3 { print $$2 }' $(KERNELS_FILE))
 
 # Quick loop: make vmtest KERNELS=6.1 RUN=TestRename
@@ -20,7 +22,7 @@ VMTEST_TIMEOUT ?= 3m
 # (the QEMU kernels' land in .vmtest/<kernel>/results.jsonl).
 HOST_RESULTS := .vmtest/host/results.jsonl
 
-.PHONY: all build run test deps generate generate-locked check-generate vmlinux vmtest matrix-host matrix-table matrix-check bench bench-vm
+.PHONY: all build run test deps generate generate-locked check-generate vmlinux vmtest matrix-host matrix-table matrix-check bench bench-vm bench-events
 
 all: build
 
@@ -60,7 +62,7 @@ deps:
 		[ -n "$$out" ] && { echo "$$out"; updated=1; }; \
 	done; \
 	missing=""; \
-	for p in $(APT_BUILD) $(APT_TEST) $(APT_KERNELS); do \
+	for p in $(APT_BUILD) $(APT_TEST) $(APT_BENCH) $(APT_KERNELS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ] || [ -n "$$updated" ]; then \
@@ -113,6 +115,16 @@ matrix-table:
 # Fails with a diff when the README's table is not what the last run measured.
 matrix-check:
 	$(GO) run ./internal/vmtest/cmd/matrixtable -check
+
+# Event pipeline (root): a rename-EXDEV storm at several rates and a burst
+# against bin/observer at its defaults with --events FILE, bpftrace beside it
+# as the peer; then the userspace path alone (record -> decode -> container ->
+# bus -> file) as a Go benchmark. Prints tables; asserts only that produced =
+# delivered + lost. E.g. make bench-events BENCH_EVENTS_ARGS='-rates 20000 -duration 30s'
+BENCH_EVENTS_ARGS ?=
+bench-events: deps build
+	$(GO) run ./internal/eventbench/cmd/benchevents -observer bin/observer $(BENCH_EVENTS_ARGS)
+	$(GO) test -run '^$$' -bench UserspacePath -benchtime 2000000x ./tracer
 
 # Syscall hook overhead (root): getppid loop with no hooks, empty hooks (the
 # floor) and the latency sensor's configurations, interleaved; prints medians.
