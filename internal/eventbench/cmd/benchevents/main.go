@@ -110,8 +110,8 @@ func run(bin, rateList string, dur time.Duration, burst int, peer bool) error {
 	pid := os.Getpid()
 	fmt.Printf("rename-EXDEV storm on an overlay mount, %s with its defaults and --events FILE (kernel %s, %d CPUs)\n\n",
 		bin, release(), runtime.NumCPU())
-	fmt.Println("| phase | produced | delivered | lost in kernel | dropped (file) | observer µs CPU/event | bpftrace delivered | bpftrace µs CPU/event | observer / bpftrace CPU |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| phase | produced | delivered | lost in kernel | dropped (file) | observer µs CPU/event | observer RSS MiB (peak) | bpftrace delivered | bpftrace µs CPU/event | observer / bpftrace CPU |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
 	obsLines := &lineCounter{path: obs.out, pid: pid}
 	btLines := &lineCounter{pid: pid}
 	if bt != nil {
@@ -163,7 +163,8 @@ func run(bin, rateList string, dur time.Duration, burst int, peer bool) error {
 		}
 		delivered, lost, dropped := d1-d0, int(m1.lost-m0.lost), int(m1.fileDropped-m0.fileDropped)
 		cpu := cpuTime(obs.cmd.Process.Pid) - c0
-		row := fmt.Sprintf("| %s | %d | %d | %d | %d | %.2f |", ph.name, produced, delivered, lost, dropped, perEvent(cpu, delivered))
+		rss, peak := memory(obs.cmd.Process.Pid)
+		row := fmt.Sprintf("| %s | %d | %d | %d | %d | %.2f | %d (%d) |", ph.name, produced, delivered, lost, dropped, perEvent(cpu, delivered), rss>>20, peak>>20)
 		if bt != nil {
 			time.Sleep(200 * time.Millisecond) // bpftrace prints on its own schedule
 			b1, _ := btLines.count()
@@ -366,6 +367,22 @@ func cpuTime(pid int) time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+// memory is a process's resident set now and at its peak (VmRSS, VmHWM).
+func memory(pid int) (rss, peak int64) {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		switch k {
+		case "VmRSS":
+			rss = kb << 10
+		case "VmHWM":
+			peak = kb << 10
+		}
+	}
+	return rss, peak
 }
 
 func release() string {
