@@ -63,7 +63,7 @@ type Recorder struct {
 	mu   sync.Mutex
 	ring []entry // oldest first, from head
 	head int
-	data int64 // bytes of encoded entries held
+	data int64 // bytes of encoded entries held: their allocations (cap), not their lengths
 	taps map[*tap]struct{}
 
 	sub     *bus.Subscription
@@ -145,7 +145,7 @@ func (r *Recorder) add(e entry) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.ring = append(r.ring, e)
-	r.data += int64(len(e.data))
+	r.data += int64(cap(e.data))
 	for t := range r.taps {
 		t.offer(e)
 	}
@@ -164,7 +164,7 @@ func (r *Recorder) evict() {
 		if r.held() <= r.opts.MaxBytes && !e.t.Before(cutoff) {
 			break
 		}
-		r.data -= int64(len(e.data))
+		r.data -= int64(cap(e.data))
 		r.ring[r.head] = entry{}
 		r.head++
 		r.evicted.Add(1)
