@@ -3,13 +3,13 @@ package eventlog
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"sync"
 
 	"github.com/observer-dev/observer/internal/bus"
+	"github.com/observer-dev/observer/internal/event"
 )
 
 // Queue is the event file's subscriber queue; a full queue drops (counted as "file").
@@ -75,7 +75,7 @@ func (f *File) Close() error {
 // file (nothing is lost) and is returned to onReopen, as is success (nil).
 func (f *File) Write(sub *bus.Subscription, onReopen func(error)) error {
 	bw := bufio.NewWriterSize(writerFunc(f.write), 64<<10)
-	enc := json.NewEncoder(bw)
+	var line []byte
 	for {
 		select {
 		case <-f.reopen:
@@ -94,7 +94,11 @@ func (f *File) Write(sub *bus.Subscription, onReopen func(error)) error {
 				}
 				return nil
 			}
-			if err := enc.Encode(ev); err != nil {
+			var err error
+			if line, err = event.AppendJSON(line[:0], ev); err != nil {
+				return fmt.Errorf("write event: %w", err)
+			}
+			if _, err := bw.Write(append(line, '\n')); err != nil {
 				return fmt.Errorf("write event: %w", err)
 			}
 			if len(sub.C()) == 0 {

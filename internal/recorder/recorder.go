@@ -4,6 +4,7 @@
 package recorder
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -124,10 +125,13 @@ func (r *Recorder) Run(ctx context.Context) {
 
 // Record adds one event. Run calls it for every event on the bus.
 func (r *Recorder) Record(ev event.Event) {
-	data, err := json.Marshal(ev)
+	data, err := event.AppendJSON(nil, ev)
 	if err != nil {
 		r.log.Debug("event not recorded", "type", ev.Hdr().Type, "err", err)
 		return
+	}
+	if cap(data) > len(data)+len(data)/8 {
+		data = bytes.Clone(data) // append's growth slack would be held for nothing
 	}
 	r.add(entry{t: ev.Hdr().Time, data: data})
 }

@@ -167,7 +167,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	if rc.Flush() != nil {
 		return
 	}
-	enc := json.NewEncoder(w)
+	var line []byte
 	for {
 		select {
 		case <-r.Context().Done():
@@ -177,7 +177,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
-			if err := enc.Encode(ev); err != nil {
+			var err error
+			if line, err = event.AppendJSON(line[:0], ev); err != nil {
+				return
+			}
+			if _, err := w.Write(append(line, '\n')); err != nil {
 				return
 			}
 			// Flush when caught up: one write per batch under load, and
