@@ -119,12 +119,13 @@ matrix-check:
 # Event pipeline (root): a rename-EXDEV storm at several rates and a burst
 # against bin/observer at its defaults with --events FILE, bpftrace beside it
 # as the peer; then the userspace path alone (record -> decode -> container ->
-# bus -> file) as a Go benchmark. Prints tables; asserts only that produced =
-# delivered + lost. E.g. make bench-events BENCH_EVENTS_ARGS='-rates 20000 -duration 30s'
+# bus -> file) as a Go benchmark, and the JSON encoder against encoding/json.
+# Prints tables; asserts only that produced = delivered + lost. E.g.
+# make bench-events BENCH_EVENTS_ARGS='-rates 20000 -duration 30s'
 BENCH_EVENTS_ARGS ?=
 bench-events: deps build
 	$(GO) run ./internal/eventbench/cmd/benchevents -observer bin/observer $(BENCH_EVENTS_ARGS)
-	$(GO) test -run '^$$' -bench UserspacePath -benchtime 2000000x ./tracer
+	$(GO) test -run '^$$' -bench 'UserspacePath|AppendJSON' -benchtime 2000000x ./tracer ./internal/event
 
 # Syscall hook overhead (root): getppid loop with no hooks, empty hooks (the
 # floor) and the latency sensor's configurations, interleaved; prints medians.
