@@ -103,22 +103,29 @@ func run(bin, rateList string, dur time.Duration, burst int, peer bool) error {
 		if bt, err = startBpftrace(ctx, dir); err != nil {
 			return err
 		}
-		defer bt.cmd.Process.Signal(unix.SIGINT)
 	}
 
-	oldPath, newPath := filepath.Join(merged, "dir"), filepath.Join(merged, "moved")
+	// Each phase renames to its own new path: bpftrace's output is fully
+	// buffered (as the daemon's file is), so its lines are counted by phase
+	// once it has exited and flushed.
+	oldPath := filepath.Join(merged, "dir")
+	phasePath := func(i int) string { return filepath.Join(merged, fmt.Sprintf("moved-%d", i)) }
 	pid := os.Getpid()
 	fmt.Printf("rename-EXDEV storm on an overlay mount, %s with its defaults and --events FILE (kernel %s, %d CPUs)\n\n",
 		bin, release(), runtime.NumCPU())
 	fmt.Println("| phase | produced | delivered | lost in kernel | dropped (file) | observer µs CPU/event | observer RSS MiB (peak) | bpftrace delivered | bpftrace µs CPU/event | observer / bpftrace CPU |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
 	obsLines := &lineCounter{path: obs.out, pid: pid}
-	btLines := &lineCounter{pid: pid}
-	if bt != nil {
-		btLines.path = bt.out
+	type result struct {
+		row        string
+		cpu, btCPU time.Duration
+		delivered  int
 	}
+	results := make([]result, len(phases))
 	var bad []string
-	for _, ph := range phases {
+	for i, ph := range phases {
+		newPath := phasePath(i)
+		obsLines.match = []byte(`"new_path":"` + newPath + `"`)
 		m0, err := scrape(addr)
 		if err != nil {
 			return err
@@ -128,10 +135,8 @@ func run(bin, rateList string, dur time.Duration, burst int, peer bool) error {
 			return err
 		}
 		c0 := cpuTime(obs.cmd.Process.Pid)
-		var b0 int
 		var bc0 time.Duration
 		if bt != nil {
-			b0, _ = btLines.count()
 			bc0 = cpuTime(bt.cmd.Process.Pid)
 		}
 
@@ -165,19 +170,35 @@ func run(bin, rateList string, dur time.Duration, burst int, peer bool) error {
 		cpu := cpuTime(obs.cmd.Process.Pid) - c0
 		rss, peak := memory(obs.cmd.Process.Pid)
 		row := fmt.Sprintf("| %s | %d | %d | %d | %d | %.2f | %d (%d) |", ph.name, produced, delivered, lost, dropped, perEvent(cpu, delivered), rss>>20, peak>>20)
+		results[i] = result{row: row, cpu: cpu, delivered: delivered}
 		if bt != nil {
-			time.Sleep(200 * time.Millisecond) // bpftrace prints on its own schedule
-			b1, _ := btLines.count()
-			bcpu := cpuTime(bt.cmd.Process.Pid) - bc0
-			row += fmt.Sprintf(" %d | %.2f | %.2f |", b1-b0, perEvent(bcpu, b1-b0), perEvent(cpu, delivered)/perEvent(bcpu, b1-b0))
-		} else {
-			row += " | | |"
+			time.Sleep(200 * time.Millisecond)
+			results[i].btCPU = cpuTime(bt.cmd.Process.Pid) - bc0
 		}
-		fmt.Println(row)
 		if produced != delivered+lost+dropped {
 			bad = append(bad, fmt.Sprintf("%s: produced %d != delivered %d + lost %d + dropped %d", ph.name, produced, delivered, lost, dropped))
 		}
 		time.Sleep(time.Second)
+	}
+	var btCounts []int
+	if bt != nil {
+		bt.cmd.Process.Signal(unix.SIGINT) // exits flushing its output
+		bt.cmd.Wait()
+		for i := range phases {
+			c := &lineCounter{path: bt.out, pid: pid, match: []byte(`"new":"` + phasePath(i) + `"`)}
+			n, err := c.count()
+			if err != nil {
+				return err
+			}
+			btCounts = append(btCounts, n)
+		}
+	}
+	for i, r := range results {
+		if bt == nil {
+			fmt.Println(r.row + " | | |")
+			continue
+		}
+		fmt.Printf("%s %d | %.2f | %.2f |\n", r.row, btCounts[i], perEvent(r.btCPU, btCounts[i]), perEvent(r.cpu, r.delivered)/perEvent(r.btCPU, btCounts[i]))
 	}
 	fmt.Println("\nCPU is the process's user+system time over the phase and its drain (/proc/PID/stat); the BPF programs' own time is charged to the renaming thread, for both.")
 	if len(bad) > 0 {
@@ -222,7 +243,6 @@ tracepoint:syscalls:sys_exit_renameat2 /@old[tid]/ {
 	if (args->ret == -18) { printf("{\"pid\":%d,\"tid\":%d,\"comm\":\"%s\",\"old\":\"%s\",\"new\":\"%s\"}\n", pid, tid, comm, str(@old[tid]), str(@new[tid])); }
 	delete(@old[tid]); delete(@new[tid]);
 }
-BEGIN { printf("ready\n"); }
 `
 
 func startBpftrace(ctx context.Context, dir string) (*proc, error) {
@@ -233,14 +253,29 @@ func startBpftrace(ctx context.Context, dir string) (*proc, error) {
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start bpftrace (make deps installs it): %w", err)
 	}
+	// Its output is buffered, so readiness is its programs loaded (bpf-prog
+	// descriptors), then a second for the attach that follows.
 	for range 300 {
-		if b, _ := os.ReadFile(p.out); bytes.Contains(b, []byte("ready")) {
+		if progFDs(p.cmd.Process.Pid) >= 2 {
+			time.Sleep(time.Second)
 			return p, nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	log, _ := os.ReadFile(filepath.Join(dir, "bpftrace.log"))
 	return nil, fmt.Errorf("bpftrace not ready within 30s:\n%s", log)
+}
+
+func progFDs(pid int) int {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, _ := os.ReadDir(dir)
+	n := 0
+	for _, e := range ents {
+		if l, _ := os.Readlink(filepath.Join(dir, e.Name())); l == "anon_inode:bpf-prog" {
+			n++
+		}
+	}
+	return n
 }
 
 func mustCreate(path string) *os.File {
@@ -323,6 +358,7 @@ func scrape(addr string) (metrics, error) {
 type lineCounter struct {
 	path    string
 	pid     int
+	match   []byte // the line must contain it too
 	off     int64
 	partial []byte
 	n       int
@@ -347,7 +383,7 @@ func (c *lineCounter) count() (int, error) {
 			break
 		}
 		line := b[:i]
-		if bytes.Contains(line, pidField) && (bytes.Contains(line, []byte(`"type":"rename_exdev"`)) || bytes.Contains(line, []byte(`"old":`))) {
+		if bytes.Contains(line, pidField) && bytes.Contains(line, c.match) {
 			c.n++
 		}
 		b = b[i+1:]
