@@ -36,8 +36,9 @@ func main() {
 	dur := flag.Duration("duration", 10*time.Second, "length of each rate phase")
 	burst := flag.Int("burst", 10000, "events in the back-to-back burst phase (0: none)")
 	peer := flag.Bool("bpftrace", true, "run bpftrace beside the daemon")
+	env := flag.String("env", "", "extra `NAME=VALUE` in the daemon's environment (e.g. GOMEMLIMIT=off)")
 	flag.Parse()
-	if err := run(*bin, *rates, *dur, *burst, *peer); err != nil {
+	if err := run(*bin, *rates, *dur, *burst, *peer, *env); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-events:", err)
 		os.Exit(1)
 	}
@@ -54,7 +55,7 @@ type proc struct {
 	out string // its event output
 }
 
-func run(bin, rateList string, dur time.Duration, burst int, peer bool) error {
+func run(bin, rateList string, dur time.Duration, burst int, peer bool, env string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("needs root (BPF, overlay mount)")
 	}
@@ -90,6 +91,9 @@ func run(bin, rateList string, dur time.Duration, burst int, peer bool) error {
 	obs.cmd = exec.CommandContext(ctx, bin, "--events", obs.out, "--listen", addr,
 		"--docker-host", "none", "--capture-dir", filepath.Join(dir, "captures"))
 	obs.cmd.Stderr = mustCreate(filepath.Join(dir, "observer.log"))
+	if env != "" {
+		obs.cmd.Env = append(os.Environ(), env)
+	}
 	if err := obs.cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", bin, err)
 	}
