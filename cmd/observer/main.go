@@ -68,7 +68,6 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 		attach[sensor] = mode
 	}
 	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
-	memLimit := daemon.SetMemoryLimit(cfg.Forensics)
 
 	tr, err := tracer.New(tracer.Options{
 		Sensors:         cfg.Sensors,
@@ -102,7 +101,7 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	info := buildinfo.Get()
-	log.Info("starting", "version", info.Version, "revision", info.Revision, "go", info.GoVersion, "go_memory_limit", memLimit)
+	log.Info("starting", "version", info.Version, "revision", info.Revision, "go", info.GoVersion)
 	// The tracer starts first so that cgroups created during the resolver's walk
 	// still reach the index through the cgroup sensor.
 	if err := tr.Start(ctx); err != nil {
