@@ -148,10 +148,13 @@ func Seeds(dir string) ([][]byte, error) {
 }
 
 // PeakHeap runs f and returns the largest heap in use seen while it ran,
-// sampled every few milliseconds (and once at the end): coarse, but a reader
-// that keeps what it reads grows far past any bound a test sets.
+// above what was in use before (the file being read, say), sampled every few
+// milliseconds and once at the end: coarse, but a reader that keeps what it
+// reads grows far past any bound a test sets.
 func PeakHeap(f func()) uint64 {
 	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
 	var peak atomic.Uint64
 	sample := func() {
 		var ms runtime.MemStats
@@ -179,5 +182,5 @@ func PeakHeap(f func()) uint64 {
 	sample()
 	close(done)
 	<-stopped
-	return peak.Load()
+	return peak.Load() - min(peak.Load(), before.HeapInuse)
 }
