@@ -183,8 +183,18 @@ func Run(ctx context.Context, opts Options) error {
 				}
 				log.Info("event file reopened", "file", opts.Config.EventsFile)
 			}
-			// A full disk or a closed stdout ends the event file, not the daemon.
-			if err := eventFile.Write(sub, reopened); err != nil {
+			// A full disk or a closed stdout never ends the daemon: the file
+			// resumes when it takes writes again, every event missed meanwhile
+			// counted in observer_subscriber_dropped_events_total{subscriber="file"}.
+			failed := func(err error) {
+				if err != nil {
+					log.Error("event file write failed; retrying, missed events are counted as dropped", "file", opts.Config.EventsFile,
+						"retry_every", eventlog.RetryInterval, "err", err)
+					return
+				}
+				log.Info("event file resumed", "file", opts.Config.EventsFile, "dropped_so_far", sub.Dropped())
+			}
+			if err := eventFile.Write(sub, reopened, failed); err != nil {
 				log.Error("event file stopped; events still reach /events, metrics and captures", "file", opts.Config.EventsFile, "err", err)
 				events.Unsubscribe(sub)
 			}

@@ -25,7 +25,7 @@ func TestWriteLinesAndAppend(t *testing.T) {
 	b.Publish(&event.Signal{Header: event.Header{Type: "signal"}, Signal: "SIGPIPE"})
 	b.Publish(&event.DaemonExit{Header: event.Header{Type: "daemon_exit"}})
 	b.Close()
-	if err := f.Write(sub, nil); err != nil {
+	if err := f.Write(sub, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
@@ -62,7 +62,7 @@ func TestReopenFollowsLogrotate(t *testing.T) {
 	sub := b.Subscribe("file", Queue, nil)
 	reopened := make(chan error, 4)
 	done := make(chan error, 1)
-	go func() { done <- f.Write(sub, func(err error) { reopened <- err }) }()
+	go func() { done <- f.Write(sub, func(err error) { reopened <- err }, nil) }()
 
 	b.Publish(&event.Signal{Header: event.Header{Type: "signal"}, Signal: "SIGPIPE"})
 	waitFor(t, func() bool { data, _ := os.ReadFile(path); return strings.Contains(string(data), "SIGPIPE") })
