@@ -44,6 +44,9 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 	case file == "" || len(extra) > 0:
 		fmt.Fprintln(stderr, "observer replay: want exactly one capture file")
 		return exitUsage
+	case config.CheckListen(*listen) != nil:
+		fmt.Fprintf(stderr, "observer replay: -listen %q: %v\n", *listen, config.CheckListen(*listen))
+		return exitUsage
 	case lvl.UnmarshalText([]byte(*level)) != nil:
 		fmt.Fprintf(stderr, "observer replay: -log-level %q: want debug, info, warn or error\n", *level)
 		return exitUsage
