@@ -282,4 +282,3 @@ func (f *File) write(p []byte) (int, error) {
 	defer f.mu.Unlock()
 	return f.w.Write(p)
 }
-
