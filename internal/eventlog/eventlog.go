@@ -42,6 +42,15 @@ func openPath(path string) (io.WriteCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open event file: %w", err)
 	}
+	// Events name every process and path on the node: an existing file open
+	// to others (0644) is tightened to what a new one gets. Not a device or
+	// a pipe (/dev/null, a FIFO to a log shipper): those are the operator's.
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o027 != 0 {
+		if err := f.Chmod(fi.Mode().Perm() &^ 0o027); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("event file %s is %v and cannot be made 0640: %w", path, fi.Mode().Perm(), err)
+		}
+	}
 	return f, nil
 }
 
