@@ -86,8 +86,10 @@ type Status struct {
 	Source            any               `json:"source,omitempty"`
 	// SyscallLatency summarises the latency sensor per container.
 	SyscallLatency *latency.Summary `json:"syscall_latency,omitempty"`
-	// Residue lists leaked semaphore arrays and veths (see /residue for the inventories).
-	Residue []residue.Item `json:"residue"`
+	// Residue lists leaked semaphore arrays and veths (see /residue for the
+	// inventories), at most residue.MaxReportItems; ResidueOmitted counts the rest.
+	Residue        []residue.Item `json:"residue"`
+	ResidueOmitted int            `json:"residue_omitted,omitempty"`
 }
 
 // Run serves until ctx ends or the source closes, then stops every part.
@@ -157,7 +159,10 @@ func Run(ctx context.Context, opts Options) error {
 			Containers:        opts.Resolver.Containers(),
 			SubscriberDropped: events.Dropped(),
 			Recorder:          fx.stats(),
-			Residue:           det.Residue(),
+		}
+		st.Residue = det.Residue()
+		if n := len(st.Residue); n > residue.MaxReportItems {
+			st.Residue, st.ResidueOmitted = st.Residue[:residue.MaxReportItems], n-residue.MaxReportItems
 		}
 		if opts.SourceInfo != nil {
 			st.Source = opts.SourceInfo()
