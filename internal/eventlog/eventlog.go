@@ -156,6 +156,10 @@ func (f *File) Write(sub *bus.Subscription, onReopen, onError func(error)) error
 		case ev, ok := <-sub.C():
 			if !ok {
 				if ticker != nil {
+					// One last try for what was held, then count the rest.
+					if f.swap() == nil {
+						w.resume()
+					}
 					w.drop()
 					return nil
 				}
