@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/observer-dev/observer/internal/capture/hostile"
+	"github.com/observer-dev/observer/internal/testenv"
 )
 
 // runCLI runs the observer CLI (this test binary re-executed) and returns its
@@ -121,5 +123,56 @@ func TestReplayFlushesItsLastMessage(t *testing.T) {
 				t.Fatalf("%s, run %d: exit %d, want %d with %q in:\n%s", filepath.Base(c.file), i, code, c.wantCode, c.want, stderr)
 			}
 		}
+	}
+}
+
+// A crafted /proc/sysvipc/sem, bind-mounted in a private mount namespace as
+// in issue 17: 100k valid arrays and 100k unreadable lines (which took 418 MB,
+// a 65 MB /residue and 500k WARN lines), a two-field line, a ctime in year
+// 10000. `observer residue --json` (its standalone scan, two reads) answers
+// with capped lists and counts, a few warning lines, in bounded RSS.
+func TestCraftedSemProcBounded(t *testing.T) {
+	testenv.RequireRoot(t)
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("unshare (util-linux) not installed")
+	}
+	var b strings.Builder
+	b.WriteString("       key      semid perms      nsems   uid   gid  cuid  cgid      otime      ctime\n")
+	for i := range 100_000 {
+		fmt.Fprintf(&b, "%10d %10d 600 1 0 0 0 0 0 1700000000\n", 0x0d4d0000+i%0xffff, i)
+		fmt.Fprintf(&b, "not a line %d\n", i)
+	}
+	b.WriteString("1 2\n1 3 600 1 0 0 0 0 0 253402300800\n")
+	sem := writeFile(t, "sem", func(f *os.File) error { _, err := f.WriteString(b.String()); return err })
+	script := fmt.Sprintf("mount --bind %s /proc/sysvipc/sem && exec %s residue --json --listen 127.0.0.1:1 --settle 0s --docker-host none", sem, os.Args[0])
+	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script)
+	cmd.Env = append(os.Environ(), envReexec+"=1")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var rss int64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = ru.Maxrss << 10
+	}
+	warnLines := strings.Count(errb.String(), "\n")
+	t.Logf("exit %v, peak RSS %d MiB, stdout %d KB, %d stderr lines:\n%s", err, rss>>20, out.Len()>>10, warnLines, errb.String())
+	if err != nil {
+		t.Fatalf("%v: %s", err, errb.String())
+	}
+	var rep struct {
+		Semaphores []json.RawMessage `json:"semaphores"`
+		Omitted    map[string]int    `json:"omitted"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("output is not the JSON report: %v", err)
+	}
+	if len(rep.Semaphores) != 1000 || rep.Omitted["semaphores"] != 32768-1000 {
+		t.Errorf("%d semaphores listed, omitted %v; want 1000 and %d omitted (32768 read)", len(rep.Semaphores), rep.Omitted, 32768-1000)
+	}
+	if warnLines > 12 || !strings.Contains(errb.String(), "more unreadable lines") {
+		t.Errorf("%d stderr lines, want a few with a count of the unreadable lines:\n%.3000s", warnLines, errb.String())
+	}
+	if rss > 256<<20 {
+		t.Errorf("peak RSS %d MiB, want at most 256 MiB", rss>>20)
 	}
 }
