@@ -46,7 +46,7 @@ func BenchmarkUserspacePath(b *testing.B) {
 	bs := bus.New()
 	sub := bs.Subscribe("file", eventlog.Queue, nil)
 	wrote := make(chan error, 1)
-	go func() { wrote <- f.Write(sub, nil) }()
+	go func() { wrote <- f.Write(sub, nil, nil) }()
 	p := &pipeline.Pipeline{Correlator: res, Bus: bs}
 	in := make(chan event.Event, 4096)
 	ran := make(chan struct{})
