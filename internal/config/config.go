@@ -12,12 +12,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/exporter-toolkit/web"
+
 	"github.com/observer-dev/observer/internal/sensor"
+	"github.com/observer-dev/observer/internal/server"
 )
 
 // Config is the daemon's configuration.
 type Config struct {
-	Listen     string
+	// Listen is HOST:PORT or unix:PATH. On a network address only /metrics,
+	// /healthz and /readyz are open unless WebConfigFile authenticates clients.
+	Listen string
+	// Socket is the control socket (every route, mode 0600); "" none.
+	Socket string
+	// WebConfigFile configures TLS and basic auth on Listen (exporter-toolkit).
+	WebConfigFile string
 	EventsFile string // "" none, "-" stdout
 	WatchComms []string
 	// Attach maps a sensor name (or "*") to a forced attach mode.
@@ -60,7 +69,9 @@ func Parse(args []string, def Defaults, usage io.Writer) (*Config, error) {
 	fs.SetOutput(io.Discard)
 	c := &Config{}
 	var watch, attach, sensors, level string
-	fs.StringVar(&c.Listen, "listen", DefaultListen, "HTTP address for /metrics, /events, /status, /healthz")
+	fs.StringVar(&c.Listen, "listen", DefaultListen, "HTTP `address` (HOST:PORT or unix:PATH): /metrics, /healthz and /readyz for anyone who reaches it; the other routes only with --web.config.file credentials (or on a unix: socket)")
+	fs.StringVar(&c.Socket, "socket", server.DefaultSocket, "control socket `path` (mode 0600) serving every route to root; the observer CLI's default; none disables")
+	fs.StringVar(&c.WebConfigFile, "web.config.file", "", "exporter-toolkit web config `file`: TLS (tls_server_config) and basic auth with bcrypt hashes (basic_auth_users) on --listen")
 	fs.StringVar(&c.EventsFile, "events", "", "also append every event as a JSON line to `FILE` (- for stdout)")
 	fs.StringVar(&watch, "watch-comm", strings.Join(def.WatchComms, ","), "comma-separated daemon `names` whose fatal signals and exits are reported; a trailing * matches a prefix")
 	fs.StringVar(&attach, "attach", "", "force attach modes: `MODE` for all sensors, or sensor=MODE,... (modes: fentry, kprobe, tp_btf, raw_tracepoint, tail_call, tracepoint)")
@@ -91,8 +102,8 @@ func Parse(args []string, def Defaults, usage io.Writer) (*Config, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		return nil, fmt.Errorf("-listen %q: %v", c.Listen, err)
+	if err := c.checkListen(); err != nil {
+		return nil, err
 	}
 	c.WatchComms = splitList(watch)
 	c.Sensors = splitList(sensors)
@@ -155,4 +166,30 @@ func parseAttach(s string) (map[string]string, error) {
 		out[sensor] = mode
 	}
 	return out, nil
+}
+
+// checkListen validates the listen address, socket and web config.
+func (c *Config) checkListen() error {
+	if path, ok := strings.CutPrefix(c.Listen, server.UnixPrefix); ok {
+		if path == "" {
+			return fmt.Errorf("-listen %q: want unix:PATH", c.Listen)
+		}
+		if c.WebConfigFile != "" {
+			return fmt.Errorf("-web.config.file: applies to a HOST:PORT --listen, not a unix socket")
+		}
+	} else if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("-listen %q: %v", c.Listen, err)
+	}
+	if c.Socket == "none" {
+		c.Socket = ""
+	}
+	if c.Socket != "" && server.UnixPrefix+c.Socket == c.Listen {
+		c.Socket = "" // one socket serves both
+	}
+	if c.WebConfigFile != "" {
+		if err := web.Validate(c.WebConfigFile); err != nil {
+			return fmt.Errorf("-web.config.file %s: %v", c.WebConfigFile, err)
+		}
+	}
+	return nil
 }

@@ -45,7 +45,11 @@ func (r *Resolver) followEvents(ctx context.Context) {
 			r.log.Info("following docker engine events", "docker_host", r.engine.ep.String())
 			reported = false
 			r.seedFromList(ctx)
+			r.walked.Store(true)
 		}, r.handleEvent)
+		// Unreachable is an answer too (reported below): /readyz must not
+		// wait for an engine that may never start.
+		r.walked.Store(true)
 		if ctx.Err() != nil {
 			return
 		}

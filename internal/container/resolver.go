@@ -53,6 +53,10 @@ type Resolver struct {
 	pending goneQueue                      // gone ids not yet taken by the reader of gone
 	handles atomic.Pointer[handleResolver] // nil: no fallback (not started, unsupported, stopped)
 	started atomic.Bool
+	// walked is set once the first container walk is done: the cgroup tree
+	// in Start, and Docker's container list fetched (or the engine found
+	// unreachable, which is logged).
+	walked atomic.Bool
 }
 
 // NewResolver checks the options; only a bad option is an error. A host
@@ -151,6 +155,8 @@ func (r *Resolver) Start(ctx context.Context) error {
 	if r.engine != nil {
 		go r.fetchLoop(ctx)
 		go r.followEvents(ctx)
+	} else {
+		r.walked.Store(true)
 	}
 	go func() {
 		<-ctx.Done()
@@ -158,6 +164,17 @@ func (r *Resolver) Start(ctx context.Context) error {
 			h.close()
 		}
 	}()
+	return nil
+}
+
+// Ready is nil once the first container walk is done (see walked).
+func (r *Resolver) Ready() error {
+	switch {
+	case !r.started.Load():
+		return errors.New("container resolver not started")
+	case !r.walked.Load():
+		return errors.New("first container walk (Docker's container list) not done")
+	}
 	return nil
 }
 
