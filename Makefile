@@ -8,7 +8,7 @@ ARGS ?=
 # Kernel matrix for vmtest: one line per kernel in this file.
 KERNELS_FILE := testdata/vmtest/kernels.txt
 APT_BUILD := clang-19 llvm-19 libbpf-dev bpftool
-APT_TEST := docker.io runc iproute2 busybox-static qemu-system-x86 xz-utils cpio chromium
+APT_TEST := docker.io runc iproute2 busybox-static qemu-system-x86 xz-utils cpio chromium curl prometheus
 APT_KERNELS = $(shell awk '!/^[[:space:]]*\#/ && NF == 3 { print $$2 }' $(KERNELS_FILE))
 
 # Quick loop: make vmtest KERNELS=6.1 RUN=TestRename

@@ -344,7 +344,10 @@ func listen(opts Options, log *slog.Logger) ([]server.Endpoint, error) {
 		if !auth {
 			via := "--socket PATH"
 			if cfg.Socket != "" {
-				via = "the socket " + cfg.Socket + " (root; the observer CLI's default)"
+				via = "the socket " + cfg.Socket + " (root)"
+			}
+			if cfg.Socket == server.DefaultSocket {
+				via += ", which the observer CLI uses by default"
 			}
 			log.Warn("access: on "+ln.Addr().String()+" only /metrics, /healthz and /readyz are open; "+
 				"/events, /status, /residue, /latency and /capture answer 403 there (they used to be open to anyone who reached the port): use "+via+
