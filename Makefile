@@ -20,7 +20,7 @@ VMTEST_TIMEOUT ?= 3m
 # (the QEMU kernels' land in .vmtest/<kernel>/results.jsonl).
 HOST_RESULTS := .vmtest/host/results.jsonl
 
-.PHONY: all build run test deps generate generate-locked check-generate vmlinux vmtest matrix-host matrix-table matrix-check bench bench-vm
+.PHONY: all build image rules-test run test deps generate generate-locked check-generate vmlinux vmtest matrix-host matrix-table matrix-check bench bench-vm
 
 all: build
 
@@ -40,12 +40,17 @@ run: build
 
 # Every test: unit, root (real kernel: overlay, cgroups, signals), the real Docker
 # end to end, and the QEMU kernel matrix.
-test: deps check-generate
+test: deps check-generate rules-test
 	$(GO) vet ./...
 	@mkdir -p $(dir $(HOST_RESULTS)) && rm -f $(HOST_RESULTS)
 	OBSERVER_RESULTS_FILE=$(CURDIR)/$(HOST_RESULTS) $(GO) test -count=1 -p 1 ./...
 	$(MAKE) vmtest
 	$(MAKE) matrix-check
+
+# The alert rules: syntax, then their unit tests (promtool from Debian's prometheus).
+rules-test:
+	promtool check rules deploy/prometheus/alerts.yml
+	cd deploy/prometheus && promtool test rules alerts_test.yml
 
 # Installs missing Debian packages: the BPF toolchain, Docker, QEMU and the
 # matrix kernels. Older kernels (5.10) come from older Debian suites, added with
