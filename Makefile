@@ -33,6 +33,12 @@ GO_LDFLAGS := -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).revision=$(REVI
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(GO_LDFLAGS)' -o bin/observer ./cmd/observer
 
+# The container image (FROM scratch: the static binary only), tagged with the
+# version; IMAGE=name overrides the repository name.
+IMAGE ?= observer
+image: build
+	docker build -f deploy/image/Dockerfile -t $(IMAGE):$(VERSION) -t $(IMAGE):latest bin
+
 # Runs the daemon in the foreground, e.g. make run ARGS='--events -'. It needs
 # nothing but Go: the BPF objects are committed.
 run: build
