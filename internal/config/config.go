@@ -27,8 +27,8 @@ type Config struct {
 	Socket string
 	// WebConfigFile configures TLS and basic auth on Listen (exporter-toolkit).
 	WebConfigFile string
-	EventsFile string // "" none, "-" stdout
-	WatchComms []string
+	EventsFile    string // "" none, "-" stdout
+	WatchComms    []string
 	// Attach maps a sensor name (or "*") to a forced attach mode.
 	Attach          map[string]string
 	Sensors         []string // nil: all
