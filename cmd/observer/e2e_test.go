@@ -157,13 +157,16 @@ func TestDockerEndToEnd(t *testing.T) {
 	}
 	d := testenv.StartDockerd(t)
 	image := d.ImportBusybox(t)
-	obs := startObserver(t, "--docker-host", d.Host)
+	obs := startObserver(t, "--docker-host", d.Host, "--pod-labels")
 
 	name := fmt.Sprintf("observer-e2e-%d", time.Now().UnixNano()%1e6)
+	// The labels a kubelet puts on the containers it runs through Docker.
+	pod := []string{"--label", "io.kubernetes.pod.name=web-0", "--label", "io.kubernetes.pod.namespace=shop",
+		"--label", "io.kubernetes.container.name=nginx"}
 	// The name lookup is prefetched on Docker's create event and in practice lands
 	// before the container runs; the short pause keeps CI from depending on that
 	// race, since correlation (by design) never waits for the Engine API.
-	out, err := d.CLI("run", "--name", name, image, "sh", "-c", "sleep 0.5; mv /root /root-moved && ls -d /root-moved")
+	out, err := d.CLI(append(append([]string{"run", "--name", name}, pod...), image, "sh", "-c", "sleep 0.5; mv /root /root-moved && ls -d /root-moved")...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,6 +186,10 @@ func TestDockerEndToEnd(t *testing.T) {
 		ev["old_path"] != "/root" || ev["new_path"] != "/root-moved" {
 		t.Errorf("rename_exdev event = %v, want name %q image %q comm mv /root -> /root-moved", ev, name, image)
 	}
+	if ev["pod"] != "web-0" || ev["pod_namespace"] != "shop" || ev["pod_container"] != "nginx" {
+		t.Errorf("rename_exdev event = %v, want pod web-0 in shop, container nginx", ev)
+	}
+	obs.waitMetric(t, fmt.Sprintf(`observer_container_info{container=%q,namespace="shop",pod="web-0",pod_container="nginx"} 1`, id[:12]))
 	obs.waitMetric(t, fmt.Sprintf(`observer_rename_exdev_total{container=%q} 1`, id[:12]))
 
 	// The latency sensor at its defaults: every syscall of the container counted

@@ -42,6 +42,8 @@ type Config struct {
 	SyscallLabel          bool // per-syscall metrics (implies SyscallBreakdown)
 	SyscallSampleEvery    int  // measure one syscall in N
 	SyscallContainersOnly bool // skip host cgroups in the kernel
+	// PodLabels exports observer_container_info{container,pod,namespace,pod_container}.
+	PodLabels bool
 	// ResidueGrace is how long an object must stay orphaned before it is residue.
 	ResidueGrace time.Duration
 	// ResidueInterval is how often the residue detectors rescan the kernel.
@@ -87,6 +89,7 @@ func Parse(args []string, def Defaults, usage io.Writer) (*Config, error) {
 	fs.BoolVar(&c.SyscallLabel, "syscall-label", false, "latency sensor: export observer_syscall_top_{calls,seconds}_total{container,syscall} for the top N syscalls (implies --syscall-breakdown)")
 	fs.IntVar(&c.SyscallSampleEvery, "syscall-sample-every", sensor.DefaultSyscallSampleEvery, "latency and seccomp sensors: time one syscall (filter run) in `N` on average, picked at random (1 = all; every syscall is counted either way)")
 	fs.BoolVar(&c.SyscallContainersOnly, "syscall-containers-only", false, "latency sensor: measure container cgroups only (host syscalls still pay for the hooks and a per-thread counter)")
+	fs.BoolVar(&c.PodLabels, "pod-labels", false, "export observer_container_info{container,pod,namespace,pod_container} from the kubelet's Docker labels (io.kubernetes.*), for labelled containers only")
 	fs.DurationVar(&c.ResidueGrace, "residue-grace", DefaultResidueGrace, "how long a semaphore array or veth must stay orphaned before it is reported as residue")
 	fs.DurationVar(&c.ResidueInterval, "residue-interval", DefaultResidueInterval, "how often the residue detectors rescan /proc/sysvipc/sem and the links")
 

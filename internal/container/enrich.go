@@ -21,7 +21,7 @@ func (r *Resolver) fetchLoop(ctx context.Context) {
 			c, err := r.engine.inspect(ctx, id)
 			switch {
 			case err == nil:
-				r.meta.settle(id, meta{name: c.Name, image: c.Image, state: metaKnown})
+				r.meta.settle(id, meta{name: c.Name, image: c.Image, pod: c.Pod, state: metaKnown})
 			case errors.Is(err, errNoSuchContainer):
 				r.meta.settle(id, meta{state: metaMissing})
 			case ctx.Err() != nil:
@@ -80,7 +80,7 @@ func (r *Resolver) seedFromList(ctx context.Context) {
 		return
 	}
 	for _, c := range cs {
-		r.meta.put(c.ID, meta{name: c.Name, image: c.Image, state: metaKnown})
+		r.meta.put(c.ID, meta{name: c.Name, image: c.Image, pod: c.Pod, state: metaKnown})
 	}
 }
 
@@ -92,7 +92,8 @@ func (r *Resolver) handleEvent(ev engineEvent) {
 	switch ev.action() {
 	case "create", "start", "rename":
 		if name := ev.Actor.Attributes["name"]; name != "" {
-			r.meta.put(id, meta{name: name, image: ev.Actor.Attributes["image"], state: metaKnown})
+			// Attributes carry the container's labels too.
+			r.meta.put(id, meta{name: name, image: ev.Actor.Attributes["image"], pod: podFromLabels(ev.Actor.Attributes), state: metaKnown})
 		} else {
 			r.withMeta(id) // pre-1.22 engines send no attributes
 		}

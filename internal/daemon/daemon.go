@@ -105,6 +105,17 @@ func Run(ctx context.Context, opts Options) error {
 
 	events := bus.New()
 	m := metrics.New(metrics.Sources{Sensors: opts.Source.Status, BusDropped: events.Dropped})
+	if opts.Config.PodLabels {
+		m.RegisterPodInfo(func() []metrics.PodInfo {
+			var out []metrics.PodInfo
+			for _, c := range opts.Resolver.Containers() {
+				if c.Pod.Pod != "" {
+					out = append(out, metrics.PodInfo{ContainerID: c.ID, Pod: c.Pod.Pod, Namespace: c.PodNamespace, Container: c.PodContainer})
+				}
+			}
+			return out
+		})
+	}
 	var lat *latency.Latency
 	if opts.Latency != nil {
 		// The latency sensor also needs each container's cgroups (container.Resolver has them).
