@@ -8,7 +8,7 @@ ARGS ?=
 # Kernel matrix for vmtest: one line per kernel in this file.
 KERNELS_FILE := testdata/vmtest/kernels.txt
 APT_BUILD := clang-19 llvm-19 libbpf-dev bpftool
-APT_TEST := docker.io runc iproute2 busybox-static qemu-system-x86 xz-utils cpio chromium
+APT_TEST := docker.io runc iproute2 busybox-static qemu-system-x86 xz-utils cpio chromium curl prometheus
 # bench-events runs bpftrace beside the daemon as the peer it is measured against.
 APT_BENCH := bpftrace
 APT_KERNELS = $(shell awk '!/^[[:space:]]*\#/ && NF == 3 { print $$2 }' $(KERNELS_FILE))
@@ -22,7 +22,7 @@ VMTEST_TIMEOUT ?= 3m
 # (the QEMU kernels' land in .vmtest/<kernel>/results.jsonl).
 HOST_RESULTS := .vmtest/host/results.jsonl
 
-.PHONY: all build run test deps generate generate-locked check-generate vmlinux vmtest matrix-host matrix-table matrix-check bench bench-vm bench-events
+.PHONY: all build image rules-test run test deps generate generate-locked check-generate vmlinux vmtest matrix-host matrix-table matrix-check bench bench-vm bench-events
 
 all: build
 
@@ -35,6 +35,12 @@ GO_LDFLAGS := -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).revision=$(REVI
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(GO_LDFLAGS)' -o bin/observer ./cmd/observer
 
+# The container image (FROM scratch: the static binary only), tagged with the
+# version; IMAGE=name overrides the repository name.
+IMAGE ?= observer
+image: build
+	docker build -f deploy/image/Dockerfile -t $(IMAGE):$(VERSION) -t $(IMAGE):latest bin
+
 # Runs the daemon in the foreground, e.g. make run ARGS='--events -'. It needs
 # nothing but Go: the BPF objects are committed.
 run: build
@@ -42,12 +48,17 @@ run: build
 
 # Every test: unit, root (real kernel: overlay, cgroups, signals), the real Docker
 # end to end, and the QEMU kernel matrix.
-test: deps check-generate
+test: deps check-generate rules-test
 	$(GO) vet ./...
 	@mkdir -p $(dir $(HOST_RESULTS)) && rm -f $(HOST_RESULTS)
 	OBSERVER_RESULTS_FILE=$(CURDIR)/$(HOST_RESULTS) $(GO) test -count=1 -p 1 ./...
 	$(MAKE) vmtest
 	$(MAKE) matrix-check
+
+# The alert rules: syntax, then their unit tests (promtool from Debian's prometheus).
+rules-test:
+	promtool check rules deploy/prometheus/alerts.yml
+	cd deploy/prometheus && promtool test rules alerts_test.yml
 
 # Installs missing Debian packages: the BPF toolchain, Docker, QEMU and the
 # matrix kernels. Older kernels (5.10) come from older Debian suites, added with

@@ -23,6 +23,7 @@ import (
 	"github.com/observer-dev/observer/internal/incident"
 	"github.com/observer-dev/observer/internal/privilege"
 	"github.com/observer-dev/observer/internal/recorder"
+	"github.com/observer-dev/observer/internal/server"
 	"github.com/observer-dev/observer/tracer"
 )
 
@@ -38,12 +39,12 @@ func runCapture(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(io.Discard)
 	d := fs.Duration("duration", 30*time.Second, "capture what happens during this `duration` (plus the daemon's recorded past)")
 	out := fs.String("out", "", "write the capture to `FILE` (- for stdout)")
-	listen := fs.String("listen", config.DefaultListen, "`address` of the running daemon")
+	daemonFlags := server.AddClientFlags(fs)
 	reason := fs.String("reason", "", "a note stored in the capture's header")
 	standalone := fs.Bool("standalone", false, "do not ask a running daemon; trace in-process (root)")
 	watch := fs.String("watch-comm", strings.Join(tracer.DefaultWatchComms, ","), "standalone: daemons whose fatal signals and exits are reported")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(stdout, "Usage: observer capture [--duration 30s] --out FILE [--listen ADDR] [--standalone]")
+		fmt.Fprintln(stdout, "Usage: observer capture [--duration 30s] --out FILE [--listen unix:PATH|HOST:PORT|https://HOST:PORT] [--standalone]")
 		fs.SetOutput(stdout)
 		fs.PrintDefaults()
 		return exitOK
@@ -62,6 +63,11 @@ func runCapture(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "observer capture: -duration %v: want 0s to %v\n", *d, incident.MaxDuration)
 		return exitUsage
 	}
+	client, err := daemonFlags.NewClient()
+	if err != nil {
+		fmt.Fprintf(stderr, "observer capture: %v\n", err)
+		return exitUsage
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
@@ -70,14 +76,14 @@ func runCapture(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "observer capture: %v\n", err)
 		return exitError
 	}
-	err = errNoDaemon
+	err = server.ErrNoDaemon
 	if !*standalone {
-		err = fromDaemon(ctx, *listen, *d, *reason, w)
-		if errors.Is(err, errNoDaemon) {
-			fmt.Fprintf(stderr, "observer capture: no daemon at %s; tracing in-process for %v\n", *listen, *d)
+		err = fromDaemon(ctx, client, *d, *reason, w)
+		if errors.Is(err, server.ErrNoDaemon) {
+			fmt.Fprintf(stderr, "observer capture: no daemon at %s; tracing in-process for %v\n", client.Addr(), *d)
 		}
 	}
-	if errors.Is(err, errNoDaemon) {
+	if errors.Is(err, server.ErrNoDaemon) {
 		err = standaloneCapture(ctx, *d, *reason, *watch, w, stderr)
 	}
 	if cerr := closeOut(); err == nil {
@@ -96,8 +102,6 @@ func runCapture(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-var errNoDaemon = errors.New("no daemon")
-
 func openOut(path string, stdout io.Writer) (io.Writer, func() error, error) {
 	if path == "-" {
 		return stdout, func() error { return nil }, nil
@@ -114,29 +118,21 @@ func openOut(path string, stdout io.Writer) (io.Writer, func() error, error) {
 }
 
 // fromDaemon streams a capture from POST /capture?stream=1.
-func fromDaemon(ctx context.Context, addr string, d time.Duration, reason string, w io.Writer) error {
+func fromDaemon(ctx context.Context, client *server.Client, d time.Duration, reason string, w io.Writer) error {
 	q := url.Values{"duration": {d.String()}, "stream": {"1"}}
 	if reason != "" {
 		q.Set("reason", reason)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/capture?"+q.Encode(), nil)
+	resp, err := client.Do(ctx, http.MethodPost, "/capture?"+q.Encode())
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		return errNoDaemon
-	}
-	if err != nil {
-		return fmt.Errorf("ask the daemon: %w", err)
-	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
-		return fmt.Errorf("the daemon at %s takes no captures (started with --recorder=false?)", addr)
+		return fmt.Errorf("the daemon at %s takes no captures (started with --recorder=false?)", client.Addr())
 	}
 	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("the daemon answered %s: %s", resp.Status, strings.TrimSpace(string(msg)))
+		return server.ResponseError(resp)
 	}
 	if _, err := io.Copy(w, resp.Body); err != nil {
 		return fmt.Errorf("receive capture: %w", err)

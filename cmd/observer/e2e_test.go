@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,8 +24,12 @@ import (
 // daemonProc is the real observer binary running as a daemon for one test.
 type daemonProc struct {
 	cmd    *exec.Cmd
-	base   string // http://127.0.0.1:port
+	base   string // its control socket, for testHTTP (every route)
+	tcp    string // http://127.0.0.1:port (only /metrics, /healthz, /readyz)
+	socket string // --socket path
 	events string // --events file
+	stderr strings.Builder
+	mu     sync.Mutex // guards stderr
 	exited chan error
 }
 
@@ -57,13 +62,16 @@ const (
 	testRevision = "0123456789abcdef0123456789abcdef01234567"
 )
 
-// startObserver runs the observer with args, on a free port.
+// startObserver runs the observer with args, on a free port and its own
+// control socket in a directory anyone may enter (the socket's mode is what
+// keeps others out).
 func startObserver(t *testing.T, args ...string) *daemonProc {
 	t.Helper()
 	dir := t.TempDir()
 	bin := buildObserver(t)
-	p := &daemonProc{events: filepath.Join(dir, "events.jsonl"), exited: make(chan error, 1)}
-	p.cmd = exec.Command(bin, append([]string{"--listen", "127.0.0.1:0", "--events", p.events}, args...)...)
+	sockDir := filepath.Dir(bin)
+	p := &daemonProc{events: filepath.Join(dir, "events.jsonl"), socket: filepath.Join(sockDir, "observer.sock"), exited: make(chan error, 1)}
+	p.cmd = exec.Command(bin, append([]string{"--listen", "127.0.0.1:0", "--socket", p.socket, "--events", p.events}, args...)...)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -81,6 +89,9 @@ func startObserver(t *testing.T, args ...string) *daemonProc {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			t.Log("observer: " + sc.Text())
+			p.mu.Lock()
+			p.stderr.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
 			if m := serving.FindStringSubmatch(sc.Text()); m != nil {
 				addr <- m[1]
 			}
@@ -93,7 +104,8 @@ func startObserver(t *testing.T, args ...string) *daemonProc {
 		if !ok {
 			t.Fatal("observer exited before serving")
 		}
-		p.base = "http://" + a
+		p.tcp = "http://" + a
+		p.base = socketURL(p.socket)
 	case <-time.After(30 * time.Second):
 		t.Fatal("observer did not start serving within 30s")
 	}
@@ -102,7 +114,7 @@ func startObserver(t *testing.T, args ...string) *daemonProc {
 
 func (p *daemonProc) get(t *testing.T, path string) string {
 	t.Helper()
-	resp, err := http.Get(p.base + path)
+	resp, err := testHTTP.Get(p.base + path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,13 +168,16 @@ func TestDockerEndToEnd(t *testing.T) {
 	}
 	d := testenv.StartDockerd(t)
 	image := d.ImportBusybox(t)
-	obs := startObserver(t, "--docker-host", d.Host)
+	obs := startObserver(t, "--docker-host", d.Host, "--pod-labels")
 
 	name := fmt.Sprintf("observer-e2e-%d", time.Now().UnixNano()%1e6)
+	// The labels a kubelet puts on the containers it runs through Docker.
+	pod := []string{"--label", "io.kubernetes.pod.name=web-0", "--label", "io.kubernetes.pod.namespace=shop",
+		"--label", "io.kubernetes.container.name=nginx"}
 	// The name lookup is prefetched on Docker's create event and in practice lands
 	// before the container runs; the short pause keeps CI from depending on that
 	// race, since correlation (by design) never waits for the Engine API.
-	out, err := d.CLI("run", "--name", name, image, "sh", "-c", "sleep 0.5; mv /root /root-moved && ls -d /root-moved")
+	out, err := d.CLI(append(append([]string{"run", "--name", name}, pod...), image, "sh", "-c", "sleep 0.5; mv /root /root-moved && ls -d /root-moved")...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,6 +197,10 @@ func TestDockerEndToEnd(t *testing.T) {
 		ev["old_path"] != "/root" || ev["new_path"] != "/root-moved" {
 		t.Errorf("rename_exdev event = %v, want name %q image %q comm mv /root -> /root-moved", ev, name, image)
 	}
+	if ev["pod"] != "web-0" || ev["pod_namespace"] != "shop" || ev["pod_container"] != "nginx" {
+		t.Errorf("rename_exdev event = %v, want pod web-0 in shop, container nginx", ev)
+	}
+	obs.waitMetric(t, fmt.Sprintf(`observer_container_info{container=%q,namespace="shop",pod="web-0",pod_container="nginx"} 1`, id[:12]))
 	obs.waitMetric(t, fmt.Sprintf(`observer_rename_exdev_total{container=%q} 1`, id[:12]))
 
 	// The latency sensor at its defaults: every syscall of the container counted
@@ -315,6 +334,86 @@ func TestWithoutPrivilegesNamesCapabilities(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "missing CAP_BPF and CAP_PERFMON") || strings.Count(string(out), "\n") != 1 {
 		t.Errorf("output %q: want one line naming CAP_BPF and CAP_PERFMON", out)
+	}
+}
+
+// TestAccessPolicyAsNobody: a local user (uid 65534) reaches what Prometheus
+// and probes need and nothing else: not the event stream, not /status, not
+// captures, neither over TCP nor through the 0600 socket, and the CLI run as
+// that user says it was refused instead of scanning by itself. Root's CLI
+// reaches everything through the socket.
+func TestAccessPolicyAsNobody(t *testing.T) {
+	testenv.RequireRoot(t)
+	for _, tool := range []string{"setpriv", "curl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (make deps)", tool)
+		}
+	}
+	obs := startObserver(t, "--docker-host", "none", "--sensors", "signal,latency")
+	obs.mu.Lock()
+	logged := obs.stderr.String()
+	obs.mu.Unlock()
+	if !strings.Contains(logged, "only /metrics, /healthz and /readyz are open") || !strings.Contains(logged, obs.socket) {
+		t.Errorf("start log does not say what changed:\n%s", logged)
+	}
+	asNobody := func(name string, args ...string) *exec.Cmd {
+		return exec.Command("setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", name}, args...)...)
+	}
+	curl := func(method, url string, extra ...string) string {
+		args := append([]string{"-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", method, "--max-time", "5"}, extra...)
+		out, _ := asNobody("curl", append(args, url)...).Output()
+		return string(out)
+	}
+	for _, p := range []string{"/metrics", "/healthz", "/readyz"} {
+		if code := curl("GET", obs.tcp+p); code != "200" {
+			t.Errorf("nobody GET %s: %s, want 200", p, code)
+		}
+	}
+	for _, r := range [][2]string{{"GET", "/events"}, {"GET", "/status"}, {"GET", "/residue"}, {"GET", "/latency"},
+		{"POST", "/capture"}, {"POST", "/capture?stream=1"}} {
+		if code := curl(r[0], obs.tcp+r[1]); code != "403" {
+			t.Errorf("nobody %s %s over TCP: %s, want 403", r[0], r[1], code)
+		}
+		if code := curl(r[0], "http://observer"+r[1], "--unix-socket", obs.socket); code != "000" {
+			t.Errorf("nobody %s %s over the socket: %s, want no connection", r[0], r[1], code)
+		}
+	}
+	// The socket's mode is what stops nobody (its directory is open).
+	if st, err := os.Stat(obs.socket); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("socket %v %v, want mode 0600", st, err)
+	}
+
+	bin := obs.cmd.Path
+	tcpAddr := strings.TrimPrefix(obs.tcp, "http://")
+	for _, args := range [][]string{
+		{"residue", "--listen", "unix:" + obs.socket},
+		{"residue", "--listen", tcpAddr},
+		{"capture", "--listen", tcpAddr, "--duration", "0s", "--out", "-"},
+		{"seccomp-report", "--listen", tcpAddr, "--interval", "0"},
+	} {
+		cmd := asNobody(bin, args...)
+		out, _ := cmd.CombinedOutput()
+		if code := cmd.ProcessState.ExitCode(); code != exitError || strings.Contains(string(out), "standalone") ||
+			!(strings.Contains(string(out), "403 Forbidden") || strings.Contains(string(out), "permission denied")) {
+			t.Errorf("nobody: observer %v: exit %d, output %q; want exit 1 saying it was refused", args, code, out)
+		}
+	}
+
+	// Root's CLI, through the socket.
+	sock := "unix:" + obs.socket
+	capFile := filepath.Join(t.TempDir(), "cap.jsonl.gz")
+	for _, args := range [][]string{
+		{"residue", "--listen", sock, "--json"},
+		{"seccomp-report", "--listen", sock, "--interval", "0"},
+		{"capture", "--listen", sock, "--duration", "0s", "--out", capFile},
+	} {
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		if err != nil {
+			t.Errorf("root: observer %v: %v\n%s", args, err, out)
+		}
+		if args[0] == "capture" && !strings.Contains(string(out), "(complete)") {
+			t.Errorf("capture over the socket: %q", out)
+		}
 	}
 }
 

@@ -289,7 +289,15 @@ func replayAsNobody(t *testing.T, capFile string) replayed {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "replay", "--listen", addr, capCopy)
+	// A capture is what /events showed: the replay serves it on its own
+	// socket only (nobody's, in a directory nobody may write).
+	sockDir := filepath.Join(dir, "run")
+	if err := os.Mkdir(sockDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(sockDir, 65534, 65534)
+	sock := filepath.Join(sockDir, "replay.sock")
+	cmd := exec.Command(bin, "replay", "--listen", addr, "--socket", sock, capCopy)
 	cmd.Env = append(os.Environ(), envReexec+"=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	var stderr bytes.Buffer
@@ -304,8 +312,13 @@ func replayAsNobody(t *testing.T, capFile string) replayed {
 		}
 		t.Logf("replay log:\n%s", stderr.String())
 	}()
-	base := "http://" + addr
-	waitHTTP(t, base+"/healthz")
+	waitHTTP(t, "http://"+addr+"/healthz")
+	if resp, err := testHTTP.Get("http://" + addr + "/status"); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("replay's /status over TCP: %v %v, want 403", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	base := socketURL(sock)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var st struct {
@@ -346,7 +359,7 @@ func copyFile(t *testing.T, from, to string, mode os.FileMode) {
 
 func waitHTTP(t *testing.T, url string) {
 	for range 100 {
-		if resp, err := http.Get(url); err == nil {
+		if resp, err := testHTTP.Get(url); err == nil {
 			resp.Body.Close()
 			return
 		}
@@ -356,7 +369,7 @@ func waitHTTP(t *testing.T, url string) {
 }
 
 func getJSON(t *testing.T, url string, v any) {
-	resp, err := http.Get(url)
+	resp, err := testHTTP.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,7 +382,7 @@ func getJSON(t *testing.T, url string, v any) {
 // scrape returns the samples whose names start with prefix, keyed by the
 // exposition's series text.
 func scrape(t *testing.T, url, prefix string) map[string]float64 {
-	resp, err := http.Get(url)
+	resp, err := testHTTP.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,16 +22,18 @@ func init() {
 
 // runReplay: observer replay [--listen ADDR] [--speed F] [--exit] CAPTURE. It serves
 // /metrics, /events and /status from the replayed capture, with no privileges.
+// A capture holds what /events showed: the same access rules apply.
 func runReplay(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("observer replay", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	listen := fs.String("listen", config.DefaultListen, "HTTP `address` for /metrics, /events, /status")
+	listen := fs.String("listen", config.DefaultListen, "HTTP `address` (HOST:PORT or unix:PATH); on HOST:PORT only /metrics, /healthz and /readyz are open")
+	socket := fs.String("socket", "", "also serve every route (/events, /status, /residue) on this unix socket `path`, mode 0600")
 	exit := fs.Bool("exit", false, "exit once the capture is replayed instead of serving until interrupted")
 	speed := fs.Float64("speed", 0, "replay at this `factor` of the recorded pace (1: real time, 10: ten times faster); 0: as fast as possible")
 	level := fs.String("log-level", "info", "log `level`")
 	file, extra, err := parseWithFile(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(stdout, "Usage: observer replay [--listen ADDR] [--speed F] [--exit] CAPTURE")
+		fmt.Fprintln(stdout, "Usage: observer replay [--listen ADDR] [--socket PATH] [--speed F] [--exit] CAPTURE")
 		fs.SetOutput(stdout)
 		fs.PrintDefaults()
 		return exitOK
@@ -86,7 +88,7 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 	h := rp.Info().Header
 	log.Info("replaying", "file", file, "host", h.Host, "kernel", h.Kernel, "taken", h.StartTime, "reason", h.Reason)
 	err = daemon.Run(ctx, daemon.Options{
-		Config:     &config.Config{Listen: *listen},
+		Config:     &config.Config{Listen: *listen, Socket: *socket},
 		Source:     rp,
 		Resolver:   rp,
 		Version:    buildinfo.Get().Short(),

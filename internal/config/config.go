@@ -13,14 +13,23 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/exporter-toolkit/web"
+
 	"github.com/observer-dev/observer/internal/sensor"
+	"github.com/observer-dev/observer/internal/server"
 )
 
 // Config is the daemon's configuration.
 type Config struct {
-	Listen     string
-	EventsFile string // "" none, "-" stdout
-	WatchComms []string
+	// Listen is HOST:PORT or unix:PATH. On a network address only /metrics,
+	// /healthz and /readyz are open unless WebConfigFile authenticates clients.
+	Listen string
+	// Socket is the control socket (every route, mode 0600); "" none.
+	Socket string
+	// WebConfigFile configures TLS and basic auth on Listen (exporter-toolkit).
+	WebConfigFile string
+	EventsFile    string // "" none, "-" stdout
+	WatchComms    []string
 	// Attach maps a sensor name (or "*") to a forced attach mode.
 	Attach          map[string]string
 	Sensors         []string // nil: all
@@ -36,6 +45,8 @@ type Config struct {
 	SyscallLabel          bool // per-syscall metrics (implies SyscallBreakdown)
 	SyscallSampleEvery    int  // measure one syscall in N
 	SyscallContainersOnly bool // skip host cgroups in the kernel
+	// PodLabels exports observer_container_info{container,pod,namespace,pod_container}.
+	PodLabels bool
 	// ResidueGrace is how long an object must stay orphaned before it is residue.
 	ResidueGrace time.Duration
 	// ResidueInterval is how often the residue detectors rescan the kernel.
@@ -108,7 +119,9 @@ func Parse(args []string, def Defaults, usage io.Writer) (*Config, error) {
 	fs.SetOutput(io.Discard)
 	c := &Config{}
 	var watch, attach, sensors, level string
-	fs.StringVar(&c.Listen, "listen", DefaultListen, "HTTP address for /metrics, /events, /status, /healthz")
+	fs.StringVar(&c.Listen, "listen", DefaultListen, "HTTP `address` (HOST:PORT or unix:PATH): /metrics, /healthz and /readyz for anyone who reaches it; the other routes only with --web.config.file credentials (or on a unix: socket)")
+	fs.StringVar(&c.Socket, "socket", server.DefaultSocket, "control socket `path` (mode 0600) serving every route to root; the observer CLI's default; none disables")
+	fs.StringVar(&c.WebConfigFile, "web.config.file", "", "exporter-toolkit web config `file`: TLS (tls_server_config) and basic auth with bcrypt hashes (basic_auth_users) on --listen")
 	fs.StringVar(&c.EventsFile, "events", "", "also append every event as a JSON line to `FILE` (- for stdout)")
 	fs.StringVar(&watch, "watch-comm", strings.Join(def.WatchComms, ","), "comma-separated daemon `names` whose fatal signals and exits are reported; a trailing * matches a prefix")
 	fs.StringVar(&attach, "attach", "", "force attach modes: `MODE` for all sensors, or sensor=MODE,... (modes: fentry, kprobe, tp_btf, raw_tracepoint, tail_call, tracepoint)")
@@ -126,6 +139,7 @@ func Parse(args []string, def Defaults, usage io.Writer) (*Config, error) {
 	fs.BoolVar(&c.SyscallLabel, "syscall-label", false, "latency sensor: export observer_syscall_top_{calls,seconds}_total{container,syscall} for the top N syscalls (implies --syscall-breakdown)")
 	fs.IntVar(&c.SyscallSampleEvery, "syscall-sample-every", sensor.DefaultSyscallSampleEvery, "latency and seccomp sensors: time one syscall (filter run) in `N` on average, picked at random (1 = all; every syscall is counted either way)")
 	fs.BoolVar(&c.SyscallContainersOnly, "syscall-containers-only", false, "latency sensor: measure container cgroups only (host syscalls still pay for the hooks and a per-thread counter)")
+	fs.BoolVar(&c.PodLabels, "pod-labels", false, "export observer_container_info{container,pod,namespace,pod_container} from the kubelet's Docker labels (io.kubernetes.*), for labelled containers only")
 	fs.DurationVar(&c.ResidueGrace, "residue-grace", DefaultResidueGrace, "how long a semaphore array or veth must stay orphaned before it is reported as residue")
 	fs.DurationVar(&c.ResidueInterval, "residue-interval", DefaultResidueInterval, "how often the residue detectors rescan /proc/sysvipc/sem and the links")
 
@@ -150,6 +164,9 @@ func Parse(args []string, def Defaults, usage io.Writer) (*Config, error) {
 	}
 	if err := CheckListen(c.Listen); err != nil {
 		return nil, fmt.Errorf("-listen %q: %v", c.Listen, err)
+	}
+	if err := c.checkListen(); err != nil {
+		return nil, err
 	}
 	c.WatchComms = splitList(watch)
 	c.Sensors = splitList(sensors)
@@ -215,4 +232,28 @@ func parseAttach(s string) (map[string]string, error) {
 		out[sensor] = mode
 	}
 	return out, nil
+}
+
+// checkListen validates the listen address, socket and web config.
+func (c *Config) checkListen() error {
+	if path, ok := strings.CutPrefix(c.Listen, server.UnixPrefix); ok {
+		if path == "" {
+			return fmt.Errorf("-listen %q: want unix:PATH", c.Listen)
+		}
+		if c.WebConfigFile != "" {
+			return fmt.Errorf("-web.config.file: applies to a HOST:PORT --listen, not a unix socket")
+		}
+	}
+	if c.Socket == "none" {
+		c.Socket = ""
+	}
+	if c.Socket != "" && server.UnixPrefix+c.Socket == c.Listen {
+		c.Socket = "" // one socket serves both
+	}
+	if c.WebConfigFile != "" {
+		if err := web.Validate(c.WebConfigFile); err != nil {
+			return fmt.Errorf("-web.config.file %s: %v", c.WebConfigFile, err)
+		}
+	}
+	return nil
 }

@@ -88,9 +88,10 @@ func (e *engine) getJSON(ctx context.Context, path string, limit int64, v any) e
 // list returns the running containers.
 func (e *engine) list(ctx context.Context) ([]Container, error) {
 	var raw []struct {
-		ID    string   `json:"Id"`
-		Names []string `json:"Names"`
-		Image string   `json:"Image"`
+		ID     string            `json:"Id"`
+		Names  []string          `json:"Names"`
+		Image  string            `json:"Image"`
+		Labels map[string]string `json:"Labels"`
 	}
 	if err := e.getJSON(ctx, "/containers/json", maxListBody, &raw); err != nil {
 		return nil, err
@@ -104,7 +105,7 @@ func (e *engine) list(ctx context.Context) ([]Container, error) {
 		if len(c.Names) > 0 {
 			name = strings.TrimPrefix(c.Names[0], "/")
 		}
-		out = append(out, Container{ID: c.ID, Name: name, Image: c.Image})
+		out = append(out, Container{ID: c.ID, Name: name, Image: c.Image, Pod: podFromLabels(c.Labels)})
 	}
 	return out, nil
 }
@@ -117,13 +118,14 @@ func (e *engine) inspect(ctx context.Context, id string) (Container, error) {
 	var raw struct {
 		Name   string `json:"Name"`
 		Config struct {
-			Image string `json:"Image"`
+			Image  string            `json:"Image"`
+			Labels map[string]string `json:"Labels"`
 		} `json:"Config"`
 	}
 	if err := e.getJSON(ctx, "/containers/"+id+"/json", maxInspectBody, &raw); err != nil {
 		return Container{}, err
 	}
-	return Container{ID: id, Name: strings.TrimPrefix(raw.Name, "/"), Image: raw.Config.Image}, nil
+	return Container{ID: id, Name: strings.TrimPrefix(raw.Name, "/"), Image: raw.Config.Image, Pod: podFromLabels(raw.Config.Labels)}, nil
 }
 
 // engineEvent is one container event. Engines before API 1.22 only send

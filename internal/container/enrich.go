@@ -21,7 +21,7 @@ func (r *Resolver) fetchLoop(ctx context.Context) {
 			c, err := r.engine.inspect(ctx, id)
 			switch {
 			case err == nil:
-				r.meta.settle(id, meta{name: c.Name, image: c.Image, state: metaKnown})
+				r.meta.settle(id, meta{name: c.Name, image: c.Image, pod: c.Pod, state: metaKnown})
 			case errors.Is(err, errNoSuchContainer):
 				r.meta.settle(id, meta{state: metaMissing})
 			case ctx.Err() != nil:
@@ -45,7 +45,11 @@ func (r *Resolver) followEvents(ctx context.Context) {
 			r.log.Info("following docker engine events", "docker_host", r.engine.ep.String())
 			reported = false
 			r.seedFromList(ctx)
+			r.walked.Store(true)
 		}, r.handleEvent)
+		// Unreachable is an answer too (reported below): /readyz must not
+		// wait for an engine that may never start.
+		r.walked.Store(true)
 		if ctx.Err() != nil {
 			return
 		}
@@ -76,7 +80,7 @@ func (r *Resolver) seedFromList(ctx context.Context) {
 		return
 	}
 	for _, c := range cs {
-		r.meta.put(c.ID, meta{name: c.Name, image: c.Image, state: metaKnown})
+		r.meta.put(c.ID, meta{name: c.Name, image: c.Image, pod: c.Pod, state: metaKnown})
 	}
 }
 
@@ -88,7 +92,8 @@ func (r *Resolver) handleEvent(ev engineEvent) {
 	switch ev.action() {
 	case "create", "start", "rename":
 		if name := ev.Actor.Attributes["name"]; name != "" {
-			r.meta.put(id, meta{name: name, image: ev.Actor.Attributes["image"], state: metaKnown})
+			// Attributes carry the container's labels too.
+			r.meta.put(id, meta{name: name, image: ev.Actor.Attributes["image"], pod: podFromLabels(ev.Actor.Attributes), state: metaKnown})
 		} else {
 			r.withMeta(id) // pre-1.22 engines send no attributes
 		}

@@ -22,6 +22,7 @@ const (
 
 type meta struct {
 	name, image string
+	pod         Pod
 	state       metaState
 	retryAt     time.Time
 }

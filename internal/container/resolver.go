@@ -27,6 +27,33 @@ type Container struct {
 	ID    string `json:"id"`              // 64 hex
 	Name  string `json:"name,omitempty"`  // from the Docker Engine API, without leading "/"
 	Image string `json:"image,omitempty"` // as the container was created from
+	Pod
+}
+
+// Pod is what the kubelet's Docker labels say about a container's pod
+// (io.kubernetes.*): no Kubernetes client is needed.
+type Pod struct {
+	Pod          string `json:"pod,omitempty"`
+	PodNamespace string `json:"pod_namespace,omitempty"`
+	PodContainer string `json:"pod_container,omitempty"` // the container's name in the pod spec
+}
+
+// maxPodField bounds each pod label value (Kubernetes names are at most 253).
+const maxPodField = 253
+
+// podFromLabels reads the kubelet's labels; the zero Pod when there are none.
+func podFromLabels(labels map[string]string) Pod {
+	cut := func(s string) string {
+		if len(s) > maxPodField {
+			return s[:maxPodField]
+		}
+		return s
+	}
+	return Pod{
+		Pod:          cut(labels["io.kubernetes.pod.name"]),
+		PodNamespace: cut(labels["io.kubernetes.pod.namespace"]),
+		PodContainer: cut(labels["io.kubernetes.container.name"]),
+	}
 }
 
 // Options configure a Resolver; the zero value auto-detects everything.
@@ -53,6 +80,10 @@ type Resolver struct {
 	pending goneQueue                      // gone ids not yet taken by the reader of gone
 	handles atomic.Pointer[handleResolver] // nil: no fallback (not started, unsupported, stopped)
 	started atomic.Bool
+	// walked is set once the first container walk is done: the cgroup tree
+	// in Start, and Docker's container list fetched (or the engine found
+	// unreachable, which is logged).
+	walked atomic.Bool
 }
 
 // NewResolver checks the options; only a bad option is an error. A host
@@ -151,6 +182,8 @@ func (r *Resolver) Start(ctx context.Context) error {
 	if r.engine != nil {
 		go r.fetchLoop(ctx)
 		go r.followEvents(ctx)
+	} else {
+		r.walked.Store(true)
 	}
 	go func() {
 		<-ctx.Done()
@@ -158,6 +191,17 @@ func (r *Resolver) Start(ctx context.Context) error {
 			h.close()
 		}
 	}()
+	return nil
+}
+
+// Ready is nil once the first container walk is done (see walked).
+func (r *Resolver) Ready() error {
+	switch {
+	case !r.started.Load():
+		return errors.New("container resolver not started")
+	case !r.walked.Load():
+		return errors.New("first container walk (Docker's container list) not done")
+	}
 	return nil
 }
 
@@ -243,7 +287,7 @@ func (r *Resolver) withMeta(ctr string) Container {
 	now := r.now()
 	m, due := r.meta.get(ctr, now)
 	if m.state == metaKnown {
-		c.Name, c.Image = m.name, m.image
+		c.Name, c.Image, c.Pod = m.name, m.image, m.pod
 	}
 	if due && r.meta.claim(ctr, now) {
 		select {
@@ -267,7 +311,7 @@ func (r *Resolver) Containers() []Container {
 	for _, id := range ids {
 		c := Container{ID: id}
 		if m, _ := r.meta.get(id, now); m.state == metaKnown {
-			c.Name, c.Image = m.name, m.image
+			c.Name, c.Image, c.Pod = m.name, m.image, m.pod
 		}
 		out = append(out, c)
 	}

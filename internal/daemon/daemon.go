@@ -52,7 +52,8 @@ type Options struct {
 	Resolver Resolver
 	Version  string
 	Logger   *slog.Logger
-	// Listener, when set, is used instead of listening on Config.Listen (tests).
+	// Listener, when set, is used instead of Config.Listen and Config.Socket,
+	// and is trusted like the control socket: every route, no credentials (tests).
 	Listener net.Listener
 	// SourceInfo, when set, adds a "source" section to /status (a replay's progress).
 	SourceInfo func() any
@@ -95,24 +96,34 @@ type Status struct {
 // Run serves until ctx ends or the source closes, then stops every part.
 func Run(ctx context.Context, opts Options) error {
 	log := opts.Logger
-	ln := opts.Listener
-	if ln == nil {
-		var err error
-		if ln, err = net.Listen("tcp", opts.Config.Listen); err != nil {
-			return fmt.Errorf("listen: %w", err)
-		}
+	eps, err := listen(opts, log)
+	if err != nil {
+		return err
 	}
+	closeListeners := func() { closeAll(eps) }
+	ln := eps[0].Listener
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
 	events := bus.New()
 	m := metrics.New(metrics.Sources{Sensors: opts.Source.Status, BusDropped: events.Dropped})
+	if opts.Config.PodLabels {
+		m.RegisterPodInfo(func() []metrics.PodInfo {
+			var out []metrics.PodInfo
+			for _, c := range opts.Resolver.Containers() {
+				if c.Pod.Pod != "" {
+					out = append(out, metrics.PodInfo{ContainerID: c.ID, Pod: c.Pod.Pod, Namespace: c.PodNamespace, Container: c.PodContainer})
+				}
+			}
+			return out
+		})
+	}
 	var lat *latency.Latency
 	if opts.Latency != nil {
 		// The latency sensor also needs each container's cgroups (container.Resolver has them).
 		res, ok := opts.Resolver.(latency.Resolver)
 		if !ok {
-			ln.Close()
+			closeListeners()
 			return fmt.Errorf("latency: resolver %T cannot list container cgroups", opts.Resolver)
 		}
 		lat = latency.New(latency.Options{
@@ -137,14 +148,14 @@ func Run(ctx context.Context, opts Options) error {
 	if path := opts.Config.EventsFile; path != "" {
 		var err error
 		if eventFile, err = eventlog.Open(path); err != nil {
-			ln.Close()
+			closeListeners()
 			return err
 		}
 	}
 	var wg sync.WaitGroup
 	fx, err := startForensics(ctx, &wg, opts, events, m, kernel)
 	if err != nil {
-		ln.Close()
+		closeListeners()
 		if eventFile != nil {
 			eventFile.Close()
 		}
@@ -261,19 +272,24 @@ func Run(ctx context.Context, opts Options) error {
 		defer wg.Done()
 		det.Run(ctx)
 	}()
-	srv := server.New(server.Options{Metrics: m.Handler(), Bus: events, Status: status, Logger: log, Routes: routes})
+	srv := server.New(server.Options{Metrics: m.Handler(), Bus: events, Status: status, Logger: log, Routes: routes,
+		Ready: readiness(opts), Socket: opts.Config.Socket})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := srv.Serve(ctx, ln); err != nil {
+		if err := srv.Serve(ctx, eps...); err != nil {
 			errs <- err
 		}
 	}()
-	endpoints := "/metrics /events /status /healthz"
+	endpoints := "/metrics /healthz /readyz /events /status"
 	for pattern := range routes {
 		endpoints += " " + pattern
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "endpoints", endpoints)
+	serving := []any{"addr", ln.Addr().String()}
+	if len(eps) > 1 {
+		serving = append(serving, "socket", eps[1].Listener.Addr().String())
+	}
+	log.Info("serving", append(serving, "endpoints", endpoints)...)
 
 	p.Observers = append([]pipeline.Observer{m, det}, fx.observers...)
 	done := make(chan struct{})
@@ -319,4 +335,74 @@ func kernelRelease() string {
 		return "unknown"
 	}
 	return unix.ByteSliceToString(u.Release[:])
+}
+
+// listen opens the daemon's endpoints: --listen first, then the control
+// socket. On a network listener without credentials only /metrics, /healthz
+// and /readyz answer (they all used to), and whoever runs the daemon the old
+// way is told so in one line.
+func listen(opts Options, log *slog.Logger) ([]server.Endpoint, error) {
+	if opts.Listener != nil {
+		return []server.Endpoint{{Listener: opts.Listener, Trusted: true}}, nil
+	}
+	cfg := opts.Config
+	ln, trusted, err := server.Listen(cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	eps := []server.Endpoint{{Listener: ln, Trusted: trusted, WebConfig: cfg.WebConfigFile}}
+	if cfg.Socket != "" {
+		sock, err := server.ListenUnix(cfg.Socket)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("control socket (--socket none disables it): %w", err)
+		}
+		eps = append(eps, server.Endpoint{Listener: sock, Trusted: true})
+	}
+	if !trusted {
+		auth := false
+		if cfg.WebConfigFile != "" {
+			if auth, err = server.WebConfigAuthenticates(cfg.WebConfigFile); err != nil {
+				closeAll(eps)
+				return nil, fmt.Errorf("-web.config.file: %w", err)
+			}
+		}
+		if !auth {
+			via := "--socket PATH"
+			if cfg.Socket != "" {
+				via = "the socket " + cfg.Socket + " (root)"
+			}
+			if cfg.Socket == server.DefaultSocket {
+				via += ", which the observer CLI uses by default"
+			}
+			log.Warn("access: on "+ln.Addr().String()+" only /metrics, /healthz and /readyz are open; "+
+				"/events, /status, /residue, /latency and /capture answer 403 there (they used to be open to anyone who reached the port): use "+via+
+				", or basic_auth_users in --web.config.file", "addr", ln.Addr().String())
+		}
+	}
+	return eps, nil
+}
+
+func closeAll(eps []server.Endpoint) {
+	for _, ep := range eps {
+		ep.Listener.Close()
+	}
+}
+
+// readiness is /readyz: every sensor attached or reported unavailable, and
+// the container resolver's first walk (cgroups and Docker's list) done.
+func readiness(opts Options) func() error {
+	return func() error {
+		for _, st := range opts.Source.Status() {
+			if st.Mode == "" && st.Unavailable == "" {
+				return fmt.Errorf("sensor %s is starting", st.Name)
+			}
+		}
+		if r, ok := opts.Resolver.(interface{ Ready() error }); ok {
+			if err := r.Ready(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }

@@ -29,9 +29,14 @@ type Header struct {
 	ContainerID    string    `json:"container_id"`
 	ContainerName  string    `json:"container_name,omitempty"`
 	ContainerImage string    `json:"container_image,omitempty"`
-	MntNS          uint32    `json:"mnt_ns,omitempty"`
-	IPCNS          uint32    `json:"ipc_ns,omitempty"`
-	NetNS          uint32    `json:"net_ns,omitempty"`
+	// Pod, PodNamespace and PodContainer come from the kubelet's Docker
+	// labels (io.kubernetes.*), when the container has them.
+	Pod          string `json:"pod,omitempty"`
+	PodNamespace string `json:"pod_namespace,omitempty"`
+	PodContainer string `json:"pod_container,omitempty"`
+	MntNS        uint32 `json:"mnt_ns,omitempty"`
+	IPCNS        uint32 `json:"ipc_ns,omitempty"`
+	NetNS        uint32 `json:"net_ns,omitempty"`
 }
 
 // Event is implemented by every event type through its embedded Header.

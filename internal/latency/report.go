@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"text/tabwriter"
 	"time"
@@ -32,11 +31,11 @@ func (l *Latency) Handler() http.Handler {
 func RunReport(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("seccomp-report", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	addr := fs.String("listen", "127.0.0.1:9810", "the daemon's --listen `address`")
+	daemon := server.AddClientFlags(fs)
 	interval := fs.Duration("interval", 2*time.Second, "measure rates and percentiles over this `duration`; 0 shows totals since each container's first syscall")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stdout, "Usage: observer seccomp-report [--listen HOST:PORT] [--interval DURATION]")
+			fmt.Fprintln(stdout, "Usage: observer seccomp-report [--listen unix:PATH|HOST:PORT|https://HOST:PORT] [--interval DURATION]")
 			fs.SetOutput(stdout)
 			fs.PrintDefaults()
 			return 0
@@ -48,8 +47,9 @@ func RunReport(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "observer seccomp-report: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	if _, _, err := net.SplitHostPort(*addr); err != nil {
-		fmt.Fprintf(stderr, "observer seccomp-report: -listen %q: %v\n", *addr, err)
+	client, err := daemon.NewClient()
+	if err != nil {
+		fmt.Fprintf(stderr, "observer seccomp-report: %v\n", err)
 		return 2
 	}
 	if *interval < 0 {
@@ -58,8 +58,7 @@ func RunReport(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx := context.Background()
 	var first Report
-	err := server.GetJSON(ctx, *addr, "/latency", &first)
-	if err != nil {
+	if err := client.GetJSON(ctx, "/latency", &first); err != nil {
 		fmt.Fprintf(stderr, "observer seccomp-report: %v\n", err)
 		return 1
 	}
@@ -68,7 +67,7 @@ func RunReport(args []string, stdout, stderr io.Writer) int {
 	if *interval > 0 {
 		time.Sleep(*interval)
 		last = Report{}
-		if err = server.GetJSON(ctx, *addr, "/latency", &last); err != nil {
+		if err = client.GetJSON(ctx, "/latency", &last); err != nil {
 			fmt.Fprintf(stderr, "observer seccomp-report: %v\n", err)
 			return 1
 		}

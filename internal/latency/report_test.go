@@ -83,7 +83,7 @@ func TestRunReportBadFlags(t *testing.T) {
 		}
 	}
 	var errOut bytes.Buffer
-	if code := RunReport([]string{"--listen", "127.0.0.1:1", "--interval", "0"}, io.Discard, &errOut); code != 1 || !strings.Contains(errOut.String(), "daemon running") {
+	if code := RunReport([]string{"--listen", "127.0.0.1:1", "--interval", "0"}, io.Discard, &errOut); code != 1 || !strings.Contains(errOut.String(), "no daemon at 127.0.0.1:1") {
 		t.Errorf("no daemon: exit %d %q", code, errOut.String())
 	}
 }

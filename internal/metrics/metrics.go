@@ -37,6 +37,9 @@ type Metrics struct {
 	maxContainers int
 	// perContainer lists the vectors with a container label, to forget them together.
 	perContainer []*prometheus.MetricVec
+	// pods holds the pods seen in events by short id (nil: --pod-labels off),
+	// so a container that exited keeps its pod series as long as its label.
+	pods map[string]PodInfo
 
 	renameExdev   *prometheus.CounterVec
 	daemonSignals *prometheus.CounterVec
@@ -97,6 +100,12 @@ func (m *Metrics) Handler() http.Handler {
 
 // Observe counts one event. It runs on the pipeline's goroutine: keep it cheap.
 func (m *Metrics) Observe(ev event.Event) {
+	// After the switch: the event may have just given its container a label.
+	defer func() {
+		if h := ev.Hdr(); h.Pod != "" {
+			m.notePod(h)
+		}
+	}()
 	switch e := ev.(type) {
 	case *event.RenameExdev:
 		m.renameExdev.WithLabelValues(m.ContainerLabel(e.ContainerID)).Inc()
@@ -145,6 +154,7 @@ func (m *Metrics) ForgetContainer(id string) {
 	m.mu.Lock()
 	_, known := m.containers[short]
 	delete(m.containers, short)
+	delete(m.pods, short)
 	m.mu.Unlock()
 	if !known {
 		return

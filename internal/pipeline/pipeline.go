@@ -123,6 +123,7 @@ func (p *Pipeline) handle(ev event.Event) {
 	if h.ContainerID == "" && h.CgroupID != 0 {
 		ctr := p.Correlator.Lookup(h.CgroupID)
 		h.ContainerID, h.ContainerName, h.ContainerImage = ctr.ID, ctr.Name, ctr.Image
+		h.Pod, h.PodNamespace, h.PodContainer = ctr.Pod.Pod, ctr.PodNamespace, ctr.PodContainer
 	}
 	for _, o := range p.Observers {
 		o.Observe(ev)

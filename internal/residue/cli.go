@@ -31,7 +31,7 @@ const (
 func Main(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("observer residue", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	listen := fs.String("listen", "127.0.0.1:9810", "the daemon's --listen `address`")
+	daemon := server.AddClientFlags(fs)
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	clean := fs.String("clean", "", "remove residue of one `class`: dm-sem, sem or veth")
 	olderThan := fs.Duration("older-than", time.Minute, "with --clean: only objects at least this old")
@@ -63,10 +63,18 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	client, err := daemon.NewClient()
+	if err != nil {
+		fmt.Fprintf(stderr, "observer residue: %v\n", err)
+		return 2
+	}
+	listen := &daemon.Addr
 	var rep Report
 	source := "daemon at " + *listen
-	err := server.GetJSON(context.Background(), *listen, "/residue", &rep)
-	if errors.Is(err, server.ErrAnswered) {
+	err = client.GetJSON(context.Background(), "/residue", &rep)
+	if err != nil && !errors.Is(err, server.ErrNoDaemon) {
+		// A daemon that refuses (403: not root, no credentials) must not be
+		// replaced by a scan of our own: that would hide the refusal.
 		fmt.Fprintf(stderr, "observer residue: %v\n", err)
 		return 1
 	}

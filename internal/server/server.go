@@ -1,5 +1,6 @@
 // Package server is the daemon's HTTP face: /metrics, the /events stream,
-// /status and /healthz.
+// /status, /healthz and /readyz, on network listeners (TLS and basic auth
+// through exporter-toolkit) and on the 0600 unix control socket.
 package server
 
 import (
@@ -12,6 +13,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/observer-dev/observer/internal/bus"
 	"github.com/observer-dev/observer/internal/event"
@@ -38,6 +41,12 @@ type Options struct {
 	// Routes are further handlers by ServeMux pattern (e.g. "POST /capture"),
 	// for parts of the daemon that own their endpoint.
 	Routes map[string]http.Handler
+	// Ready tells /readyz whether the daemon is ready (nil) or why not; nil
+	// Ready is always ready.
+	Ready func() error
+	// Socket is the control socket's path, named in the answer to a private
+	// route asked without credentials.
+	Socket string
 }
 
 // Server serves until its context ends.
@@ -59,36 +68,71 @@ func New(opts Options) *Server {
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
+	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if opts.Ready != nil {
+			if err := opts.Ready(); err != nil {
+				http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		fmt.Fprintln(w, "ok")
+	})
 	for pattern, h := range opts.Routes {
 		s.mux.Handle(pattern, h)
 	}
 	return s
 }
 
-// Handler exposes the routes, for tests and for embedding.
+// Handler exposes every route, as the trusted socket serves them (tests).
 func (s *Server) Handler() http.Handler { return s.mux }
 
-// Serve serves on ln until ctx ends, then shuts down: open /events streams end
-// because their request contexts derive from ctx.
-func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           s.mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+// Serve serves on every endpoint until ctx ends, then shuts down: open
+// /events streams end because their request contexts derive from ctx. A
+// network endpoint serves the private routes only to clients its web config
+// authenticates (see gate).
+func (s *Server) Serve(ctx context.Context, eps ...Endpoint) error {
+	errc := make(chan error, len(eps))
+	var servers []*http.Server
+	for _, ep := range eps {
+		h := http.Handler(s.mux)
+		if !ep.Trusted {
+			h = gate(s.mux, ep.WebConfig, Forbidden(s.opts.Socket))
+		}
+		srv := &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			BaseContext:       func(net.Listener) context.Context { return ctx },
+			ErrorLog:          slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelDebug),
+		}
+		servers = append(servers, srv)
+		go func() {
+			var err error
+			if ep.Trusted || ep.WebConfig == "" {
+				err = srv.Serve(ep.Listener)
+			} else {
+				flags := &web.FlagConfig{WebConfigFile: &ep.WebConfig}
+				err = web.Serve(ep.Listener, srv, flags, s.opts.Logger.With("component", "web"))
+			}
+			errc <- err
+		}()
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
+		for _, srv := range servers {
+			srv.Close()
+		}
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("http shutdown: %w", err)
+	var errs []error
+	for _, srv := range servers {
+		if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {

@@ -44,7 +44,7 @@ func TestEventsStreamAndShutdown(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
+	go func() { done <- s.Serve(ctx, Endpoint{Listener: ln, Trusted: true}) }()
 	base := "http://" + ln.Addr().String()
 
 	resp, err := http.Get(base + "/events?type=signal")
@@ -103,7 +103,7 @@ func TestEventStreamsAreBounded(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go s.Serve(ctx, ln)
+	go s.Serve(ctx, Endpoint{Listener: ln, Trusted: true})
 	url := "http://" + ln.Addr().String() + "/events"
 	var open []*http.Response
 	defer func() {
