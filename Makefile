@@ -8,8 +8,12 @@ ARGS ?=
 # Kernel matrix for vmtest: one line per kernel in this file.
 KERNELS_FILE := testdata/vmtest/kernels.txt
 APT_BUILD := clang-19 llvm-19 libbpf-dev bpftool
-APT_TEST := docker.io runc iproute2 busybox-static qemu-system-x86 xz-utils cpio chromium
-APT_KERNELS = $(shell awk '!/^[[:space:]]*\#/ && NF == 3 { print $$2 }' $(KERNELS_FILE))
+APT_TEST := docker.io runc iproute2 busybox-static qemu-system-x86 xz-utils cpio kmod chromium
+# Kernels whose vmlinuz glob is under /boot/ are installed with apt; the others
+# (older suites' kernels) are unpacked into the directory their glob names
+# before /boot/: "package root" pairs.
+APT_KERNELS = $(shell awk '!/^[[:space:]]*\#/ && NF == 3 && $$3 ~ /^\/boot\// { print $$2 }' $(KERNELS_FILE))
+EXTRACT_KERNELS = $(shell awk '!/^[[:space:]]*\#/ && NF == 3 && $$3 !~ /^\/boot\// { r = $$3; sub(/\/boot\/.*/, "", r); print $$2 "=" r }' $(KERNELS_FILE))
 
 # Quick loop: make vmtest KERNELS=6.1 RUN=TestRename
 KERNELS ?=
@@ -49,7 +53,8 @@ test: deps check-generate
 
 # Installs missing Debian packages: the BPF toolchain, Docker, QEMU and the
 # matrix kernels. Older kernels (5.10) come from older Debian suites, added with
-# the machine's own apt source (internal/vmtest/apt/add-suite.sh). apt waits for
+# the machine's own apt source (internal/vmtest/apt/add-suite.sh), and are
+# unpacked, not installed (internal/vmtest/apt/extract-kernel.sh). apt waits for
 # another apt run's lock instead of failing.
 APT_SUITES := bullseye
 APT_GET := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
@@ -68,8 +73,11 @@ deps:
 	fi; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
-		$(APT_GET) install -y -qq --no-install-recommends $$missing; \
-	fi
+		$(APT_GET) install -y -qq --no-install-recommends $$missing || exit 1; \
+	fi; \
+	for pr in $(EXTRACT_KERNELS); do \
+		sh internal/vmtest/apt/extract-kernel.sh $${pr%%=*} $${pr#*=} || exit 1; \
+	done
 
 # Regenerates the committed BPF objects and Go bindings (clang-19, libbpf headers).
 # clang's output depends on the absolute path it compiles from (heap layout shifts
