@@ -177,12 +177,16 @@ func bucketSum(h sensor.Log2Histogram, lo, hi int) uint64 {
 
 func TestSyscallLatencyHistogram(t *testing.T) {
 	requireRoot(t)
-	for _, mode := range []Mode{ModeTPBTF, ModeRawTP} {
-		t.Run(string(mode), func(t *testing.T) {
-			tr := startSensor(t, SensorLatency, mode, Options{Latency: LatencyOptions{PerSyscall: true}})
+	// tid_map: the same programs with per-thread state in the hash by thread
+	// id, forced where task storage works: the same results either way.
+	for _, c := range threadStateCases(ModeTPBTF, ModeRawTP) {
+		mode := c.mode
+		t.Run(c.name, func(t *testing.T) {
+			tr := startSensor(t, SensorLatency, mode, Options{Latency: LatencyOptions{PerSyscall: true, ForceTIDMap: c.forceTID}})
 			if tr == nil {
 				return
 			}
+			checkThreadState(t, tr, SensorLatency, c.forceTID)
 			plain := runHelper(t, helperFast, helperSlow, 0, 0)
 			filtered := runHelper(t, helperFast, helperSlow, 1, 0)
 			snap, err := tr.SyscallLatency()
@@ -407,5 +411,37 @@ func TestMeasuredCgroups(t *testing.T) {
 	cg := runHelper(t, 100, 0, 0, 0)
 	if !slices.Contains(tr.MeasuredCgroups(), cg) {
 		t.Errorf("helper cgroup %d not among the measured cgroups", cg)
+	}
+}
+
+// threadStateCase is a mode, and whether the per-thread state is forced into
+// the hash by thread id (which kernels without task storage use anyway).
+type threadStateCase struct {
+	name     string
+	mode     Mode
+	forceTID bool
+}
+
+// threadStateCases: each mode as the kernel runs it, and the first one again
+// with the tid map forced.
+func threadStateCases(modes ...Mode) []threadStateCase {
+	var cs []threadStateCase
+	for _, m := range modes {
+		cs = append(cs, threadStateCase{name: string(m), mode: m})
+	}
+	return append(cs, threadStateCase{name: string(modes[0]) + "/" + ThreadStateTIDMap, mode: modes[0], forceTID: true})
+}
+
+// checkThreadState: the status names where per-thread state lives, and it is
+// the tid map when forced.
+func checkThreadState(t *testing.T, tr *Tracer, sensorName string, forced bool) {
+	t.Helper()
+	st, _ := statusOf(tr, sensorName)
+	t.Logf("%s: per-thread state %s", sensorName, st.Variant)
+	if st.Variant != ThreadStateTaskStorage && st.Variant != ThreadStateTIDMap {
+		t.Errorf("status variant %q, want %s or %s", st.Variant, ThreadStateTaskStorage, ThreadStateTIDMap)
+	}
+	if forced && st.Variant != ThreadStateTIDMap {
+		t.Errorf("tid map forced, status variant %q", st.Variant)
 	}
 }
