@@ -72,6 +72,7 @@ func sensors() []sensorDef {
 			load:      loadCopyup,
 			modes:     []Mode{ModeFentry, ModeKprobe},
 			configure: configureCopyUp,
+			variant:   copyUpVariant,
 			decode:    decodeCopyUp,
 		},
 		{
