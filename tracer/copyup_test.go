@@ -451,9 +451,9 @@ func TestCopyUpUnavailableHere(t *testing.T) {
 				t.Errorf("reason %q does not name the fentry failure", reason)
 			}
 			m := metrics.New(metrics.Sources{Sensors: tr.Status})
-			want := `observer_sensor_info{mode="unavailable",reason="` + strings.ReplaceAll(reason, `"`, `\"`) + `",sensor="copyup"} 1`
+			want := `observer_sensor_info{mode="unavailable",reason="` + strings.ReplaceAll(reason, `"`, `\"`) + `",sensor="copyup",variant=""} 1`
 			if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(
-				"# HELP observer_sensor_info 1 for each sensor's attach mode; mode=\"unavailable\" with the reason when it could not attach.\n"+
+				"# HELP observer_sensor_info 1 for each sensor's attach mode; mode=\"unavailable\" with the reason when it could not attach; variant: how it adapted to the kernel (per-thread state, types read), empty for sensors with one form.\n"+
 					"# TYPE observer_sensor_info gauge\n"+want+"\n"), "observer_sensor_info"); err != nil {
 				t.Errorf("observer_sensor_info: %v", err)
 			}

@@ -141,6 +141,9 @@ func (t *Tracer) Start(ctx context.Context) error {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return fmt.Errorf("lift RLIMIT_MEMLOCK for BPF maps: %w", err)
 	}
+	if err := checkKernel(hostProbes); err != nil {
+		return err
+	}
 	t.retryDone = make(chan struct{})
 	enabled := map[string]bool{}
 	for _, n := range t.opts.Sensors {
