@@ -19,7 +19,7 @@ EXTRACT_KERNELS = $(shell awk '!/^[[:space:]]*\#/ && NF == 3 && $$3 !~ /^\/boot\
 KERNELS ?=
 RUN ?=
 VMTEST_PACKAGES ?= ./tracer/... ./internal/latency ./internal/vmtest/probe
-VMTEST_TIMEOUT ?= 3m
+VMTEST_TIMEOUT ?= 5m
 # The tracer tests' attach-mode results on this host, for the README table
 # (the QEMU kernels' land in .vmtest/<kernel>/results.jsonl).
 HOST_RESULTS := .vmtest/host/results.jsonl
@@ -131,7 +131,9 @@ bench:
 # every sendfile, in the QEMU guests (this host refuses fentry and has no
 # kprobes); TCG makes absolute figures slow, compare within a table.
 # Its own output directory: the matrix results in .vmtest/<kernel> stay whole.
+# ThreadState: task storage against the tid map of kernels without it (5.10).
+BENCH_VM ?= SeccompOverhead|CopyUpHookOverhead|ThreadState
 bench-vm: deps
-	$(GO) run ./internal/vmtest/cmd/vmtest -kernels '$(KERNELS)' -run '^$$' -bench 'SeccompOverhead|CopyUpHookOverhead' \
+	$(GO) run ./internal/vmtest/cmd/vmtest -kernels '$(KERNELS)' -run '^$$' -bench '$(BENCH_VM)' \
 		-packages ./tracer -timeout $(VMTEST_TIMEOUT) -out .vmtest/bench
-	@for f in .vmtest/bench/*/console.log; do awk '/^(getppid under|sendfile of)/{p=1} /^(Benchmark|PASS|--- )/{p=0} p' $$f; done
+	@for f in .vmtest/bench/*/console.log; do awk '/^(getppid under|getppid, latency|sendfile of)/{p=1} /^(Benchmark|PASS|--- )/{p=0} p' $$f; done

@@ -148,10 +148,13 @@ static __always_inline void end(void)
 /* __seccomp_filter(int this_syscall, const struct seccomp_data *sd,
  *                  const bool recheck_after_trace) on 6.1 and 6.12 (checked in
  * their BTF). */
+/* The bool is read as its low byte: 5.10's trampoline stores each argument
+ * with its own size into an 8-byte slot, so the slot's upper bytes are stack
+ * garbage there, and a 64-bit test of it is nearly always true. */
 SEC("fentry/__seccomp_filter")
-int BPF_PROG(seccomp_fentry, int this_syscall, void *sd, bool recheck_after_trace)
+int BPF_PROG(seccomp_fentry, int this_syscall, void *sd, __u64 recheck_after_trace)
 {
-	begin(recheck_after_trace);
+	begin((__u8)recheck_after_trace != 0);
 	return 0;
 }
 
@@ -163,9 +166,9 @@ int BPF_PROG(seccomp_fexit)
 }
 
 SEC("kprobe/__seccomp_filter")
-int BPF_KPROBE(seccomp_kprobe, int this_syscall, void *sd, bool recheck_after_trace)
+int BPF_KPROBE(seccomp_kprobe, int this_syscall, void *sd, __u64 recheck_after_trace)
 {
-	begin(recheck_after_trace);
+	begin((__u8)recheck_after_trace != 0); /* a bool: only its low byte is defined */
 	return 0;
 }
 

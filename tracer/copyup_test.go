@@ -59,6 +59,12 @@ func startCopyUpRig(t *testing.T, mode Mode) *copyUpRig {
 	for _, st := range tr.Status() {
 		if st.Name == SensorCopyUp {
 			reportMatrix(t, SensorCopyUp, mode, st)
+			if offered, known := kernelOffers(t, SensorCopyUp, mode); known && !offered {
+				if st.Mode != "" || st.Unavailable == "" {
+					t.Fatalf("this kernel does not offer %s to copyup (%s), yet status = %+v", mode, testenv.ModesFile, st)
+				}
+				t.Skipf("copyup/%s unavailable here, as expected: %s", mode, st.Unavailable)
+			}
 			if st.Mode != string(mode) {
 				t.Fatalf("copyup forced to %s in the kernel matrix, got %+v", mode, st)
 			}
