@@ -126,6 +126,7 @@ func reportMatrix(t *testing.T, sensor string, requested Mode, st sensor.Status)
 		"sensor":      sensor,
 		"requested":   req,
 		"mode":        st.Mode,
+		"variant":     st.Variant,
 		"unavailable": st.Unavailable,
 	})
 }
