@@ -18,8 +18,8 @@ type CopyUp struct {
 	// sensor could not know them: the lower inode was not found, or the kernel
 	// has no BTF for overlay's types (the vmlinux_only variant, 5.10).
 	Size        *uint64 `json:"size,omitempty"`
-	BytesCopied uint64 `json:"bytes_copied"`
-	DurationNS  uint64 `json:"duration_ns"`
+	BytesCopied uint64  `json:"bytes_copied"`
+	DurationNS  uint64  `json:"duration_ns"`
 	// Result is "ok" or the errno name (e.g. ENOSPC); Errno is its number.
 	Result string `json:"result"`
 	Errno  int32  `json:"errno,omitempty"`
