@@ -8,16 +8,20 @@ ARGS ?=
 # Kernel matrix for vmtest: one line per kernel in this file.
 KERNELS_FILE := testdata/vmtest/kernels.txt
 APT_BUILD := clang-19 llvm-19 libbpf-dev bpftool
-APT_TEST := docker.io runc iproute2 busybox-static qemu-system-x86 xz-utils cpio chromium curl prometheus
+APT_TEST := docker.io runc iproute2 busybox-static qemu-system-x86 xz-utils cpio kmod chromium curl prometheus
+# Kernels whose vmlinuz glob is under /boot/ are installed with apt; the others
+# (older suites' kernels) are unpacked into the directory their glob names
+# before /boot/: "package root" pairs.
+APT_KERNELS = $(shell awk '!/^[[:space:]]*\#/ && NF == 3 && $$3 ~ /^\/boot\// { print $$2 }' $(KERNELS_FILE))
+EXTRACT_KERNELS = $(shell awk '!/^[[:space:]]*\#/ && NF == 3 && $$3 !~ /^\/boot\// { r = $$3; sub(/\/boot\/.*/, "", r); print $$2 "=" r }' $(KERNELS_FILE))
 # bench-events runs bpftrace beside the daemon as the peer it is measured against.
 APT_BENCH := bpftrace
-APT_KERNELS = $(shell awk '!/^[[:space:]]*\#/ && NF == 3 { print $$2 }' $(KERNELS_FILE))
 
 # Quick loop: make vmtest KERNELS=6.1 RUN=TestRename
 KERNELS ?=
 RUN ?=
 VMTEST_PACKAGES ?= ./tracer/... ./internal/latency ./internal/vmtest/probe
-VMTEST_TIMEOUT ?= 3m
+VMTEST_TIMEOUT ?= 5m
 # The tracer tests' attach-mode results on this host, for the README table
 # (the QEMU kernels' land in .vmtest/<kernel>/results.jsonl).
 HOST_RESULTS := .vmtest/host/results.jsonl
@@ -62,7 +66,8 @@ rules-test:
 
 # Installs missing Debian packages: the BPF toolchain, Docker, QEMU and the
 # matrix kernels. Older kernels (5.10) come from older Debian suites, added with
-# the machine's own apt source (internal/vmtest/apt/add-suite.sh). apt waits for
+# the machine's own apt source (internal/vmtest/apt/add-suite.sh), and are
+# unpacked, not installed (internal/vmtest/apt/extract-kernel.sh). apt waits for
 # another apt run's lock instead of failing.
 APT_SUITES := bullseye
 APT_GET := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
@@ -81,8 +86,11 @@ deps:
 	fi; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
-		$(APT_GET) install -y -qq --no-install-recommends $$missing; \
-	fi
+		$(APT_GET) install -y -qq --no-install-recommends $$missing || exit 1; \
+	fi; \
+	for pr in $(EXTRACT_KERNELS); do \
+		sh internal/vmtest/apt/extract-kernel.sh $${pr%%=*} $${pr#*=} || exit 1; \
+	done
 
 # Regenerates the committed BPF objects and Go bindings (clang-19, libbpf headers).
 # clang's output depends on the absolute path it compiles from (heap layout shifts
@@ -147,7 +155,9 @@ bench:
 # every sendfile, in the QEMU guests (this host refuses fentry and has no
 # kprobes); TCG makes absolute figures slow, compare within a table.
 # Its own output directory: the matrix results in .vmtest/<kernel> stay whole.
+# ThreadState: task storage against the tid map of kernels without it (5.10).
+BENCH_VM ?= SeccompOverhead|CopyUpHookOverhead|ThreadState
 bench-vm: deps
-	$(GO) run ./internal/vmtest/cmd/vmtest -kernels '$(KERNELS)' -run '^$$' -bench 'SeccompOverhead|CopyUpHookOverhead' \
+	$(GO) run ./internal/vmtest/cmd/vmtest -kernels '$(KERNELS)' -run '^$$' -bench '$(BENCH_VM)' \
 		-packages ./tracer -timeout $(VMTEST_TIMEOUT) -out .vmtest/bench
-	@for f in .vmtest/bench/*/console.log; do awk '/^(getppid under|sendfile of)/{p=1} /^(Benchmark|PASS|--- )/{p=0} p' $$f; done
+	@for f in .vmtest/bench/*/console.log; do awk '/^(getppid under|getppid, latency|sendfile of)/{p=1} /^(Benchmark|PASS|--- )/{p=0} p' $$f; done

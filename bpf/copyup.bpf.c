@@ -44,6 +44,17 @@
  */
 #include "common.h"
 
+/* Set by userspace before load (tracer/moduletypes.go): the kernel has no BTF
+ * for the overlay module (5.10: module BTF is 5.11+), so nothing may read an
+ * overlay type. The programs then read only vmlinux types (dentry, inode,
+ * file): the path, the file type (from the overlay inode, whose mode mirrors
+ * the lower one), duration, result, bytes copied and the trigger; the lower
+ * inode's size and link count and the copy-up context (metacopy, index) are
+ * unknown, reported as absent (have_lower = have_ctx = 0), not as zero. The
+ * branches reading overlay types are dead code the verifier skips, and the
+ * ovl_copy_up_data/metadata hooks are not loaded. */
+const volatile bool vmlinux_only = false;
+
 #define PATH_DEPTH 8
 #define NAME_LEN 64
 #define PF_IO_WORKER 0x00000010
@@ -85,7 +96,9 @@ struct copy_up_event {
 	__u8 indexed;     /* hard links preserved through the index (index=on) */
 	__u8 depth;       /* path components in names, leaf first */
 	__u8 truncated;   /* the path has more components than PATH_DEPTH */
-	__u8 _pad[3];
+	__u8 have_mode;   /* mode's file type is valid (have_lower, or the overlay inode's) */
+	__u8 have_ctx;    /* metacopy and indexed are valid */
+	__u8 _pad;
 	char names[PATH_DEPTH][NAME_LEN];
 };
 /* Referenced so that bpf2go can generate the Go mirror of the record. */
@@ -105,6 +118,7 @@ struct inflight {
 	__u8 have_ctx;
 	__u8 metacopy;
 	__u8 indexed;
+	__u8 have_mode;
 };
 
 /* LRU so that an entry whose exit hook never ran (detach mid-call) cannot pin a slot. */
@@ -128,16 +142,32 @@ static __always_inline __u32 current_tid(void)
 	return (__u32)bpf_get_current_pid_tgid();
 }
 
-/* The syscall the current thread is in: orig_ax of its user registers. */
+/* x86-64: the user registers sit at the top of the kernel stack
+ * (task_pt_regs: stack + THREAD_SIZE - TOP_OF_KERNEL_STACK_PADDING, which is 0
+ * there), THREAD_SIZE being 16 KiB without KASAN. __USER_CS tells a 64-bit
+ * user frame from a misplaced guess. */
+#define X86_THREAD_SIZE (4096 << 2)
+#define X86_USER_CS 0x33
+
+/* The syscall the current thread is in: orig_ax of its user registers; -3
+ * when they cannot be found. */
 static __always_inline __s64 current_syscall(void)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	__u32 pf = BPF_CORE_READ(task, flags);
 	if (pf & PF_KTHREAD)
 		return -1;
 	if (pf & PF_IO_WORKER)
 		return -2;
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	struct pt_regs *regs;
+	/* bpf_task_pt_regs is 5.15+; before it, where the kernel put them. */
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs)) {
+		regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	} else {
+		regs = (struct pt_regs *)((void *)BPF_CORE_READ(task, stack) + X86_THREAD_SIZE) - 1;
+		if (BPF_CORE_READ(regs, cs) != X86_USER_CS)
+			return -3;
+	}
 	return (__s64)BPF_CORE_READ(regs, orig_ax);
 }
 
@@ -173,12 +203,20 @@ static __always_inline void begin(struct dentry *dentry, int flags)
 		.syscall_nr = current_syscall(),
 		.flags = flags,
 	};
-	struct inode *lower = BPF_CORE_READ(lower_dentry(dentry), d_inode);
-	if (lower) {
-		in.size = BPF_CORE_READ(lower, i_size);
-		in.nlink = BPF_CORE_READ(lower, __i_nlink);
-		in.mode = BPF_CORE_READ(lower, i_mode);
-		in.have_lower = 1;
+	if (vmlinux_only) {
+		struct inode *inode = BPF_CORE_READ(dentry, d_inode);
+		if (inode) {
+			in.mode = BPF_CORE_READ(inode, i_mode);
+			in.have_mode = 1;
+		}
+	} else {
+		struct inode *lower = BPF_CORE_READ(lower_dentry(dentry), d_inode);
+		if (lower) {
+			in.size = BPF_CORE_READ(lower, i_size);
+			in.nlink = BPF_CORE_READ(lower, __i_nlink);
+			in.mode = BPF_CORE_READ(lower, i_mode);
+			in.have_lower = in.have_mode = 1;
+		}
 	}
 	__u32 tid = current_tid();
 	if (!bpf_map_update_elem(&inflight, &tid, &in, BPF_NOEXIST)) {
@@ -242,8 +280,10 @@ static __always_inline void finish(int ret)
 	e->have_lower = in->have_lower;
 	e->metacopy = in->metacopy;
 	e->indexed = in->indexed;
+	e->have_mode = in->have_mode;
+	e->have_ctx = in->have_ctx;
 	e->truncated = 0;
-	e->_pad[0] = e->_pad[1] = e->_pad[2] = 0;
+	e->_pad = 0;
 
 	/* The path inside the overlay, leaf first, up to the overlay's root. */
 	struct dentry *d = (struct dentry *)in->dentry;

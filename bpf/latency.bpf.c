@@ -25,11 +25,13 @@
  *
  * Task storage, not a hash keyed by thread id: it is a pointer away from the
  * task and is freed with it, while a global hash costs a lookup with a shared
- * bucket lock on every syscall.
+ * bucket lock on every syscall. Kernels without task storage for tracing
+ * programs (5.10) get that hash all the same (bpf/thread.h).
  */
 #include "hist.h"
 #include "overflow.h"
 #include "syscall_tail.h"
+#include "thread.h"
 
 /* task->seccomp.mode values (include/linux/seccomp.h); named in userspace. */
 #define SECCOMP_MODE_MAX 3
@@ -47,12 +49,9 @@ struct start {
 	__u32 mode;  /* task->seccomp.mode of those sys_exits */
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct start);
-} starts SEC(".maps");
+/* starts: task storage, or starts_tid, a hash by thread id, where the kernel
+ * has no task storage for tracing programs (5.10; bpf/thread.h). */
+THREAD_STATE(starts, struct start)
 
 struct hist_key {
 	__u64 cgroup_id;
@@ -131,12 +130,9 @@ static __always_inline void on_enter(long nr)
 		if (!bpf_map_lookup_elem(&tracked, &cg))
 			return;
 	}
-	struct start *s = bpf_task_storage_get(&starts, bpf_get_current_task_btf(), 0,
-					       BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!s) {
-		count_overflow(OVERFLOW_STORAGE);
+	struct start *s = starts_get(true);
+	if (!s)
 		return;
-	}
 	s->nr = (__u32)nr;
 	s->ts = bpf_ktime_get_ns();
 }
@@ -189,14 +185,12 @@ static __always_inline void flush_calls(struct start *s, __u64 cgroup_id)
 	s->calls = 0;
 }
 
-static __always_inline void on_exit(struct task_struct *task, __u32 mode)
+static __always_inline void on_exit(__u32 mode)
 {
 	/* Created here too: the thread's untimed syscalls are counted from its first. */
-	struct start *s = bpf_task_storage_get(&starts, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!s) {
-		count_overflow(OVERFLOW_STORAGE);
+	struct start *s = starts_get(true);
+	if (!s)
 		return;
-	}
 	if (mode != s->mode) { /* rare: prctl(PR_SET_SECCOMP), seccomp(2) */
 		if (s->calls)
 			flush_calls(s, bpf_get_current_cgroup_id());
@@ -220,12 +214,14 @@ static __always_inline void on_exit(struct task_struct *task, __u32 mode)
 		count_syscall(cgroup_id, nr, d);
 }
 
-/* A thread's last syscalls since its last timed one, counted as it exits. */
-static __always_inline void on_thread_exit(struct task_struct *task)
+/* A thread's last syscalls since its last timed one, counted as it exits (in
+ * its own context: sched_process_exit runs in the exiting thread). */
+static __always_inline void on_thread_exit(void)
 {
-	struct start *s = bpf_task_storage_get(&starts, task, 0, 0);
+	struct start *s = starts_get(false);
 	if (s && s->calls)
 		flush_calls(s, bpf_get_current_cgroup_id());
+	starts_forget();
 }
 
 /* The tail calls come after the sensor's own work, whatever it did (sampling
@@ -243,8 +239,7 @@ int BPF_PROG(lat_enter_btf, struct pt_regs *regs, long id)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(lat_exit_btf, struct pt_regs *regs, long ret)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	on_exit(task, task->seccomp.mode);
+	on_exit(current_task_read(seccomp.mode));
 	unsigned long nr = regs->orig_ax;
 	if (nr < SYSCALL_TAILS)
 		bpf_tail_call(ctx, &sys_exit_tails, (__u32)nr);
@@ -254,7 +249,7 @@ int BPF_PROG(lat_exit_btf, struct pt_regs *regs, long ret)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(lat_thread_exit_btf)
 {
-	on_thread_exit(bpf_get_current_task_btf());
+	on_thread_exit();
 	return 0;
 }
 
@@ -268,14 +263,13 @@ int lat_enter_raw(struct bpf_raw_tracepoint_args *ctx)
 SEC("raw_tracepoint/sys_exit")
 int lat_exit_raw(struct bpf_raw_tracepoint_args *ctx)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	on_exit(task, BPF_CORE_READ(task, seccomp.mode));
+	on_exit(current_task_read(seccomp.mode));
 	return 0;
 }
 
 SEC("raw_tracepoint/sched_process_exit")
 int lat_thread_exit_raw(struct bpf_raw_tracepoint_args *ctx)
 {
-	on_thread_exit(bpf_get_current_task_btf());
+	on_thread_exit();
 	return 0;
 }

@@ -12,9 +12,12 @@
  * than two clock reads cost on a retpoline host: so, like the latency sensor,
  * this one times a random one call in N (--syscall-sample-every); an untimed
  * call costs a random number at entry and a task-storage lookup at exit.
+ * Task pointers come from bpf_get_current_task and are read with CO-RE probe
+ * reads, so the same programs load where bpf_get_current_task_btf is missing.
  */
 #include "hist.h"
 #include "overflow.h"
+#include "thread.h"
 
 #define MAX_FILTER_WALK 64
 
@@ -32,12 +35,10 @@ struct inflight {
 	__u32 _pad;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct inflight);
-} filter_start SEC(".maps");
+/* filter_start: task storage, or filter_start_tid, a hash by thread id, where
+ * the kernel has no task storage for tracing programs (5.10; bpf/thread.h);
+ * the do_exit hooks below empty that hash as threads exit. */
+THREAD_STATE(filter_start, struct inflight)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -61,13 +62,13 @@ const struct hist zero_hist = {};
  * exit cannot disable the thread's measurements. */
 static __always_inline void begin(bool recheck_after_trace)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct inflight *f;
 
 	if (sample_every > 1) {
 		if (recheck_after_trace) {
 			/* Follows its outer call: deepens it if that one is timed. */
-			f = bpf_task_storage_get(&filter_start, task, 0, 0);
+			f = filter_start_get(false);
 			if (f && f->depth == 1)
 				f->depth++;
 			return;
@@ -75,11 +76,9 @@ static __always_inline void begin(bool recheck_after_trace)
 		if (bpf_get_prandom_u32() >= sample_below)
 			return;
 	}
-	f = bpf_task_storage_get(&filter_start, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!f) {
-		count_overflow(OVERFLOW_STORAGE);
+	f = filter_start_get(true);
+	if (!f)
 		return;
-	}
 	if (f->depth) {
 		if (recheck_after_trace && f->depth < 2) {
 			f->depth++;
@@ -109,9 +108,9 @@ static __always_inline __u64 filters(struct task_struct *task)
 
 static __always_inline void end(void)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	/* No F_CREATE: a task never seen at entry has nothing to close. */
-	struct inflight *f = bpf_task_storage_get(&filter_start, task, 0, 0);
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	/* Not created: a task never seen at entry has nothing to close. */
+	struct inflight *f = filter_start_get(false);
 	if (!f || !f->depth) {
 		/* An untimed call; or, timing every call, an exit without an entry:
 		 * the entry hook attached after the call began, or its storage could
@@ -149,10 +148,13 @@ static __always_inline void end(void)
 /* __seccomp_filter(int this_syscall, const struct seccomp_data *sd,
  *                  const bool recheck_after_trace) on 6.1 and 6.12 (checked in
  * their BTF). */
+/* The bool is read as its low byte: 5.10's trampoline stores each argument
+ * with its own size into an 8-byte slot, so the slot's upper bytes are stack
+ * garbage there, and a 64-bit test of it is nearly always true. */
 SEC("fentry/__seccomp_filter")
-int BPF_PROG(seccomp_fentry, int this_syscall, void *sd, bool recheck_after_trace)
+int BPF_PROG(seccomp_fentry, int this_syscall, void *sd, __u64 recheck_after_trace)
 {
-	begin(recheck_after_trace);
+	begin((__u8)recheck_after_trace != 0);
 	return 0;
 }
 
@@ -164,9 +166,9 @@ int BPF_PROG(seccomp_fexit)
 }
 
 SEC("kprobe/__seccomp_filter")
-int BPF_KPROBE(seccomp_kprobe, int this_syscall, void *sd, bool recheck_after_trace)
+int BPF_KPROBE(seccomp_kprobe, int this_syscall, void *sd, __u64 recheck_after_trace)
 {
-	begin(recheck_after_trace);
+	begin((__u8)recheck_after_trace != 0); /* a bool: only its low byte is defined */
 	return 0;
 }
 
@@ -174,5 +176,21 @@ SEC("kretprobe/__seccomp_filter")
 int BPF_KRETPROBE(seccomp_kretprobe)
 {
 	end();
+	return 0;
+}
+
+/* Thread exit: with the hash by thread id, the thread's entry goes (the
+ * tracer loads these only then: task storage is freed with the task). */
+SEC("fentry/do_exit")
+int BPF_PROG(seccomp_thread_exit_fentry)
+{
+	filter_start_forget();
+	return 0;
+}
+
+SEC("kprobe/do_exit")
+int BPF_KPROBE(seccomp_thread_exit_kprobe)
+{
+	filter_start_forget();
 	return 0;
 }

@@ -17,6 +17,7 @@
 
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include "task.h"
 
 /* Syscall numbers are below this on x86-64 (about 470 today); larger ones (x32
  * syscalls, -1 for none) are never tail-called. Kept in sync with
@@ -53,8 +54,7 @@ static __always_inline void tracepoint_args(struct trace_event_raw_sys_enter *ct
  * programs would misread them. The syscall tracepoints skip them too. */
 static __always_inline bool compat_syscall(void)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	return task->thread_info.status & TS_COMPAT;
+	return current_task_read(thread_info.status) & TS_COMPAT;
 }
 
 /* A sensor's four programs for one syscall, around its handlers

@@ -63,6 +63,38 @@ func BenchmarkSyscallOverhead(b *testing.B) {
 		configs, med, defaultRow)
 }
 
+// BenchmarkThreadState (make bench-vm) compares the latency sensor's two
+// homes for per-thread state on one kernel, side by side: task storage and
+// the hash by thread id that kernels without task storage (5.10) use. On such
+// a kernel it skips: there is nothing to compare with.
+func BenchmarkThreadState(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root to load BPF programs")
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		b.Fatal(err)
+	}
+	if ok, err := haveTaskStorage(); err != nil || !ok {
+		b.Skipf("no task storage here (%v): only the tid map runs", err)
+	}
+	const (
+		rounds = 15
+		calls  = 100_000
+	)
+	def := uint32(sensor.DefaultSyscallSampleEvery)
+	configs := []benchConfig{
+		{"no hooks", func() (func(), error) { return func() {}, nil }},
+		{"floor (empty tp_btf)", attachFloor(partEmpty)},
+		{fmt.Sprintf("latency default (1/%d), task storage", def), latencyConfig(ModeTPBTF, LatencyOptions{SampleEvery: def})},
+		{fmt.Sprintf("latency default (1/%d), tid map", def), latencyConfig(ModeTPBTF, LatencyOptions{SampleEvery: def, ForceTIDMap: true})},
+		{"latency all timed, task storage", latencyConfig(ModeTPBTF, LatencyOptions{})},
+		{"latency all timed, tid map", latencyConfig(ModeTPBTF, LatencyOptions{ForceTIDMap: true})},
+	}
+	med := runInterleaved(b, configs, rounds, calls)
+	printTable(b, fmt.Sprintf("getppid, latency sensor per-thread state, %d calls x %d interleaved rounds, medians (kernel %s, %d CPUs)", calls, rounds, kernelRelease(), runtime.NumCPU()),
+		configs, med, -1)
+}
+
 type benchConfig struct {
 	name  string
 	setup func() (detach func(), err error)
@@ -272,16 +304,20 @@ func BenchmarkSeccompOverhead(b *testing.B) {
 	} else {
 		detach()
 	}
-	sensorConfig := func(every uint32) func() (func(), error) {
+	sensorConfig := func(every uint32, tid bool) func() (func(), error) {
 		return tracerConfig(Options{Sensors: []string{SensorSeccomp}, Attach: map[string]Mode{SensorSeccomp: ModeFentry},
-			Latency: LatencyOptions{SampleEvery: every}})
+			Latency: LatencyOptions{SampleEvery: every, ForceTIDMap: tid}})
 	}
 	def := uint32(sensor.DefaultSyscallSampleEvery)
 	configs := []benchConfig{
 		{"no hooks", func() (func(), error) { return func() {}, nil }},
 		{"floor (empty fentry/fexit)", floor},
-		{fmt.Sprintf("seccomp default (1/%d timed)", def), sensorConfig(def)},
-		{"seccomp all timed", sensorConfig(1)},
+		{fmt.Sprintf("seccomp default (1/%d timed)", def), sensorConfig(def, false)},
+		{"seccomp all timed", sensorConfig(1, false)},
+		// The per-thread state of kernels without task storage (5.10), here
+		// side by side with task storage.
+		{fmt.Sprintf("seccomp default, tid map (1/%d timed)", def), sensorConfig(def, true)},
+		{"seccomp all timed, tid map", sensorConfig(1, true)},
 	}
 	// The loop thread carries the filter for good: it is never unlocked, so the
 	// runtime ends it with the goroutine.

@@ -41,7 +41,9 @@ type copyupCopyUpEvent struct {
 	Indexed    uint8
 	Depth      uint8
 	Truncated  uint8
-	Pad        [3]uint8
+	HaveMode   uint8
+	HaveCtx    uint8
+	Pad        uint8
 	Names      [8][64]int8
 }
 
@@ -60,7 +62,8 @@ type copyupInflight struct {
 	HaveCtx   uint8
 	Metacopy  uint8
 	Indexed   uint8
-	_         [7]byte
+	HaveMode  uint8
+	_         [6]byte
 }
 
 // Names of all BPF objects in the ELF.
@@ -88,6 +91,7 @@ const (
 	copyupProgCopyUpStartKretprobe   = "copy_up_start_kretprobe"
 	copyupVarCopyupsInflight         = "copyups_inflight"
 	copyupVarUnusedCopyUpEvent       = "unused_copy_up_event"
+	copyupVarVmlinuxOnly             = "vmlinux_only"
 )
 
 // loadCopyup returns the embedded CollectionSpec for copyup.
@@ -165,6 +169,7 @@ type copyupMapSpecs struct {
 type copyupVariableSpecs struct {
 	CopyupsInflight   *ebpf.VariableSpec `ebpf:"copyups_inflight"`
 	UnusedCopyUpEvent *ebpf.VariableSpec `ebpf:"unused_copy_up_event"`
+	VmlinuxOnly       *ebpf.VariableSpec `ebpf:"vmlinux_only"`
 }
 
 // copyupObjects contains all objects after they have been loaded into the kernel.
@@ -206,6 +211,7 @@ func (m *copyupMaps) Close() error {
 type copyupVariables struct {
 	CopyupsInflight   *ebpf.Variable `ebpf:"copyups_inflight"`
 	UnusedCopyUpEvent *ebpf.Variable `ebpf:"unused_copy_up_event"`
+	VmlinuxOnly       *ebpf.Variable `ebpf:"vmlinux_only"`
 }
 
 // copyupPrograms contains all programs after they have been loaded into the kernel.

@@ -31,6 +31,7 @@ import (
 // the pipeline, with real metrics, so events carry the container id.
 type copyUpRig struct {
 	tr      *Tracer
+	variant string // TypesOverlay, or TypesVmlinuxOnly where overlay has no BTF
 	metrics *metrics.Metrics
 	sub     *bus.Subscription
 }
@@ -54,12 +55,21 @@ func startCopyUpRig(t *testing.T, mode Mode) *copyUpRig {
 	if err := tr.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
+	var variant string
 	for _, st := range tr.Status() {
 		if st.Name == SensorCopyUp {
 			reportMatrix(t, SensorCopyUp, mode, st)
+			if offered, known := kernelOffers(t, SensorCopyUp, mode); known && !offered {
+				if st.Mode != "" || st.Unavailable == "" {
+					t.Fatalf("this kernel does not offer %s to copyup (%s), yet status = %+v", mode, testenv.ModesFile, st)
+				}
+				t.Skipf("copyup/%s unavailable here, as expected: %s", mode, st.Unavailable)
+			}
 			if st.Mode != string(mode) {
 				t.Fatalf("copyup forced to %s in the kernel matrix, got %+v", mode, st)
 			}
+			variant = st.Variant
+			t.Logf("copyup: %s, %s", st.Mode, st.Variant)
 		}
 	}
 	res, err := container.NewResolver(container.Options{DockerHost: "none", Logger: quiet})
@@ -72,6 +82,7 @@ func startCopyUpRig(t *testing.T, mode Mode) *copyUpRig {
 	b := bus.New()
 	rig := &copyUpRig{
 		tr:      tr,
+		variant: variant,
 		metrics: metrics.New(metrics.Sources{Sensors: tr.Status}),
 		sub:     b.Subscribe("test", 4096, func(ev event.Event) bool { return ev.Hdr().Type == event.TypeCopyUp }),
 	}
@@ -258,6 +269,20 @@ func checkHeader(t *testing.T, e *event.CopyUp, id string) {
 	}
 }
 
+// known checks a field that needs overlay's types: it must be want, or absent
+// (nil, never a zero) in the vmlinux_only variant.
+func known[T comparable](t *testing.T, r *copyUpRig, what string, got *T, want T) {
+	t.Helper()
+	switch {
+	case r.variant == TypesVmlinuxOnly && got != nil:
+		t.Errorf("%s = %v in the %s variant, want it absent", what, *got, TypesVmlinuxOnly)
+	case r.variant != TypesVmlinuxOnly && got == nil:
+		t.Errorf("%s absent, want %v", what, want)
+	case r.variant != TypesVmlinuxOnly && *got != want:
+		t.Errorf("%s = %v, want %v", what, *got, want)
+	}
+}
+
 func TestCopyUp(t *testing.T) {
 	requireRoot(t)
 	if testenv.VMKernel() == "" {
@@ -296,24 +321,28 @@ func TestCopyUp(t *testing.T) {
 				}
 				b := big[0]
 				checkHeader(t, b, c.ID)
-				if b.Size != bigSize || b.BytesCopied < bigSize || b.Result != "ok" || b.MetadataOnly || b.FileType != "regular" {
-					t.Errorf("/big: %+v, want size and bytes %d, ok, data, regular", b, bigSize)
+				if b.BytesCopied < bigSize || b.Result != "ok" || b.FileType != "regular" {
+					t.Errorf("/big: %+v, want bytes %d, ok, regular", b, bigSize)
 				}
+				known(t, rig, "/big size", b.Size, bigSize)
+				known(t, rig, "/big metadata_only", b.MetadataOnly, false)
 				if b.Trigger != "open" && b.Trigger != "openat" {
 					t.Errorf("/big trigger %q (nr %d), want open or openat", b.Trigger, b.SyscallNr)
 				}
-				if b.HardlinksBroken || b.Nlink != 1 {
-					t.Errorf("/big: nlink %d hardlinks_broken %v, want 1, false", b.Nlink, b.HardlinksBroken)
-				}
+				known(t, rig, "/big nlink", b.Nlink, 1)
+				known(t, rig, "/big hardlinks_broken", b.HardlinksBroken, false)
 
 				h := withPath(evs, "/h1")
-				if len(h) != 1 || !h[0].HardlinksBroken || h[0].Nlink != 2 {
-					t.Errorf("/h1 (lower nlink 2): %s, want one copy_up with hardlinks_broken", describe(h))
+				if len(h) != 1 {
+					t.Fatalf("/h1 (lower nlink 2): %s, want one copy_up", describe(h))
 				}
+				known(t, rig, "/h1 hardlinks_broken", h[0].HardlinksBroken, true)
+				known(t, rig, "/h1 nlink", h[0].Nlink, 2)
 				m := withPath(evs, "/marker")[0]
-				if !slices.Contains([]string{"chmod", "fchmodat", "fchmodat2"}, m.Trigger) || m.MetadataOnly || m.BytesCopied != 4096 {
-					t.Errorf("/marker without metacopy: trigger %q metadata_only %v bytes %d, want chmod, a data copy of 4096", m.Trigger, m.MetadataOnly, m.BytesCopied)
+				if !slices.Contains([]string{"chmod", "fchmodat", "fchmodat2"}, m.Trigger) || m.BytesCopied != 4096 {
+					t.Errorf("/marker without metacopy: trigger %q bytes %d, want chmod, a data copy of 4096", m.Trigger, m.BytesCopied)
 				}
+				known(t, rig, "/marker metadata_only", m.MetadataOnly, false)
 				testenv.Result(t, map[string]any{
 					"test": "copy_up_64MiB", "kernel": kernelRelease(), "vm": testenv.VMKernel(), "mode": string(mode),
 					"bytes": b.BytesCopied, "duration_ns": b.DurationNS,
@@ -342,12 +371,14 @@ func TestCopyUp(t *testing.T) {
 				}
 				meta, data := small[0], small[1]
 				checkHeader(t, meta, c.ID)
-				if !slices.Contains([]string{"chmod", "fchmodat", "fchmodat2"}, meta.Trigger) || !meta.MetadataOnly || meta.BytesCopied != 0 {
-					t.Errorf("chmod with metacopy=on: %+v, want trigger chmod, metadata_only, no bytes", meta)
+				if !slices.Contains([]string{"chmod", "fchmodat", "fchmodat2"}, meta.Trigger) || meta.BytesCopied != 0 {
+					t.Errorf("chmod with metacopy=on: %+v, want trigger chmod, no bytes", meta)
 				}
-				if data.MetadataOnly || data.BytesCopied != 1<<20 || (data.Trigger != "open" && data.Trigger != "openat") {
+				known(t, rig, "metacopy metadata_only", meta.MetadataOnly, true)
+				if data.BytesCopied != 1<<20 || (data.Trigger != "open" && data.Trigger != "openat") {
 					t.Errorf("write after metacopy: %+v, want the 1 MiB data copy by open", data)
 				}
+				known(t, rig, "data after metacopy metadata_only", data.MetadataOnly, false)
 				if d := withPath(evs, "/bin"); d[0].FileType != "directory" || d[0].Trigger == "" {
 					t.Errorf("/bin: %+v, want a directory copy-up", d[0])
 				}
@@ -367,10 +398,12 @@ func TestCopyUp(t *testing.T) {
 				evs := rig.until(t, c.ID, "/big")
 				e := evs[len(evs)-1]
 				checkHeader(t, e, c.ID)
-				if e.Result != "ENOSPC" || e.Errno != 28 || e.BytesCopied >= 16<<20 || e.MetadataOnly ||
-					e.Size != 16<<20 || e.FileType != "regular" || e.Nlink != 1 {
+				if e.Result != "ENOSPC" || e.Errno != 28 || e.BytesCopied >= 16<<20 || e.FileType != "regular" {
 					t.Errorf("/big on a full upper: %+v, want result ENOSPC, a partial copy of the 16 MiB regular file", e)
 				}
+				known(t, rig, "ENOSPC size", e.Size, 16<<20)
+				known(t, rig, "ENOSPC nlink", e.Nlink, 1)
+				known(t, rig, "ENOSPC metadata_only", e.MetadataOnly, false)
 				rig.checkMetrics(t, c.ID, evs)
 				rig.checkNoneInFlight(t)
 			})
@@ -424,9 +457,9 @@ func TestCopyUpUnavailableHere(t *testing.T) {
 				t.Errorf("reason %q does not name the fentry failure", reason)
 			}
 			m := metrics.New(metrics.Sources{Sensors: tr.Status})
-			want := `observer_sensor_info{mode="unavailable",reason="` + strings.ReplaceAll(reason, `"`, `\"`) + `",sensor="copyup"} 1`
+			want := `observer_sensor_info{mode="unavailable",reason="` + strings.ReplaceAll(reason, `"`, `\"`) + `",sensor="copyup",variant=""} 1`
 			if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(
-				"# HELP observer_sensor_info 1 for each sensor's attach mode; mode=\"unavailable\" with the reason when it could not attach.\n"+
+				"# HELP observer_sensor_info 1 for each sensor's attach mode; mode=\"unavailable\" with the reason when it could not attach; variant: how it adapted to the kernel (per-thread state, types read), empty for sensors with one form.\n"+
 					"# TYPE observer_sensor_info gauge\n"+want+"\n"), "observer_sensor_info"); err != nil {
 				t.Errorf("observer_sensor_info: %v", err)
 			}

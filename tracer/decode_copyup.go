@@ -20,24 +20,25 @@ func decodeCopyUp(raw []byte) (event.Event, error) {
 	ev := &event.CopyUp{
 		Header:      header(event.TypeCopyUp, &r.Hdr),
 		Path:        copyUpPath(r.Names[:min(int(r.Depth), len(r.Names))], r.Truncated != 0),
-		Size:        r.Size,
 		BytesCopied: r.Bytes,
 		DurationNS:  r.DurationNs,
 		Result:      "ok",
 		Trigger:     syscallName(r.SyscallNr),
 		SyscallNr:   r.SyscallNr,
-		Nlink:       r.Nlink,
 	}
 	if r.Ret < 0 {
 		ev.Errno = -r.Ret
 		ev.Result = errnoName(-r.Ret)
 	}
-	if r.HaveLower != 0 {
+	if r.HaveMode != 0 {
 		ev.FileType = fileType(r.Mode)
+	}
+	if r.HaveLower != 0 {
 		ok := r.Ret == 0
-		ev.MetadataOnly = ok && r.Metacopy != 0
+		ev.Size, ev.Nlink = ptr(r.Size), ptr(r.Nlink)
+		ev.MetadataOnly = ptr(ok && r.Metacopy != 0)
 		// With index=on overlay keeps the links together through its index.
-		ev.HardlinksBroken = ok && r.Mode&unix.S_IFMT == unix.S_IFREG && r.Nlink > 1 && r.Indexed == 0
+		ev.HardlinksBroken = ptr(ok && r.Mode&unix.S_IFMT == unix.S_IFREG && r.Nlink > 1 && r.Indexed == 0)
 	}
 	return ev, nil
 }
@@ -104,16 +105,21 @@ var copyUpSyscalls = map[int64]string{
 }
 
 // syscallName names the trigger; -1 and -2 are the BPF program's markers for a
-// kernel thread and an io_uring worker, which have no syscall of their own.
+// kernel thread and an io_uring worker, which have no syscall of their own, -3
+// for user registers it could not find (kernels before bpf_task_pt_regs).
 func syscallName(nr int64) string {
 	switch nr {
 	case -1:
 		return "kernel"
 	case -2:
 		return "io_uring"
+	case -3:
+		return "unknown"
 	}
 	if n, ok := copyUpSyscalls[nr]; ok {
 		return n
 	}
 	return fmt.Sprintf("syscall_%d", nr)
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -1,6 +1,8 @@
 package tracer
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -36,35 +38,47 @@ func TestDecodeCopyUp(t *testing.T) {
 	r.Size, r.Bytes, r.DurationNs = 100, 40, 7
 	r.Ret = -int32(unix.ENOSPC)
 	r.SyscallNr = 257
-	r.HaveLower, r.Mode, r.Nlink = 1, unix.S_IFREG|0o644, 2
+	r.HaveLower, r.HaveMode, r.Mode, r.Nlink = 1, 1, unix.S_IFREG|0o644, 2
 	e := decodeRecord(t, &r)
 	if e.Path != "/var/lib/big" || e.Result != "ENOSPC" || e.Errno != 28 || e.Trigger != "openat" ||
-		e.FileType != "regular" || e.Size != 100 || e.BytesCopied != 40 || e.DurationNS != 7 {
+		e.FileType != "regular" || *e.Size != 100 || e.BytesCopied != 40 || e.DurationNS != 7 {
 		t.Errorf("decoded %+v", e)
 	}
-	if e.HardlinksBroken {
+	if *e.HardlinksBroken {
 		t.Error("a failed copy-up broke no links")
 	}
 
 	r.Ret = 0
-	if e := decodeRecord(t, &r); e.Result != "ok" || e.Errno != 0 || !e.HardlinksBroken || e.MetadataOnly {
+	if e := decodeRecord(t, &r); e.Result != "ok" || e.Errno != 0 || !*e.HardlinksBroken || *e.MetadataOnly {
 		t.Errorf("ok copy-up of a file with 2 links: %+v", e)
 	}
 	r.Indexed = 1
-	if e := decodeRecord(t, &r); e.HardlinksBroken {
+	if e := decodeRecord(t, &r); *e.HardlinksBroken {
 		t.Error("index=on keeps hard links together")
 	}
 	r.Indexed, r.Mode = 0, unix.S_IFDIR|0o755
-	if e := decodeRecord(t, &r); e.HardlinksBroken || e.FileType != "directory" {
+	if e := decodeRecord(t, &r); *e.HardlinksBroken || e.FileType != "directory" {
 		t.Errorf("a directory's link count is not hard links: %+v", e)
 	}
 	r.Mode, r.Metacopy = unix.S_IFREG|0o600, 1
-	if e := decodeRecord(t, &r); !e.MetadataOnly {
+	if e := decodeRecord(t, &r); !*e.MetadataOnly {
 		t.Error("metacopy not decoded")
 	}
-	r.HaveLower = 0
-	if e := decodeRecord(t, &r); e.FileType != "" || e.MetadataOnly || e.HardlinksBroken {
+	r.HaveLower, r.HaveMode = 0, 0
+	if e := decodeRecord(t, &r); e.FileType != "" || e.MetadataOnly != nil || e.HardlinksBroken != nil || e.Size != nil || e.Nlink != nil {
 		t.Errorf("without the lower inode nothing about it is known: %+v", e)
+	}
+	// vmlinux_only: the file type from the overlay inode, the rest absent.
+	r.HaveMode = 1
+	e = decodeRecord(t, &r)
+	if e.FileType != "regular" || e.MetadataOnly != nil || e.HardlinksBroken != nil || e.Size != nil || e.Nlink != nil {
+		t.Errorf("vmlinux_only record: %+v, want the file type and nothing of the lower inode", e)
+	}
+	line, _ := json.Marshal(e)
+	for _, k := range []string{`"size"`, `"nlink"`, `"metadata_only"`, `"hardlinks_broken"`} {
+		if strings.Contains(string(line), k) {
+			t.Errorf("unknown %s is in the JSON (as a zero?): %s", k, line)
+		}
 	}
 
 	deep := copyUpRecord("8", "7", "6", "5", "4", "3", "2", "1")

@@ -19,6 +19,9 @@ type LatencyOptions struct {
 	ContainersOnly bool
 	// PerSyscall also counts calls and time per {cgroup, syscall number}.
 	PerSyscall bool
+	// ForceTIDMap keeps per-thread state in the hash by thread id even where
+	// task storage works (tests and benchmarks compare the two on one kernel).
+	ForceTIDMap bool
 	// MaxCgroups bounds the histogram maps (cgroups x seccomp modes for the
 	// latency sensor); 0 sizes them from histMapBudget.
 	MaxCgroups int

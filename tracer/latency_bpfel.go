@@ -55,6 +55,7 @@ const (
 	latencyMapLatencyHist       = "latency_hist"
 	latencyMapOverflow          = "overflow"
 	latencyMapStarts            = "starts"
+	latencyMapStartsTid         = "starts_tid"
 	latencyMapSysEnterTails     = "sys_enter_tails"
 	latencyMapSysExitTails      = "sys_exit_tails"
 	latencyMapSyscallStats      = "syscall_stats"
@@ -69,6 +70,7 @@ const (
 	latencyVarPerSyscall        = "per_syscall"
 	latencyVarSampleBelow       = "sample_below"
 	latencyVarSampleEvery       = "sample_every"
+	latencyVarTidMap            = "tid_map"
 	latencyVarUnusedSyscallKey  = "unused_syscall_key"
 	latencyVarUnusedSyscallStat = "unused_syscall_stat"
 	latencyVarZeroHist          = "zero_hist"
@@ -131,6 +133,7 @@ type latencyMapSpecs struct {
 	LatencyHist   *ebpf.MapSpec `ebpf:"latency_hist"`
 	Overflow      *ebpf.MapSpec `ebpf:"overflow"`
 	Starts        *ebpf.MapSpec `ebpf:"starts"`
+	StartsTid     *ebpf.MapSpec `ebpf:"starts_tid"`
 	SysEnterTails *ebpf.MapSpec `ebpf:"sys_enter_tails"`
 	SysExitTails  *ebpf.MapSpec `ebpf:"sys_exit_tails"`
 	SyscallStats  *ebpf.MapSpec `ebpf:"syscall_stats"`
@@ -145,6 +148,7 @@ type latencyVariableSpecs struct {
 	PerSyscall        *ebpf.VariableSpec `ebpf:"per_syscall"`
 	SampleBelow       *ebpf.VariableSpec `ebpf:"sample_below"`
 	SampleEvery       *ebpf.VariableSpec `ebpf:"sample_every"`
+	TidMap            *ebpf.VariableSpec `ebpf:"tid_map"`
 	UnusedSyscallKey  *ebpf.VariableSpec `ebpf:"unused_syscall_key"`
 	UnusedSyscallStat *ebpf.VariableSpec `ebpf:"unused_syscall_stat"`
 	ZeroHist          *ebpf.VariableSpec `ebpf:"zero_hist"`
@@ -173,6 +177,7 @@ type latencyMaps struct {
 	LatencyHist   *ebpf.Map `ebpf:"latency_hist"`
 	Overflow      *ebpf.Map `ebpf:"overflow"`
 	Starts        *ebpf.Map `ebpf:"starts"`
+	StartsTid     *ebpf.Map `ebpf:"starts_tid"`
 	SysEnterTails *ebpf.Map `ebpf:"sys_enter_tails"`
 	SysExitTails  *ebpf.Map `ebpf:"sys_exit_tails"`
 	SyscallStats  *ebpf.Map `ebpf:"syscall_stats"`
@@ -184,6 +189,7 @@ func (m *latencyMaps) Close() error {
 		m.LatencyHist,
 		m.Overflow,
 		m.Starts,
+		m.StartsTid,
 		m.SysEnterTails,
 		m.SysExitTails,
 		m.SyscallStats,
@@ -199,6 +205,7 @@ type latencyVariables struct {
 	PerSyscall        *ebpf.Variable `ebpf:"per_syscall"`
 	SampleBelow       *ebpf.Variable `ebpf:"sample_below"`
 	SampleEvery       *ebpf.Variable `ebpf:"sample_every"`
+	TidMap            *ebpf.Variable `ebpf:"tid_map"`
 	UnusedSyscallKey  *ebpf.Variable `ebpf:"unused_syscall_key"`
 	UnusedSyscallStat *ebpf.Variable `ebpf:"unused_syscall_stat"`
 	ZeroHist          *ebpf.Variable `ebpf:"zero_hist"`

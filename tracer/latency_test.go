@@ -3,6 +3,7 @@ package tracer
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/observer-dev/observer/internal/sensor"
@@ -125,6 +127,13 @@ func runHelper(t *testing.T, fast, slow, filters, insns int) uint64 {
 
 func runHelperSpec(t *testing.T, spec string) uint64 {
 	t.Helper()
+	id, _ := runHelperPID(t, spec)
+	return id
+}
+
+// runHelperPID is runHelperSpec that also returns the helper's pid.
+func runHelperPID(t *testing.T, spec string) (uint64, int) {
+	t.Helper()
 	dir, id := helperCgroup(t)
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
@@ -142,7 +151,7 @@ func runHelperSpec(t *testing.T, spec string) uint64 {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("helper: %v: %s", err, out)
 	}
-	return id
+	return id, cmd.Process.Pid
 }
 
 func latencyOf(t *testing.T, snap sensor.LatencySnapshot, cgroup uint64) map[string]sensor.Log2Histogram {
@@ -177,12 +186,16 @@ func bucketSum(h sensor.Log2Histogram, lo, hi int) uint64 {
 
 func TestSyscallLatencyHistogram(t *testing.T) {
 	requireRoot(t)
-	for _, mode := range []Mode{ModeTPBTF, ModeRawTP} {
-		t.Run(string(mode), func(t *testing.T) {
-			tr := startSensor(t, SensorLatency, mode, Options{Latency: LatencyOptions{PerSyscall: true}})
+	// tid_map: the same programs with per-thread state in the hash by thread
+	// id, forced where task storage works: the same results either way.
+	for _, c := range threadStateCases(ModeTPBTF, ModeRawTP) {
+		mode := c.mode
+		t.Run(c.name, func(t *testing.T) {
+			tr := startSensor(t, SensorLatency, mode, Options{Latency: LatencyOptions{PerSyscall: true, ForceTIDMap: c.forceTID}})
 			if tr == nil {
 				return
 			}
+			checkThreadState(t, tr, SensorLatency, c.forceTID)
 			plain := runHelper(t, helperFast, helperSlow, 0, 0)
 			filtered := runHelper(t, helperFast, helperSlow, 1, 0)
 			snap, err := tr.SyscallLatency()
@@ -366,13 +379,14 @@ func TestSyscallCountsFollowSeccompMode(t *testing.T) {
 // hook sched_process_exit for that).
 func TestSyscallLatencyCountedAtThreadExit(t *testing.T) {
 	requireRoot(t)
-	for _, mode := range []Mode{ModeTPBTF, ModeRawTP} {
-		t.Run(string(mode), func(t *testing.T) {
-			tr := startSensor(t, SensorLatency, mode, Options{Latency: LatencyOptions{SampleEvery: 1 << 20}})
+	for _, c := range threadStateCases(ModeTPBTF, ModeRawTP) {
+		mode := c.mode
+		t.Run(c.name, func(t *testing.T) {
+			tr := startSensor(t, SensorLatency, mode, Options{Latency: LatencyOptions{SampleEvery: 1 << 20, ForceTIDMap: c.forceTID}})
 			if tr == nil {
 				return
 			}
-			cg := runHelper(t, 5000, 0, 0, 0)
+			cg, pid := runHelperPID(t, "5000,0,0,0")
 			snap, err := tr.SyscallLatency()
 			if err != nil {
 				t.Fatal(err)
@@ -381,6 +395,23 @@ func TestSyscallLatencyCountedAtThreadExit(t *testing.T) {
 			t.Logf("%d calls counted, %d timed", calls, latencyOf(t, snap, cg)["none"].Count())
 			if calls < 5000 || calls > 6000 {
 				t.Errorf("%d calls counted, want 5000 getppid and a few runtime calls", calls)
+			}
+			// The tid map forgets a thread as it exits: the helper's main
+			// thread (tid = pid), which made thousands of syscalls, is gone.
+			if st, _ := statusOf(tr, SensorLatency); st.Variant == ThreadStateTIDMap {
+				tr.mapsMu.RLock()
+				maps, err := tr.sensorMaps(SensorLatency)
+				var n int
+				var v latencyStart
+				if err == nil {
+					err = maps["starts_tid"].Lookup(uint32(pid), &v)
+					n = len(mapKeys[uint32](maps["starts_tid"]))
+				}
+				tr.mapsMu.RUnlock()
+				if !errors.Is(err, ebpf.ErrKeyNotExist) {
+					t.Errorf("tid map entry of the exited helper thread %d: lookup = %v, want gone", pid, err)
+				}
+				t.Logf("tid map: %d live threads after the helper exited", n)
 			}
 		})
 	}
@@ -407,5 +438,37 @@ func TestMeasuredCgroups(t *testing.T) {
 	cg := runHelper(t, 100, 0, 0, 0)
 	if !slices.Contains(tr.MeasuredCgroups(), cg) {
 		t.Errorf("helper cgroup %d not among the measured cgroups", cg)
+	}
+}
+
+// threadStateCase is a mode, and whether the per-thread state is forced into
+// the hash by thread id (which kernels without task storage use anyway).
+type threadStateCase struct {
+	name     string
+	mode     Mode
+	forceTID bool
+}
+
+// threadStateCases: each mode as the kernel runs it, and the first one again
+// with the tid map forced.
+func threadStateCases(modes ...Mode) []threadStateCase {
+	var cs []threadStateCase
+	for _, m := range modes {
+		cs = append(cs, threadStateCase{name: string(m), mode: m})
+	}
+	return append(cs, threadStateCase{name: string(modes[0]) + "/" + ThreadStateTIDMap, mode: modes[0], forceTID: true})
+}
+
+// checkThreadState: the status names where per-thread state lives, and it is
+// the tid map when forced.
+func checkThreadState(t *testing.T, tr *Tracer, sensorName string, forced bool) {
+	t.Helper()
+	st, _ := statusOf(tr, sensorName)
+	t.Logf("%s: per-thread state %s", sensorName, st.Variant)
+	if st.Variant != ThreadStateTaskStorage && st.Variant != ThreadStateTIDMap {
+		t.Errorf("status variant %q, want %s or %s", st.Variant, ThreadStateTaskStorage, ThreadStateTIDMap)
+	}
+	if forced && st.Variant != ThreadStateTIDMap {
+		t.Errorf("tid map forced, status variant %q", st.Variant)
 	}
 }

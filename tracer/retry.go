@@ -146,7 +146,7 @@ func (t *Tracer) retry(ctx context.Context, pend []*pending) []*pending {
 			go t.read(ctx, r)
 		}
 		t.mapsMu.Unlock()
-		t.log.Info("sensor attached", "sensor", p.def.name, "mode", r.att.mode, "late", true)
+		t.log.Info("sensor attached", "sensor", p.def.name, "mode", r.att.mode, "variant", r.att.variant, "late", true)
 	}
 	return still
 }

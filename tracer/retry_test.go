@@ -284,7 +284,7 @@ func TestLateAttachVeth(t *testing.T) {
 			name = "default"
 		}
 		t.Run(name, func(t *testing.T) {
-			switch offered, known := kernelOffers(t, c.want); {
+			switch offered, known := kernelOffers(t, SensorVeth, c.want); {
 			case !known:
 				t.Skipf("cannot tell whether this kernel offers %s (no row in %s): late attach runs in make vmtest", c.want, testenv.ModesFile)
 			case !offered:

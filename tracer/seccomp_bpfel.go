@@ -32,16 +32,20 @@ type seccompInflight struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	seccompMapFilterHist        = "filter_hist"
-	seccompMapFilterStart       = "filter_start"
-	seccompMapOverflow          = "overflow"
-	seccompProgSeccompFentry    = "seccomp_fentry"
-	seccompProgSeccompFexit     = "seccomp_fexit"
-	seccompProgSeccompKprobe    = "seccomp_kprobe"
-	seccompProgSeccompKretprobe = "seccomp_kretprobe"
-	seccompVarSampleBelow       = "sample_below"
-	seccompVarSampleEvery       = "sample_every"
-	seccompVarZeroHist          = "zero_hist"
+	seccompMapFilterHist               = "filter_hist"
+	seccompMapFilterStart              = "filter_start"
+	seccompMapFilterStartTid           = "filter_start_tid"
+	seccompMapOverflow                 = "overflow"
+	seccompProgSeccompFentry           = "seccomp_fentry"
+	seccompProgSeccompFexit            = "seccomp_fexit"
+	seccompProgSeccompKprobe           = "seccomp_kprobe"
+	seccompProgSeccompKretprobe        = "seccomp_kretprobe"
+	seccompProgSeccompThreadExitFentry = "seccomp_thread_exit_fentry"
+	seccompProgSeccompThreadExitKprobe = "seccomp_thread_exit_kprobe"
+	seccompVarSampleBelow              = "sample_below"
+	seccompVarSampleEvery              = "sample_every"
+	seccompVarTidMap                   = "tid_map"
+	seccompVarZeroHist                 = "zero_hist"
 )
 
 // loadSeccomp returns the embedded CollectionSpec for seccomp.
@@ -86,19 +90,22 @@ type seccompSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type seccompProgramSpecs struct {
-	SeccompFentry    *ebpf.ProgramSpec `ebpf:"seccomp_fentry"`
-	SeccompFexit     *ebpf.ProgramSpec `ebpf:"seccomp_fexit"`
-	SeccompKprobe    *ebpf.ProgramSpec `ebpf:"seccomp_kprobe"`
-	SeccompKretprobe *ebpf.ProgramSpec `ebpf:"seccomp_kretprobe"`
+	SeccompFentry           *ebpf.ProgramSpec `ebpf:"seccomp_fentry"`
+	SeccompFexit            *ebpf.ProgramSpec `ebpf:"seccomp_fexit"`
+	SeccompKprobe           *ebpf.ProgramSpec `ebpf:"seccomp_kprobe"`
+	SeccompKretprobe        *ebpf.ProgramSpec `ebpf:"seccomp_kretprobe"`
+	SeccompThreadExitFentry *ebpf.ProgramSpec `ebpf:"seccomp_thread_exit_fentry"`
+	SeccompThreadExitKprobe *ebpf.ProgramSpec `ebpf:"seccomp_thread_exit_kprobe"`
 }
 
 // seccompMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type seccompMapSpecs struct {
-	FilterHist  *ebpf.MapSpec `ebpf:"filter_hist"`
-	FilterStart *ebpf.MapSpec `ebpf:"filter_start"`
-	Overflow    *ebpf.MapSpec `ebpf:"overflow"`
+	FilterHist     *ebpf.MapSpec `ebpf:"filter_hist"`
+	FilterStart    *ebpf.MapSpec `ebpf:"filter_start"`
+	FilterStartTid *ebpf.MapSpec `ebpf:"filter_start_tid"`
+	Overflow       *ebpf.MapSpec `ebpf:"overflow"`
 }
 
 // seccompVariableSpecs contains global variables before they are loaded into the kernel.
@@ -107,6 +114,7 @@ type seccompMapSpecs struct {
 type seccompVariableSpecs struct {
 	SampleBelow *ebpf.VariableSpec `ebpf:"sample_below"`
 	SampleEvery *ebpf.VariableSpec `ebpf:"sample_every"`
+	TidMap      *ebpf.VariableSpec `ebpf:"tid_map"`
 	ZeroHist    *ebpf.VariableSpec `ebpf:"zero_hist"`
 }
 
@@ -130,15 +138,17 @@ func (o *seccompObjects) Close() error {
 //
 // It can be passed to loadSeccompObjects or ebpf.CollectionSpec.LoadAndAssign.
 type seccompMaps struct {
-	FilterHist  *ebpf.Map `ebpf:"filter_hist"`
-	FilterStart *ebpf.Map `ebpf:"filter_start"`
-	Overflow    *ebpf.Map `ebpf:"overflow"`
+	FilterHist     *ebpf.Map `ebpf:"filter_hist"`
+	FilterStart    *ebpf.Map `ebpf:"filter_start"`
+	FilterStartTid *ebpf.Map `ebpf:"filter_start_tid"`
+	Overflow       *ebpf.Map `ebpf:"overflow"`
 }
 
 func (m *seccompMaps) Close() error {
 	return _SeccompClose(
 		m.FilterHist,
 		m.FilterStart,
+		m.FilterStartTid,
 		m.Overflow,
 	)
 }
@@ -149,6 +159,7 @@ func (m *seccompMaps) Close() error {
 type seccompVariables struct {
 	SampleBelow *ebpf.Variable `ebpf:"sample_below"`
 	SampleEvery *ebpf.Variable `ebpf:"sample_every"`
+	TidMap      *ebpf.Variable `ebpf:"tid_map"`
 	ZeroHist    *ebpf.Variable `ebpf:"zero_hist"`
 }
 
@@ -156,10 +167,12 @@ type seccompVariables struct {
 //
 // It can be passed to loadSeccompObjects or ebpf.CollectionSpec.LoadAndAssign.
 type seccompPrograms struct {
-	SeccompFentry    *ebpf.Program `ebpf:"seccomp_fentry"`
-	SeccompFexit     *ebpf.Program `ebpf:"seccomp_fexit"`
-	SeccompKprobe    *ebpf.Program `ebpf:"seccomp_kprobe"`
-	SeccompKretprobe *ebpf.Program `ebpf:"seccomp_kretprobe"`
+	SeccompFentry           *ebpf.Program `ebpf:"seccomp_fentry"`
+	SeccompFexit            *ebpf.Program `ebpf:"seccomp_fexit"`
+	SeccompKprobe           *ebpf.Program `ebpf:"seccomp_kprobe"`
+	SeccompKretprobe        *ebpf.Program `ebpf:"seccomp_kretprobe"`
+	SeccompThreadExitFentry *ebpf.Program `ebpf:"seccomp_thread_exit_fentry"`
+	SeccompThreadExitKprobe *ebpf.Program `ebpf:"seccomp_thread_exit_kprobe"`
 }
 
 func (p *seccompPrograms) Close() error {
@@ -168,6 +181,8 @@ func (p *seccompPrograms) Close() error {
 		p.SeccompFexit,
 		p.SeccompKprobe,
 		p.SeccompKretprobe,
+		p.SeccompThreadExitFentry,
+		p.SeccompThreadExitKprobe,
 	)
 }
 

@@ -18,12 +18,14 @@ func TestSeccompFilterTime(t *testing.T) {
 		calls = 5000
 		insns = 200 // per filter: the work grows with the number of filters
 	)
-	for _, mode := range []Mode{ModeFentry, ModeKprobe} {
-		t.Run(string(mode), func(t *testing.T) {
-			tr := startSensor(t, SensorSeccomp, mode, Options{})
+	for _, c := range threadStateCases(ModeFentry, ModeKprobe) {
+		mode := c.mode
+		t.Run(c.name, func(t *testing.T) {
+			tr := startSensor(t, SensorSeccomp, mode, Options{Latency: LatencyOptions{ForceTIDMap: c.forceTID}})
 			if tr == nil {
 				return
 			}
+			checkThreadState(t, tr, SensorSeccomp, c.forceTID)
 			one := runHelper(t, calls, 0, 1, insns)
 			ten := runHelper(t, calls, 0, 10, insns)
 			snap, err := tr.SeccompFilterTime()

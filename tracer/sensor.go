@@ -26,9 +26,13 @@ type sensorDef struct {
 	configure func(spec *ebpf.CollectionSpec, opts *Options) error
 	decode    func(raw []byte) (event.Event, error) // nil: the sensor has no ring buffer
 	// ringBytes is the sensor's default ring buffer (Options.RingBufferBytes
-	// overrides it), sized by how fast its events can come (see ringDefaults).
+	// overrides it), sized by how fast its events can come (see ringSize).
 	ringBytes int
 	tailCalls []tailCall // the syscalls its tail_call programs handle (tailcall.go)
+	// variant, when set, adapts the mode's programs to what this kernel lacks
+	// (after configure) and names the choice, shown in /status: the per-thread
+	// state (threadstate.go), the types a kprobe may read (moduletypes.go).
+	variant func(spec *ebpf.CollectionSpec, m Mode, opts *Options) (string, error)
 }
 
 // Sensor names.
@@ -74,6 +78,7 @@ func sensors() []sensorDef {
 			load:      loadCopyup,
 			modes:     []Mode{ModeFentry, ModeKprobe},
 			configure: configureCopyUp,
+			variant:   copyUpVariant,
 			decode:    decodeCopyUp,
 			ringBytes: 2 << 20,
 		},
@@ -82,12 +87,18 @@ func sensors() []sensorDef {
 			load:      loadLatency,
 			modes:     []Mode{ModeTPBTF, ModeRawTP},
 			configure: configureLatency,
+			variant: func(spec *ebpf.CollectionSpec, _ Mode, opts *Options) (string, error) {
+				return threadStateVariant(spec, "starts", opts.Latency.ForceTIDMap, "")
+			},
 		},
 		{
 			name:      SensorSeccomp,
 			load:      loadSeccomp,
 			modes:     []Mode{ModeFentry, ModeKprobe},
 			configure: configureSeccomp,
+			variant: func(spec *ebpf.CollectionSpec, _ Mode, opts *Options) (string, error) {
+				return threadStateVariant(spec, "filter_start", opts.Latency.ForceTIDMap, "seccomp_thread_exit")
+			},
 		},
 		{name: SensorSem, load: loadSem, modes: []Mode{ModeFentry, ModeKprobe, ModeTailCall, ModeTracepoint}, decode: decodeSem, tailCalls: semTailCalls, ringBytes: 256 << 10},
 		{name: SensorVeth, load: loadVeth, modes: []Mode{ModeFentry, ModeKprobe}, decode: decodeVeth, ringBytes: 256 << 10},
@@ -125,9 +136,10 @@ func SensorNames() []string {
 // attached is a sensor whose programs are loaded and hooked: by links, or by
 // entries in the latency sensor's prog arrays (tail_call mode).
 type attached struct {
-	mode  Mode
-	coll  *ebpf.Collection
-	hooks []io.Closer // closing one unhooks its programs
+	mode    Mode
+	variant string // see sensorDef.variant; "" when the sensor has none
+	coll    *ebpf.Collection
+	hooks   []io.Closer // closing one unhooks its programs
 }
 
 func (a *attached) close() {
@@ -191,11 +203,20 @@ func (s *sensorDef) attachMode(m Mode, opts *Options, kernelBTF *btf.Cache, tail
 			return nil, err
 		}
 	}
+	var variant string
+	if s.variant != nil {
+		if variant, err = s.variant(spec, m, opts); err != nil {
+			return nil, err
+		}
+	}
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Cache: kernelBTF})
 	if err != nil {
+		if variant != "" {
+			return nil, fmt.Errorf("load (%s): %w", variant, shortLoadError(err, opts.Logger))
+		}
 		return nil, fmt.Errorf("load: %w", shortLoadError(err, opts.Logger))
 	}
-	a := &attached{mode: m, coll: coll}
+	a := &attached{mode: m, variant: variant, coll: coll}
 	if m == ModeTailCall {
 		slots, err := tails.install(s.tailCalls, coll.Programs)
 		if err != nil {

@@ -208,7 +208,7 @@ func TestTailCallSlotsEmptied(t *testing.T) {
 	tr := startTracer(t, opts)
 	for _, name := range []string{SensorRename, SensorSem} {
 		if st, _ := statusOf(tr, name); st.Mode != string(ModeTailCall) {
-			offered, _ := kernelOffers(t, ModeTailCall)
+			offered, _ := kernelOffers(t, "", ModeTailCall)
 			if !offered {
 				t.Skipf("tail_call not offered here: %+v", st)
 			}
@@ -278,7 +278,7 @@ func TestTailCallLateAttach(t *testing.T) {
 		}
 	}
 	if still := tr.retry(t.Context(), []*pending{{def: rename, reason: "not yet"}}); len(still) > 0 {
-		offered, _ := kernelOffers(t, ModeTailCall)
+		offered, _ := kernelOffers(t, "", ModeTailCall)
 		if !offered {
 			t.Skipf("tail_call not offered here: %s", still[0].reason)
 		}

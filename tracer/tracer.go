@@ -144,6 +144,9 @@ func (t *Tracer) Start(ctx context.Context) error {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return fmt.Errorf("lift RLIMIT_MEMLOCK for BPF maps: %w", err)
 	}
+	if err := checkKernel(hostProbes); err != nil {
+		return err
+	}
 	t.retryDone = make(chan struct{})
 	enabled := map[string]bool{}
 	for _, n := range t.opts.Sensors {
@@ -167,7 +170,11 @@ func (t *Tracer) Start(ctx context.Context) error {
 			t.status = append(t.status, sensor.Status{Name: s.name, Unavailable: err.Error()})
 			continue
 		}
-		t.log.Info("sensor attached", "sensor", s.name, "mode", r.att.mode)
+		attrs := []any{"sensor", s.name, "mode", r.att.mode}
+		if r.att.variant != "" {
+			attrs = append(attrs, "variant", r.att.variant)
+		}
+		t.log.Info("sensor attached", attrs...)
 		t.running = append(t.running, r)
 	}
 	if len(t.running) == 0 {
@@ -267,6 +274,7 @@ func (t *Tracer) Status() []sensor.Status {
 		st := sensor.Status{
 			Name:           r.def.name,
 			Mode:           string(r.att.mode),
+			Variant:        r.att.variant,
 			EventsReceived: r.received.Load(),
 			EventsLost:     r.lost.Load(),
 			DecodeErrors:   r.decodeEr.Load(),

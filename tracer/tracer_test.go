@@ -61,7 +61,7 @@ func startSensor(t *testing.T, sensor string, mode Mode, opts Options) *Tracer {
 	if mode == "" {
 		return tr // TestDefaultModes checks which mode it got
 	}
-	offered, known := kernelOffers(t, mode)
+	offered, known := kernelOffers(t, sensor, mode)
 	if st.Mode == "" {
 		if st.Unavailable == "" || (startErr == nil && len(opts.Sensors) == 1) {
 			t.Fatalf("sensor %s in mode %s neither attached nor gave a reason: %+v (start: %v)", sensor, mode, st, startErr)
@@ -94,9 +94,9 @@ func statusOf(tr *Tracer, name string) (sensor.Status, bool) {
 // (testdata/vmtest/modes.txt) decides when it has a row for this kernel; else
 // facts that do not depend on the observer do (known = false for fentry,
 // which has no independent probe).
-func kernelOffers(t *testing.T, mode Mode) (offered, known bool) {
+func kernelOffers(t *testing.T, sensorName string, mode Mode) (offered, known bool) {
 	t.Helper()
-	modes, ok, err := testenv.ExpectedModes()
+	modes, ok, err := testenv.ExpectedSensorModes(sensorName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,6 +126,7 @@ func reportMatrix(t *testing.T, sensor string, requested Mode, st sensor.Status)
 		"sensor":      sensor,
 		"requested":   req,
 		"mode":        st.Mode,
+		"variant":     st.Variant,
 		"unavailable": st.Unavailable,
 	})
 }
@@ -147,7 +148,7 @@ func TestDefaultModes(t *testing.T) {
 			st, _ := statusOf(tr, def.name)
 			var want Mode
 			for _, m := range def.modes {
-				offered, known := kernelOffers(t, m)
+				offered, known := kernelOffers(t, def.name, m)
 				if !known {
 					// Unknown fentry: whatever it got must be one of its modes.
 					if !slices.Contains(def.modes, Mode(st.Mode)) {

@@ -253,7 +253,7 @@ func TestDaemonLifecycle(t *testing.T) {
 		Version string
 		Kernel  string
 		Sensors []struct {
-			Name, Mode, Unavailable string
+			Name, Mode, Unavailable, Variant string
 		}
 	}
 	if err := json.Unmarshal([]byte(obs.get(t, "/status")), &status); err != nil {
@@ -270,7 +270,7 @@ func TestDaemonLifecycle(t *testing.T) {
 		if (s.Mode == "") == (s.Unavailable == "") {
 			t.Errorf("sensor %s: want exactly one of mode / unavailable reason, got %+v", s.Name, s)
 		}
-		obs.waitMetric(t, fmt.Sprintf(`observer_sensor_info{mode=%q,reason=%q,sensor=%q} 1`, orUnavailable(s.Mode), s.Unavailable, s.Name))
+		obs.waitMetric(t, fmt.Sprintf(`observer_sensor_info{mode=%q,reason=%q,sensor=%q,variant=%q} 1`, orUnavailable(s.Mode), s.Unavailable, s.Name, s.Variant))
 	}
 	if got := obs.get(t, "/healthz"); strings.TrimSpace(got) != "ok" {
 		t.Errorf("/healthz = %q", got)

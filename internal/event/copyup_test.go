@@ -2,6 +2,7 @@ package event
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -13,9 +14,9 @@ func TestCopyUpJSONRoundTrips(t *testing.T) {
 			Time: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC), Type: TypeCopyUp,
 			PID: 10, TID: 10, Comm: "sh", CgroupID: 42, ContainerID: strings.Repeat("b", 64),
 		},
-		Path: "/var/lib/big", FileType: "regular", Size: 64 << 20, BytesCopied: 1 << 20,
+		Path: "/var/lib/big", FileType: "regular", Size: ptr(uint64(64 << 20)), BytesCopied: 1 << 20,
 		DurationNS: 1500, Result: "ENOSPC", Errno: 28, Trigger: "openat", SyscallNr: 257,
-		Nlink: 2, HardlinksBroken: true,
+		Nlink: ptr(uint32(2)), HardlinksBroken: ptr(true), MetadataOnly: ptr(false),
 	}
 	line, err := json.Marshal(in)
 	if err != nil {
@@ -31,7 +32,9 @@ func TestCopyUpJSONRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, ok := out.(*CopyUp); !ok || *got != *in {
+	if got, ok := out.(*CopyUp); !ok || !reflect.DeepEqual(got, in) {
 		t.Errorf("round trip: got %+v, want %+v", out, in)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

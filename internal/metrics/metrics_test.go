@@ -76,10 +76,10 @@ func TestStatusCollector(t *testing.T) {
 # HELP observer_events_lost_total Events the kernel could not put in a sensor's ring buffer.
 # TYPE observer_events_lost_total counter
 observer_events_lost_total{sensor="rename"} 3
-# HELP observer_sensor_info 1 for each sensor's attach mode; mode="unavailable" with the reason when it could not attach.
+# HELP observer_sensor_info 1 for each sensor's attach mode; mode="unavailable" with the reason when it could not attach; variant: how it adapted to the kernel (per-thread state, types read), empty for sensors with one form.
 # TYPE observer_sensor_info gauge
-observer_sensor_info{mode="tracepoint",reason="",sensor="rename"} 1
-observer_sensor_info{mode="unavailable",reason="fentry: refused",sensor="copyup"} 1
+observer_sensor_info{mode="tracepoint",reason="",sensor="rename",variant=""} 1
+observer_sensor_info{mode="unavailable",reason="fentry: refused",sensor="copyup",variant=""} 1
 # HELP observer_subscriber_dropped_events_total Events a slow consumer (HTTP stream, event file, recorder) missed because its queue was full.
 # TYPE observer_subscriber_dropped_events_total counter
 observer_subscriber_dropped_events_total{subscriber="http"} 4

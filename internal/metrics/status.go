@@ -4,8 +4,8 @@ import "github.com/prometheus/client_golang/prometheus"
 
 var (
 	sensorInfoDesc = prometheus.NewDesc("observer_sensor_info",
-		"1 for each sensor's attach mode; mode=\"unavailable\" with the reason when it could not attach.",
-		[]string{"sensor", "mode", "reason"}, nil)
+		"1 for each sensor's attach mode; mode=\"unavailable\" with the reason when it could not attach; variant: how it adapted to the kernel (per-thread state, types read), empty for sensors with one form.",
+		[]string{"sensor", "mode", "reason", "variant"}, nil)
 	eventsLostDesc = prometheus.NewDesc("observer_events_lost_total",
 		"Events the kernel could not put in a sensor's ring buffer.",
 		[]string{"sensor"}, nil)
@@ -37,7 +37,7 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 			if !s.Active() {
 				mode = "unavailable"
 			}
-			ch <- prometheus.MustNewConstMetric(sensorInfoDesc, prometheus.GaugeValue, 1, s.Name, mode, s.Unavailable)
+			ch <- prometheus.MustNewConstMetric(sensorInfoDesc, prometheus.GaugeValue, 1, s.Name, mode, s.Unavailable, s.Variant)
 			if !s.Active() {
 				continue
 			}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -27,6 +28,10 @@ const hostPrefix = "host:"
 type ModesRow struct {
 	Kernel string   // matrix name, or "host:<release glob>"
 	Modes  []string // modes the kernel must offer; the others must be refused
+	// Except lists "sensor/mode" pairs written -sensor/mode: the kernel offers
+	// the mode, but not to that sensor (fentry on a module function where
+	// modules have no BTF).
+	Except []string
 }
 
 // ParseModes reads "<kernel> <mode>..." lines; blank lines and # comments are
@@ -53,7 +58,18 @@ func ParseModes(r io.Reader) ([]ModesRow, error) {
 				return nil, fmt.Errorf("line %d: bad release glob %q: %w", n, g, err)
 			}
 		}
-		rows = append(rows, ModesRow{Kernel: f[0], Modes: f[1:]})
+		row := ModesRow{Kernel: f[0]}
+		for _, tok := range f[1:] {
+			if ex, ok := strings.CutPrefix(tok, "-"); ok {
+				if sensor, mode, ok := strings.Cut(ex, "/"); !ok || sensor == "" || mode == "" {
+					return nil, fmt.Errorf("line %d: exception %q: want -sensor/mode", n, tok)
+				}
+				row.Except = append(row.Except, ex)
+				continue
+			}
+			row.Modes = append(row.Modes, tok)
+		}
+		rows = append(rows, row)
 	}
 	return rows, sc.Err()
 }
@@ -61,24 +77,44 @@ func ParseModes(r io.Reader) ([]ModesRow, error) {
 // MatchModes picks the row for a VM kernel name (vm != "") or, on the host,
 // for the running kernel's release. ok is false when no row applies.
 func MatchModes(rows []ModesRow, vm, release string) (modes []string, ok bool) {
+	r, ok := matchRow(rows, vm, release)
+	return r.Modes, ok
+}
+
+func matchRow(rows []ModesRow, vm, release string) (ModesRow, bool) {
 	for _, r := range rows {
 		g, host := strings.CutPrefix(r.Kernel, hostPrefix)
 		if vm != "" && !host && r.Kernel == vm {
-			return r.Modes, true
+			return r, true
 		}
 		if vm == "" && host {
 			if m, _ := path.Match(g, release); m {
-				return r.Modes, true
+				return r, true
 			}
 		}
 	}
-	return nil, false
+	return ModesRow{}, false
+}
+
+// ForSensor is the row's modes less its exceptions for one sensor.
+func (r ModesRow) ForSensor(sensor string) []string {
+	var out []string
+	for _, m := range r.Modes {
+		if !slices.Contains(r.Except, sensor+"/"+m) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // ExpectedModes returns the attach modes this kernel is expected to offer,
 // from the expectations file. ok is false when the file has no row for it
 // (an unlisted host); an unreadable or malformed file is an error.
-func ExpectedModes() (modes []string, ok bool, err error) {
+func ExpectedModes() (modes []string, ok bool, err error) { return ExpectedSensorModes("") }
+
+// ExpectedSensorModes is ExpectedModes for one sensor: without the modes the
+// row excepts for it ("" for none).
+func ExpectedSensorModes(sensor string) (modes []string, ok bool, err error) {
 	file := os.Getenv(EnvModesFile)
 	if file == "" {
 		root, err := moduleRoot()
@@ -96,8 +132,8 @@ func ExpectedModes() (modes []string, ok bool, err error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("attach-mode expectations %s: %w", file, err)
 	}
-	modes, ok = MatchModes(rows, VMKernel(), KernelRelease())
-	return modes, ok, nil
+	row, ok := matchRow(rows, VMKernel(), KernelRelease())
+	return row.ForSensor(sensor), ok, nil
 }
 
 // KernelRelease is uname -r.

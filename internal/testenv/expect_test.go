@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -66,5 +67,22 @@ func TestModesFileCoversMatrix(t *testing.T) {
 		if _, ok := MatchModes(rows, f[0], ""); !ok {
 			t.Errorf("kernel %s of kernels.txt has no row in %s", f[0], ModesFile)
 		}
+	}
+}
+
+func TestModesExceptions(t *testing.T) {
+	rows, err := ParseModes(strings.NewReader("5.10\tfentry kprobe -veth/fentry -copyup/fentry\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rows[0]
+	if got := r.ForSensor("veth"); !slices.Equal(got, []string{"kprobe"}) {
+		t.Errorf("veth: %v, want [kprobe]", got)
+	}
+	if got := r.ForSensor("rename"); !slices.Equal(got, []string{"fentry", "kprobe"}) {
+		t.Errorf("rename: %v, want [fentry kprobe]", got)
+	}
+	if _, err := ParseModes(strings.NewReader("5.10 fentry -veth\n")); err == nil {
+		t.Error("-veth without a mode: want an error")
 	}
 }

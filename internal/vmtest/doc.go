@@ -12,9 +12,10 @@
 //   - OBSERVER_VM_KERNEL=<matrix name> is set (testenv.VMKernel); unset on the host.
 //   - OBSERVER_MODES_FILE=/vmtest/modes.txt, a copy of testdata/vmtest/modes.txt:
 //     the attach modes each kernel must offer (testenv.ExpectedModes).
-//   - Root, with proc, sysfs, devtmpfs, devpts, tmpfs /tmp, tracefs at
-//     /sys/kernel/tracing, debugfs, bpffs at /sys/fs/bpf and cgroup2 at
-//     /sys/fs/cgroup mounted; overlay, veth, bridge (+stp, llc) loaded; lo up;
+//   - Root, with proc, sysfs, devtmpfs (plus the /dev/fd and /dev/std*
+//     links udev would make), devpts, tmpfs /tmp, tracefs at
+//     /sys/kernel/tracing, debugfs, securityfs, bpffs at /sys/fs/bpf and
+//     cgroup2 at /sys/fs/cgroup mounted; overlay, veth, bridge (+stp, llc) loaded; lo up;
 //     /bin/busybox and runc on PATH, so testenv.NewContainer works.
 //   - The working directory is a copy of the package's testdata/ parent, so
 //     os.ReadFile("testdata/...") works as under go test.

@@ -79,20 +79,42 @@ func Filter(ks []Kernel, names []string) ([]Kernel, error) {
 	return out, nil
 }
 
+// Root is the tree the kernel lives in: "/" for a kernel installed with apt
+// (the glob is under /boot/), else the directory its package is unpacked into
+// (internal/vmtest/apt/extract-kernel.sh), e.g. /var/cache/observer/kernels/5.10
+// for the glob /var/cache/observer/kernels/5.10/boot/vmlinuz-5.10.*-amd64.
+func (k Kernel) Root() (string, error) {
+	if strings.HasPrefix(k.Glob, "/boot/") {
+		return "/", nil
+	}
+	root, _, ok := strings.Cut(k.Glob, "/boot/")
+	if !ok || !filepath.IsAbs(root) || strings.ContainsAny(root, "*?[") {
+		return "", fmt.Errorf("kernel %s: glob %q: want /boot/vmlinuz-... or ROOT/boot/vmlinuz-... with an absolute ROOT without wildcards", k.Name, k.Glob)
+	}
+	return root, nil
+}
+
+// Extracted tells whether the kernel is unpacked (not installed) by make deps.
+func (k Kernel) Extracted() bool { r, err := k.Root(); return err == nil && r != "/" }
+
 // Resolve finds the vmlinuz (newest match by name when several are installed)
-// and the matching /lib/modules directory.
+// and the matching lib/modules directory of its root.
 func (k Kernel) Resolve() (vmlinuz, modDir string, err error) {
+	root, err := k.Root()
+	if err != nil {
+		return "", "", err
+	}
 	matches, err := filepath.Glob(k.Glob)
 	if err != nil {
 		return "", "", fmt.Errorf("kernel %s: bad glob %q: %w", k.Name, k.Glob, err)
 	}
 	if len(matches) == 0 {
-		return "", "", fmt.Errorf("kernel %s: nothing matches %s (run `make vmtest-deps` to install %s)", k.Name, k.Glob, k.Package)
+		return "", "", fmt.Errorf("kernel %s: nothing matches %s (run `make deps` to install or unpack %s)", k.Name, k.Glob, k.Package)
 	}
 	sort.Strings(matches)
 	vmlinuz = matches[len(matches)-1]
 	release := strings.TrimPrefix(filepath.Base(vmlinuz), "vmlinuz-")
-	modDir = filepath.Join("/lib/modules", release)
+	modDir = filepath.Join(root, "lib/modules", release)
 	if _, err := os.Stat(filepath.Join(modDir, "modules.dep")); err != nil {
 		return "", "", fmt.Errorf("kernel %s: modules for %s: %w", k.Name, release, err)
 	}

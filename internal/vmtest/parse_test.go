@@ -87,3 +87,24 @@ OBSERVER-VMTEST BEGIN probe
 		}
 	}
 }
+
+func TestKernelRoot(t *testing.T) {
+	for glob, want := range map[string]string{
+		"/boot/vmlinuz-6.1.*-amd64":                                  "/",
+		"/var/cache/observer/kernels/5.10/boot/vmlinuz-5.10.*-amd64": "/var/cache/observer/kernels/5.10",
+		"relative/boot/vmlinuz-5.10":                                 "",
+		"/var/cache/*/boot/vmlinuz-5.10":                             "",
+		"/var/cache/vmlinuz-5.10":                                    "",
+	} {
+		got, err := Kernel{Name: "k", Glob: glob}.Root()
+		if want == "" {
+			if err == nil {
+				t.Errorf("%s: root %q, want an error", glob, got)
+			}
+			continue
+		}
+		if err != nil || got != want {
+			t.Errorf("%s: root %q, %v; want %q", glob, got, err, want)
+		}
+	}
+}

@@ -32,6 +32,7 @@ type ModeResult struct {
 	Sensor      string `json:"sensor"`
 	Requested   string `json:"requested"` // a mode, or "default"
 	Mode        string `json:"mode"`      // what it got, "" when unavailable
+	Variant     string `json:"variant"`   // how it adapted to the kernel, "" for sensors with one form
 	Unavailable string `json:"unavailable"`
 }
 
@@ -84,6 +85,7 @@ func HostHeader(results []ModeResult) string {
 // sensorModes is what one kernel gave one sensor.
 type sensorModes struct {
 	def      string            // mode chosen when not forced, "" = unavailable
+	variant  string            // the default mode's variant
 	attached map[string]bool   // forced mode -> attached
 	reasons  map[string]string // forced mode -> why it was unavailable
 }
@@ -101,7 +103,7 @@ func collect(col Column) (map[string]*sensorModes, error) {
 			if haveDefault[r.Sensor] && s.def != r.Mode {
 				return nil, fmt.Errorf("%s: sensor %s got default mode %q and %q in one run", col.Header, r.Sensor, s.def, r.Mode)
 			}
-			s.def, haveDefault[r.Sensor] = r.Mode, true
+			s.def, s.variant, haveDefault[r.Sensor] = r.Mode, r.Variant, true
 			continue
 		}
 		ok := r.Mode != ""
@@ -217,6 +219,22 @@ func RenderTable(cols []Column) (string, error) {
 	if len(notes) > 0 {
 		b.WriteString("\nModes the kernel refused (first refusal per mode, as reported):\n\n")
 		b.WriteString(strings.Join(notes, "\n") + "\n")
+	}
+	var variants []string
+	for i, c := range cols {
+		var vs []string
+		for _, s := range sensors {
+			if v := perCol[i][s].variant; v != "" {
+				vs = append(vs, "`"+s+"` "+v)
+			}
+		}
+		if len(vs) > 0 {
+			variants = append(variants, fmt.Sprintf("- %s: %s", c.Header, strings.Join(vs, ", ")))
+		}
+	}
+	if len(variants) > 0 {
+		b.WriteString("\nVariants of the default modes (what the sensor probed at load, as in `/status`):\n\n")
+		b.WriteString(strings.Join(variants, "\n") + "\n")
 	}
 	return b.String(), nil
 }

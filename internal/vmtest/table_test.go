@@ -21,6 +21,7 @@ func sampleColumns() []Column {
 		res("signal", "default", "tp_btf", ""),
 		res("signal", "tp_btf", "tp_btf", ""),
 		res("signal", "tracepoint", "tracepoint", ""),
+		res("latency", "default", "tp_btf", ""),
 	}
 	vm := []ModeResult{
 		res("rename", "default", "fentry", ""),
@@ -30,6 +31,7 @@ func sampleColumns() []Column {
 		res("signal", "default", "", "tp_btf: no BTF; tracepoint: gone"),
 		res("signal", "tp_btf", "", "tp_btf: no | BTF"),
 		res("signal", "tracepoint", "", "tracepoint: gone"),
+		{Kernel: "5.10.0-32-amd64", Sensor: "latency", Requested: "default", Mode: "tp_btf", Variant: "tid_map"},
 	}
 	return []Column{{Header: HostHeader(host), Results: host}, {Header: "6.1 (QEMU)", Results: vm}}
 }
@@ -45,6 +47,7 @@ func TestRenderTable(t *testing.T) {
 		"| `signal` | tp_btf (tracepoint) | unavailable |\n",
 		"- host 6.18, fentry: `rename`: load: operation not permitted\n- host 6.18, kprobe: `rename`: kernel has no kprobes\n",
 		"- 6.1 (QEMU), tp_btf: `signal`: no \\| BTF\n",
+		"Variants of the default modes (what the sensor probed at load, as in `/status`):\n\n- 6.1 (QEMU): `latency` tid_map\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("table lacks %q:\n%s", want, got)

@@ -36,6 +36,9 @@ func TestGuestKernelFeatures(t *testing.T) {
 			t.Errorf("guest mount missing: %v", err)
 		}
 	}
+	if lsm, err := os.ReadFile("/sys/kernel/security/lsm"); err == nil {
+		t.Logf("LSMs: %s", lsm)
+	}
 	release, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 	testenv.Result(t, map[string]any{"probe": "kernel", "name": k, "release": strings.TrimSpace(string(release))})
 }
