@@ -8,7 +8,7 @@ ARGS ?=
 # Kernel matrix for vmtest: one line per kernel in this file.
 KERNELS_FILE := testdata/vmtest/kernels.txt
 APT_BUILD := clang-19 llvm-19 libbpf-dev bpftool
-APT_TEST := docker.io runc iproute2 busybox-static qemu-system-x86 xz-utils cpio chromium
+APT_TEST := docker.io runc iproute2 busybox-static qemu-system-x86 xz-utils cpio chromium mmdebstrap e2fsprogs
 APT_KERNELS = $(shell awk '!/^[[:space:]]*\#/ && NF == 3 { print $$2 }' $(KERNELS_FILE))
 
 # Quick loop: make vmtest KERNELS=6.1 RUN=TestRename
@@ -20,7 +20,7 @@ VMTEST_TIMEOUT ?= 3m
 # (the QEMU kernels' land in .vmtest/<kernel>/results.jsonl).
 HOST_RESULTS := .vmtest/host/results.jsonl
 
-.PHONY: all build run test deps generate generate-locked check-generate vmlinux vmtest matrix-host matrix-table matrix-check bench bench-vm
+.PHONY: all build run test deps generate generate-locked check-generate vmlinux vmtest matrix-host matrix-table matrix-check bench bench-vm systemtest systemtest-table systemtest-check
 
 all: build
 
@@ -45,7 +45,9 @@ test: deps check-generate
 	@mkdir -p $(dir $(HOST_RESULTS)) && rm -f $(HOST_RESULTS)
 	OBSERVER_RESULTS_FILE=$(CURDIR)/$(HOST_RESULTS) $(GO) test -count=1 -p 1 ./...
 	$(MAKE) vmtest
+	$(MAKE) systemtest
 	$(MAKE) matrix-check
+	$(MAKE) systemtest-check
 
 # Installs missing Debian packages: the BPF toolchain, Docker, QEMU and the
 # matrix kernels. Older kernels (5.10) come from older Debian suites, added with
@@ -100,6 +102,22 @@ vmlinux:
 vmtest: deps
 	$(GO) run ./internal/vmtest/cmd/vmtest -kernels '$(KERNELS)' -run '$(RUN)' \
 		-packages '$(VMTEST_PACKAGES)' -timeout $(VMTEST_TIMEOUT)
+
+# The whole product on a Debian node in QEMU (systemd, journald, udev, dockerd,
+# Prometheus, the observer as deploy/systemd/observer.service), once per kernel:
+# the scenarios of internal/systemtest/scenario. The guest disk is cached in
+# .systemtest/cache by a hash of its inputs. make systemtest KERNELS=6.1
+SYSTEMTEST_TIMEOUT ?= 8m
+systemtest: deps build
+	$(GO) run ./internal/systemtest/cmd/systemtest -kernels '$(KERNELS)' -timeout $(SYSTEMTEST_TIMEOUT)
+
+# Rewrites the README's systemtest tables from the last run's results.
+systemtest-table:
+	$(GO) run ./internal/systemtest/cmd/systemtest -table
+
+# Fails with a diff when the README's systemtest verdicts are not the last run's.
+systemtest-check:
+	$(GO) run ./internal/systemtest/cmd/systemtest -check
 
 # Host attach-mode results alone (make test collects them too).
 matrix-host:
