@@ -51,13 +51,46 @@ func DefaultQEMU() vmtest.QEMU {
 	return q
 }
 
-// DebianInitrd is the initrd Debian's kernel package made for the release.
-func DebianInitrd(_ vmtest.Kernel, release, _ string) (string, error) {
-	p := "/boot/initrd.img-" + release
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("initrd for %s: %w", release, err)
+// rootModules are what the guest's initramfs loads to mount its disk, where
+// the kernel does not have them built in.
+var rootModules = []string{"virtio_pci", "virtio_blk", "ext4"}
+
+// mountRoot is the /init of a built initramfs: load the modules, mount the
+// disk and hand over to systemd.
+const mountRoot = `export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+for m in $MODULES; do insmod /modules/$m.ko || echo "insmod $m failed"; done
+i=0
+while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+mount -t ext4 -o rw /dev/vda /newroot || { echo "mounting /dev/vda failed"; poweroff -f; }
+umount /proc /sys
+mount --move /dev /newroot/dev
+exec switch_root /newroot /sbin/init
+`
+
+// Initrd is the initrd Debian's kernel package made for the release
+// (/boot/initrd.img-<release>), or, for a kernel unpacked without one (5.10),
+// a busybox initramfs that loads virtio and ext4 and mounts the disk, built
+// into dir.
+func Initrd(dir string) func(k vmtest.Kernel, release, modDir string) (string, error) {
+	return func(k vmtest.Kernel, release, modDir string) (string, error) {
+		p := "/boot/initrd.img-" + release
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+		img, order, err := vmtest.BootInitramfs(modDir, rootModules, mountRoot)
+		if err != nil {
+			return "", fmt.Errorf("kernel %s has no %s; building one: %w", k.Name, p, err)
+		}
+		out := filepath.Join(dir, k.Name, "initramfs.cpio.gz")
+		if err := os.WriteFile(out, img, 0o644); err != nil {
+			return "", err
+		}
+		slog.Info("built an initramfs", "kernel", k.Name, "modules", order, "path", out)
+		return out, nil
 	}
-	return p, nil
 }
 
 // Boot runs the guest once on kernel k; every failure becomes a Problem.

@@ -25,7 +25,7 @@ type ImageSpec struct {
 	Files map[string]string
 	// Modules are /lib/modules/<release> trees copied from the host, one per
 	// matrix kernel (the guest's modprobe loads overlay, veth, dm-*).
-	Modules []string
+	Modules  []string
 	CacheDir string
 }
 

@@ -53,6 +53,7 @@ var Scenarios = []struct{ Name, Title string }{
 	{"seccomp", "3 seccomp default vs unconfined"},
 	{"sigpipe", "6 SIGPIPE: journald restart, a daemon's reader dies"},
 	{"restart", "7 observer restarted while residue exists"},
+	{"veth_residue", "4 veth residue from a SIGKILLed dockerd"},
 }
 
 // ReadResults reads a results.jsonl file written by the harness.

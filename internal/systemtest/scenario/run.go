@@ -73,6 +73,7 @@ var All = []Scenario{
 	{"seccomp", []string{"latency", "seccomp", "cgroup"}, seccomp},
 	{"sigpipe", []string{"signal"}, sigpipe},
 	{"restart", []string{"sem"}, restart},
+	{"veth_residue", []string{"veth"}, vethResidue},
 }
 
 // RunAll runs every scenario in order and prints one result line each.

@@ -108,7 +108,7 @@ func run() int {
 	}
 	cfg := systemtest.BootConfig{
 		Disk: disk, OutDir: *out, Timeout: *timeout,
-		QEMU: systemtest.DefaultQEMU(), Initrd: systemtest.DebianInitrd, Progress: os.Stdout,
+		QEMU: systemtest.DefaultQEMU(), Initrd: systemtest.Initrd(*out), Progress: os.Stdout,
 	}
 	ok := true
 	var runs []systemtest.KernelRun
