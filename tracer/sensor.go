@@ -140,6 +140,11 @@ func (s *sensorDef) attachMode(m Mode, opts *Options, kernelBTF *btf.Cache, tail
 	if m == ModeTailCall && tails == nil {
 		return nil, errNoTailHooks
 	}
+	if m == ModeTracepoint {
+		if err := ensureTracefs(opts.Logger); err != nil {
+			return nil, err
+		}
+	}
 	spec, err := s.load()
 	if err != nil {
 		return nil, fmt.Errorf("read BPF object: %w", err)

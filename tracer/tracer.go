@@ -207,6 +207,12 @@ func (t *Tracer) attachSensor(s sensorDef, kernelBTF *btf.Cache) (*running, erro
 	return &running{def: s, att: att, reader: rd}, nil
 }
 
+// Runs says whether the sensor is among those this tracer starts (or tries
+// to: it may be unavailable), however Options.Sensors spelled the selection.
+func (t *Tracer) Runs(name string) bool {
+	return len(t.opts.Sensors) == 0 && slices.Contains(SensorNames(), name) || slices.Contains(t.opts.Sensors, name)
+}
+
 // Events delivers decoded events. It is closed after Close has stopped every reader.
 func (t *Tracer) Events() <-chan event.Event { return t.events }
 

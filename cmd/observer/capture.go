@@ -26,7 +26,9 @@ import (
 	"github.com/observer-dev/observer/tracer"
 )
 
-func init() { subcommands["capture"] = runCapture }
+func init() {
+	register("capture", "record a capture of the daemon's recent past and the next --duration (or standalone)", runCapture)
+}
 
 // runCapture: observer capture [--duration 30s] --out FILE. It asks the running
 // daemon (its recorder's past included) and, when none answers, traces

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -40,11 +41,21 @@ func buildObserver(t *testing.T) (bin string) {
 		t.Fatal(err)
 	}
 	bin = filepath.Join(dir, "observer")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	// As make build does: static, with the version stamped in.
+	build := exec.Command("go", "build", "-ldflags", "-X "+buildinfoPkg+".version="+testVersion+" -X "+buildinfoPkg+".revision="+testRevision, "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
 }
+
+// The identity buildObserver stamps into the binary.
+const (
+	buildinfoPkg = "github.com/observer-dev/observer/internal/buildinfo"
+	testVersion  = "9.9.9-e2e"
+	testRevision = "0123456789abcdef0123456789abcdef01234567"
+)
 
 // startObserver runs the observer with args, on a free port.
 func startObserver(t *testing.T, args ...string) *daemonProc {
@@ -208,13 +219,19 @@ func TestDockerEndToEnd(t *testing.T) {
 	obs.waitMetric(t, `observer_daemon_signals_total{disposition="default",signal="SIGKILL",target="dockerd"} 1`)
 }
 
-// TestDaemonLifecycle: sensors reported in /status and metrics, a SIGPIPE'd
-// "dockerd" reported, and SIGTERM detaches and exits 0.
+// TestDaemonLifecycle: the stamped version in --version, /status and
+// build_info; sensors reported in /status and metrics; a SIGPIPE'd "dockerd"
+// reported; SIGHUP reopens a rotated event file; SIGTERM detaches and exits 0.
 func TestDaemonLifecycle(t *testing.T) {
 	testenv.RequireRoot(t)
+	out, err := exec.Command(buildObserver(t), "--version").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "observer "+testVersion+" (revision "+testRevision) {
+		t.Errorf("observer --version: %v, %q", err, out)
+	}
 	obs := startObserver(t, "--docker-host", "none")
 
 	var status struct {
+		Version string
 		Kernel  string
 		Sensors []struct {
 			Name, Mode, Unavailable string
@@ -226,6 +243,10 @@ func TestDaemonLifecycle(t *testing.T) {
 	if status.Kernel == "" || len(status.Sensors) != len(tracer.SensorNames()) {
 		t.Fatalf("/status = %+v, want the kernel and every sensor", status)
 	}
+	if want := testVersion + "+" + testRevision[:12]; status.Version != want {
+		t.Errorf("/status version %q, want %q", status.Version, want)
+	}
+	obs.waitMetric(t, fmt.Sprintf(`observer_build_info{goversion=%q,revision=%q,version=%q} 1`, runtime.Version(), testRevision, testVersion))
 	for _, s := range status.Sensors {
 		if (s.Mode == "") == (s.Unavailable == "") {
 			t.Errorf("sensor %s: want exactly one of mode / unavailable reason, got %+v", s.Name, s)
@@ -246,6 +267,23 @@ func TestDaemonLifecycle(t *testing.T) {
 		return ev["type"] == "daemon_exit" && ev["pid"] == pid && ev["signal"] == "SIGPIPE"
 	})
 	obs.waitMetric(t, `observer_daemon_signals_total{disposition="default",signal="SIGPIPE",target="dockerd"} 1`)
+
+	// logrotate: move the file away, SIGHUP. The daemon lives on, the moved
+	// file keeps what it had, and the next event goes to a new file.
+	rotated := obs.events + ".1"
+	if err := os.Rename(obs.events, rotated); err != nil {
+		t.Fatal(err)
+	}
+	obs.cmd.Process.Signal(syscall.SIGHUP)
+	waitUntil(t, "the event file reopened at its path", func() bool {
+		_, err := os.Stat(obs.events)
+		return err == nil
+	})
+	pid2 := float64(testenv.SIGPIPEDaemon(t))
+	obs.waitEvent(t, func(ev map[string]any) bool { return ev["type"] == "daemon_exit" && ev["pid"] == pid2 })
+	if old, _ := os.ReadFile(rotated); !strings.Contains(string(old), fmt.Sprintf(`"pid":%d`, int(pid))) || strings.Contains(string(old), fmt.Sprintf(`"pid":%d,`, int(pid2))) {
+		t.Errorf("rotated file should hold the first daemon's events and not the second's:\n%s", old)
+	}
 
 	obs.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -277,5 +315,33 @@ func TestWithoutPrivilegesNamesCapabilities(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "missing CAP_BPF and CAP_PERFMON") || strings.Count(string(out), "\n") != 1 {
 		t.Errorf("output %q: want one line naming CAP_BPF and CAP_PERFMON", out)
+	}
+}
+
+// TestLatencyWithExclusions: --sensors -rename still runs the latency sensor,
+// and the daemon serves what it measures (/latency, the syscall metrics),
+// whatever the spelling of the sensor selection.
+func TestLatencyWithExclusions(t *testing.T) {
+	testenv.RequireRoot(t)
+	obs := startObserver(t, "--docker-host", "none", "--sensors", "-rename")
+	var lat struct {
+		SampleEvery  int    `json:"sample_every"`
+		LatencyError string `json:"latency_error"`
+	}
+	if err := json.Unmarshal([]byte(obs.get(t, "/latency")), &lat); err != nil {
+		t.Fatal(err)
+	}
+	if lat.SampleEvery == 0 || lat.LatencyError != "" {
+		t.Errorf("/latency = %+v, want the latency sensor's figures", lat)
+	}
+	obs.waitMetric(t, `observer_syscalls_total{container="",seccomp="none"}`)
+	var status struct{ Sensors []struct{ Name, Mode string } }
+	if err := json.Unmarshal([]byte(obs.get(t, "/status")), &status); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range status.Sensors {
+		if s.Name == tracer.SensorRename {
+			t.Errorf("rename excluded, yet in /status: %+v", s)
+		}
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"slices"
 	"syscall"
 
 	"github.com/observer-dev/observer/internal/buildinfo"
@@ -35,30 +34,30 @@ func main() {
 	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// subcommands run against a running daemon or offline; each lives in the package
-// that owns its subject. The daemon is the default when no subcommand is named.
-var subcommands = map[string]func(args []string, stdout, stderr io.Writer) int{}
-
 func dispatch(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		if cmd, ok := subcommands[args[0]]; ok {
-			return cmd(args[1:], stdout, stderr)
+			return cmd.run(args[1:], stdout, stderr)
 		}
 	}
-	return runDaemon(args, stderr)
+	return runDaemon(args, stdout, stderr)
 }
 
-func runDaemon(args []string, stderr io.Writer) int {
+func runDaemon(args []string, stdout, stderr io.Writer) int {
 	fail := func(code int, err error) int {
 		fmt.Fprintf(stderr, "observer: %v\n", err)
 		return code
 	}
-	cfg, err := config.Parse(args, config.Defaults{WatchComms: tracer.DefaultWatchComms}, stderr)
+	cfg, err := config.Parse(args, config.Defaults{WatchComms: tracer.DefaultWatchComms, Usage: usage}, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
 	if err != nil {
 		return fail(exitUsage, err)
+	}
+	if cfg.ShowVersion {
+		fmt.Fprintln(stdout, buildinfo.Get())
+		return exitOK
 	}
 	attach := map[string]tracer.Mode{}
 	for sensor, name := range cfg.Attach {
@@ -68,7 +67,7 @@ func runDaemon(args []string, stderr io.Writer) int {
 		}
 		attach[sensor] = mode
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
 
 	tr, err := tracer.New(tracer.Options{
 		Sensors:         cfg.Sensors,
@@ -93,13 +92,16 @@ func runDaemon(args []string, stderr io.Writer) int {
 		return fail(exitError, err)
 	}
 
-	// SIGUSR1 asks for a capture; until the recorder listens (or when it is off),
-	// it must not kill the daemon with its default action. SIGPIPE (stdout or
-	// stderr read by something that went away, e.g. journald restarting) must
-	// not either: the write fails and is reported instead.
-	signal.Ignore(syscall.SIGUSR1, syscall.SIGPIPE)
+	// SIGUSR1 asks for a capture and SIGHUP reopens the event file; until the
+	// daemon listens for them (or when they have nothing to do), their default
+	// action must not kill it. SIGPIPE (stdout or stderr read by something that
+	// went away, e.g. journald restarting) must not either: the write fails and
+	// is reported instead.
+	signal.Ignore(syscall.SIGUSR1, syscall.SIGHUP, syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	info := buildinfo.Get()
+	log.Info("starting", "version", info.Version, "revision", info.Revision, "go", info.GoVersion)
 	// The tracer starts first so that cgroups created during the resolver's walk
 	// still reach the index through the cgroup sensor.
 	if err := tr.Start(ctx); err != nil {
@@ -110,8 +112,8 @@ func runDaemon(args []string, stderr io.Writer) int {
 		return fail(exitError, err)
 	}
 	err = daemon.Run(ctx, daemon.Options{
-		Config: cfg, Source: tr, Resolver: resolver, Version: buildinfo.Get().Short(), Logger: log,
-		Latency: latencySource(cfg.Sensors, tr), LatencyTopN: cfg.SyscallTop, SyscallLabel: cfg.SyscallLabel,
+		Config: cfg, Source: tr, Resolver: resolver, Version: info.Short(), Logger: log,
+		Latency: latencySource(tr), LatencyTopN: cfg.SyscallTop, SyscallLabel: cfg.SyscallLabel,
 		ContainersOnly: cfg.SyscallContainersOnly,
 	})
 	if err != nil {
@@ -121,9 +123,19 @@ func runDaemon(args []string, stderr io.Writer) int {
 	return exitOK
 }
 
-// latencySource is the tracer when the latency or seccomp sensor was asked for.
-func latencySource(sensors []string, tr *tracer.Tracer) latency.Source {
-	if len(sensors) == 0 || slices.Contains(sensors, tracer.SensorLatency) || slices.Contains(sensors, tracer.SensorSeccomp) {
+// newLogger is the daemon's log: slog's text or JSON handler on stderr.
+func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == config.LogFormatJSON {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// latencySource is the tracer when it runs the latency or seccomp sensor,
+// however --sensors named them (a list, exclusions, or nothing).
+func latencySource(tr *tracer.Tracer) latency.Source {
+	if tr.Runs(tracer.SensorLatency) || tr.Runs(tracer.SensorSeccomp) {
 		return tr
 	}
 	return nil

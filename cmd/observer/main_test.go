@@ -16,6 +16,8 @@ func TestBadInvocationIsOneLineAndExit2(t *testing.T) {
 		{"--sensors", "-latency,rename"},
 		{"--ring-buffer-size", "1000"},
 		{"--docker-host", "ftp://x"},
+		{"--log-format", "xml"},
+		{"help", "no-such-command"},
 		{"replay", "--speed", "-1", "x.jsonl.gz"},
 		{"replay", "--speed", "NaN", "x.jsonl.gz"},
 	} {
@@ -26,7 +28,8 @@ func TestBadInvocationIsOneLineAndExit2(t *testing.T) {
 		}
 		out := stderr.String()
 		want := "observer: "
-		if sub := args[0]; subcommands[sub] != nil {
+		if _, ok := subcommands[args[0]]; ok {
+			sub := args[0]
 			want = "observer " + sub + ": "
 		}
 		if strings.Count(out, "\n") != 1 || !strings.HasPrefix(out, want) {
@@ -35,12 +38,51 @@ func TestBadInvocationIsOneLineAndExit2(t *testing.T) {
 	}
 }
 
-func TestHelpExits0(t *testing.T) {
-	var stderr bytes.Buffer
-	if code := dispatch([]string{"-h"}, &bytes.Buffer{}, &stderr); code != exitOK {
-		t.Errorf("-h: exit %d", code)
+func TestHelpListsEverySubcommand(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}} {
+		var stdout, stderr bytes.Buffer
+		if code := dispatch(args, &stdout, &stderr); code != exitOK {
+			t.Errorf("%v: exit %d (stderr %q)", args, code, stderr.String())
+		}
+		out := stdout.String()
+		if !strings.Contains(out, "-watch-comm") || !strings.Contains(out, "-log-format") {
+			t.Errorf("%v: usage lacks the daemon flags: %q", args, out)
+		}
+		for name, cmd := range subcommands {
+			if !strings.Contains(out, "  "+name+" ") || !strings.Contains(out, cmd.summary) {
+				t.Errorf("%v: usage lacks subcommand %s with its summary", args, name)
+			}
+		}
 	}
-	if !strings.Contains(stderr.String(), "-watch-comm") {
-		t.Errorf("usage lacks flags: %q", stderr.String())
+}
+
+// TestSubcommandHelp: each subcommand's flags, both as `observer help NAME`
+// and `observer NAME --help`, exit 0.
+func TestSubcommandHelp(t *testing.T) {
+	for name := range subcommands {
+		if name == "help" || name == "version" {
+			continue
+		}
+		for _, args := range [][]string{{"help", name}, {name, "--help"}} {
+			var stdout, stderr bytes.Buffer
+			if code := dispatch(args, &stdout, &stderr); code != exitOK {
+				t.Errorf("%v: exit %d (stderr %q)", args, code, stderr.String())
+			}
+			if out := stdout.String(); !strings.Contains(out, "Usage: observer "+name) || !strings.Contains(out, "  -") {
+				t.Errorf("%v: %q, want its usage line and flags", args, out)
+			}
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"--version"}, {"-version"}, {"version"}} {
+		var stdout, stderr bytes.Buffer
+		if code := dispatch(args, &stdout, &stderr); code != exitOK {
+			t.Errorf("%v: exit %d (stderr %q)", args, code, stderr.String())
+		}
+		if out := stdout.String(); !strings.HasPrefix(out, "observer ") || !strings.Contains(out, "revision") || strings.Count(out, "\n") != 1 {
+			t.Errorf("%v: %q, want one line with the version and revision", args, out)
+		}
 	}
 }

@@ -16,7 +16,9 @@ import (
 	"github.com/observer-dev/observer/internal/replay"
 )
 
-func init() { subcommands["replay"] = runReplay }
+func init() {
+	register("replay", "serve /metrics, /events and /status from a capture, as the daemon did", runReplay)
+}
 
 // runReplay: observer replay [--listen ADDR] [--speed F] [--exit] CAPTURE. It serves
 // /metrics, /events and /status from the replayed capture, with no privileges.

@@ -11,7 +11,9 @@ import (
 	"github.com/observer-dev/observer/internal/report"
 )
 
-func init() { subcommands["report"] = runReport }
+func init() {
+	register("report", "incident timeline and per-container summary of a capture (text, json, html)", runReport)
+}
 
 // runReport: observer report [--format text|json|html] [--out FILE] CAPTURE
 func runReport(args []string, stdout, stderr io.Writer) int {

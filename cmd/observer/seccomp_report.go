@@ -3,5 +3,5 @@ package main
 import "github.com/observer-dev/observer/internal/latency"
 
 func init() {
-	subcommands["seccomp-report"] = latency.RunReport
+	register("seccomp-report", "what seccomp costs each container: syscall time by seccomp mode, filter share", latency.RunReport)
 }

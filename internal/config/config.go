@@ -25,6 +25,8 @@ type Config struct {
 	Sensors         []string // nil: all
 	DockerHost      string   // "" = DOCKER_HOST or the default socket; "none" disables
 	LogLevel        slog.Level
+	LogFormat       string // LogFormatText or LogFormatJSON
+	ShowVersion     bool   // --version: print it and exit
 	RingBufferBytes int
 	Forensics       Forensics
 	// Syscall latency sensor (see internal/latency).
@@ -48,9 +50,18 @@ const (
 	DefaultResidueInterval = 10 * time.Second
 )
 
+// Log formats (slog's handlers).
+const (
+	LogFormatText = "text"
+	LogFormatJSON = "json"
+)
+
 // Defaults for the values Parse cannot know itself.
 type Defaults struct {
 	WatchComms []string
+	// Usage, when set, writes what --help prints before the flags (the
+	// command's synopsis and subcommands).
+	Usage func(io.Writer)
 }
 
 // Parse reads args (without the program name). -h/--help returns flag.ErrHelp
@@ -67,6 +78,8 @@ func Parse(args []string, def Defaults, usage io.Writer) (*Config, error) {
 	fs.StringVar(&sensors, "sensors", "", "comma-separated `sensors` to run (default all), or -name,... to run all but those")
 	fs.StringVar(&c.DockerHost, "docker-host", "", "Docker Engine API `address` for container names (default $DOCKER_HOST or unix:///var/run/docker.sock; none disables)")
 	fs.StringVar(&level, "log-level", "info", "log `level`: debug, info, warn, error")
+	fs.StringVar(&c.LogFormat, "log-format", LogFormatText, "log `format`: text (key=value) or json (one object per line)")
+	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
 	fs.IntVar(&c.RingBufferBytes, "ring-buffer-size", 0, "per-sensor ring buffer `bytes` (power of two; default 262144)")
 	var forensics forensicsFlags
 	c.Forensics.addFlags(fs, &forensics)
@@ -82,14 +95,21 @@ func Parse(args []string, def Defaults, usage io.Writer) (*Config, error) {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(usage)
-			fmt.Fprintln(usage, "Usage: observer [flags]")
+			if def.Usage != nil {
+				def.Usage(usage)
+			} else {
+				fmt.Fprintln(usage, "Usage: observer [flags]")
+			}
 			fs.PrintDefaults()
 			return nil, err
 		}
 		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return nil, fmt.Errorf("unexpected argument %q (see observer help for the commands)", fs.Arg(0))
+	}
+	if c.ShowVersion {
+		return c, nil
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return nil, fmt.Errorf("-listen %q: %v", c.Listen, err)
@@ -99,6 +119,9 @@ func Parse(args []string, def Defaults, usage io.Writer) (*Config, error) {
 	var err error
 	if c.Attach, err = parseAttach(attach); err != nil {
 		return nil, err
+	}
+	if c.LogFormat != LogFormatText && c.LogFormat != LogFormatJSON {
+		return nil, fmt.Errorf("-log-format %q: want text or json", c.LogFormat)
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", level)

@@ -6,11 +6,13 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -129,7 +131,7 @@ func Run(ctx context.Context, opts Options) error {
 	started := time.Now().UTC()
 	kernel := kernelRelease()
 	// Open the event file before any goroutine starts, so a bad path leaves nothing running.
-	var eventFile io.WriteCloser
+	var eventFile *eventlog.File
 	if path := opts.Config.EventsFile; path != "" {
 		var err error
 		if eventFile, err = eventlog.Open(path); err != nil {
@@ -174,13 +176,41 @@ func Run(ctx context.Context, opts Options) error {
 		go func() {
 			defer wg.Done()
 			defer eventFile.Close()
+			reopened := func(err error) {
+				if err != nil {
+					log.Error("event file not reopened; still writing to the file it had open", "file", opts.Config.EventsFile, "err", err)
+					return
+				}
+				log.Info("event file reopened", "file", opts.Config.EventsFile)
+			}
 			// A full disk or a closed stdout ends the event file, not the daemon.
-			if err := eventlog.Write(sub, eventFile); err != nil {
+			if err := eventFile.Write(sub, reopened); err != nil {
 				log.Error("event file stopped; events still reach /events, metrics and captures", "file", opts.Config.EventsFile, "err", err)
 				events.Unsubscribe(sub)
 			}
 		}()
 	}
+
+	// SIGHUP reopens the event file (logrotate's postrotate); it never stops the daemon.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if eventFile == nil {
+					log.Info("SIGHUP: no event file to reopen")
+					continue
+				}
+				eventFile.Reopen()
+			}
+		}
+	}()
 
 	wg.Add(1)
 	go func() {

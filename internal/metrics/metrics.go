@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/observer-dev/observer/internal/buildinfo"
 	"github.com/observer-dev/observer/internal/event"
 	"github.com/observer-dev/observer/internal/sensor"
 )
@@ -67,10 +68,23 @@ func New(src Sources) *Metrics {
 	m.reg.MustRegister(
 		m.renameExdev, m.daemonSignals, m.daemonExits,
 		&statusCollector{src: src},
+		buildInfo(buildinfo.Get()),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return m
+}
+
+// buildInfo is observer_build_info, the exporter convention: constant 1,
+// the build's identity in labels, so dashboards can join on version.
+func buildInfo(b buildinfo.Info) prometheus.Collector {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "observer_build_info",
+		Help:        "A metric with a constant '1' value labeled by the observer's version, revision and Go version.",
+		ConstLabels: prometheus.Labels{"version": b.Version, "revision": b.Revision, "goversion": b.GoVersion},
+	})
+	g.Set(1)
+	return g
 }
 
 // Registry lets other parts of the daemon register their own metrics.

@@ -1,11 +1,14 @@
 package metrics
 
 import (
+	"fmt"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/observer-dev/observer/internal/buildinfo"
 	"github.com/observer-dev/observer/internal/event"
 	"github.com/observer-dev/observer/internal/sensor"
 )
@@ -84,5 +87,16 @@ observer_subscriber_dropped_events_total{subscriber="http"} 4
 	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want),
 		"observer_events_lost_total", "observer_sensor_info", "observer_subscriber_dropped_events_total"); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestBuildInfo(t *testing.T) {
+	m := New(Sources{})
+	b := buildinfo.Get()
+	want := fmt.Sprintf(`observer_build_info{goversion=%q,revision=%q,version=%q} 1`, b.GoVersion, b.Revision, b.Version)
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("/metrics lacks %s", want)
 	}
 }
