@@ -52,8 +52,9 @@ func DefaultQEMU() vmtest.QEMU {
 }
 
 // rootModules are what the guest's initramfs loads to mount its disk, where
-// the kernel does not have them built in.
-var rootModules = []string{"virtio_pci", "virtio_blk", "ext4"}
+// the kernel does not have them built in (ext4 checks metadata with crc32c,
+// a soft dependency modules.dep does not list).
+var rootModules = []string{"virtio_pci", "virtio_blk", "crc32c_generic", "ext4"}
 
 // mountRoot is the /init of a built initramfs: load the modules, mount the
 // disk and hand over to systemd.

@@ -89,7 +89,9 @@ func RunAll(ctx context.Context, n *Node) {
 					err = fmt.Errorf("scenario panicked: %v", p)
 				}
 			}()
-			missing, err := n.Sensors(ctx, 60*time.Second, s.Sensors...)
+			// Late attaches (overlay, veth loaded by dockerd) come within 10 s of the
+			// module load; by now dockerd has loaded them.
+			missing, err := n.Sensors(ctx, 20*time.Second, s.Sensors...)
 			if err != nil {
 				return err
 			}

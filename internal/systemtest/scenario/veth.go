@@ -27,6 +27,7 @@ type hostVeth struct {
 	Name        string `json:"ifname"`
 	LinkIndex   int    `json:"link_index"`
 	LinkNetnsID *int   `json:"link_netnsid"` // nil: the peer is in this namespace too
+	Link        string `json:"link"`         // the peer's name when it is in this namespace
 }
 
 func hostVeths(ctx context.Context) ([]hostVeth, error) {
@@ -166,19 +167,20 @@ func vethRound(ctx context.Context, t *T, round int) (leaked, reported, cleaned 
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	byIndex := map[int]hostVeth{}
+	byName := map[string]hostVeth{}
 	for _, v := range veths {
-		byIndex[v.Ifindex] = v
+		byName[v.Name] = v
 	}
 	// A leaked pair with both ends on the host counts once (either end may be
-	// the one reported).
+	// the one reported): keep the end with the lower ifindex.
 	var leaks []hostVeth
 	for _, v := range veths {
 		if inUse[v.Ifindex] {
 			continue
 		}
-		if v.LinkNetnsID == nil && v.LinkIndex < v.Ifindex && !inUse[v.LinkIndex] {
-			if _, ok := byIndex[v.LinkIndex]; ok {
+		if peer, ok := byName[v.Link]; ok && v.LinkNetnsID == nil {
+			v.LinkIndex = peer.Ifindex
+			if peer.Ifindex < v.Ifindex {
 				continue
 			}
 		}
@@ -208,7 +210,7 @@ func vethRound(ctx context.Context, t *T, round int) (leaked, reported, cleaned 
 			continue
 		}
 		if inUse[int(it.Ifindex)] {
-			return 0, 0, 0, fmt.Errorf("veth %s of a running container reported as residue: %s", it.Name, it.Reason)
+			return 0, 0, 0, fmt.Errorf("veth %s of a running container reported as residue: %s (%s)", it.Name, it.Reason, observerView(ctx))
 		}
 		if it.Reason == "" || it.Remove == "" {
 			return 0, 0, 0, fmt.Errorf("residue veth %s without reason or removal command", it.Name)
@@ -278,4 +280,33 @@ func unreported(leaks []hostVeth, items []residue.Item) []string {
 		out = append(out, l.Name)
 	}
 	return out
+}
+
+// observerView is what the observer's unit can see of the running containers'
+// namespaces, for a failure message: its capabilities and /proc/PID/ns/net
+// of each running task as read inside the unit's sandbox.
+func observerView(ctx context.Context) string {
+	pid, err := mainPID(ctx, "observer")
+	if err != nil {
+		return err.Error()
+	}
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	var caps []string
+	for _, line := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(line, "Cap") || strings.HasPrefix(line, "NoNewPrivs") || strings.HasPrefix(line, "Seccomp") {
+			caps = append(caps, strings.Join(strings.Fields(line), " "))
+		}
+	}
+	tasks, _ := Sh(ctx, "ctr", "-n", "moby", "tasks", "ls")
+	var seen []string
+	for _, line := range strings.Split(tasks, "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		own, err1 := os.Readlink("/proc/" + f[1] + "/ns/net")
+		in, err2 := Sh(ctx, "nsenter", "-t", strconv.Itoa(pid), "-m", "--", "readlink", "/proc/"+f[1]+"/ns/net")
+		seen = append(seen, fmt.Sprintf("task %s: %s %v / in the unit's mount namespace: %s %v", f[1], own, err1, in, err2))
+	}
+	return fmt.Sprintf("observer pid %d %s; %s", pid, strings.Join(caps, ", "), strings.Join(seen, "; "))
 }
