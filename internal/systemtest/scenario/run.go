@@ -76,8 +76,10 @@ var All = []Scenario{
 	{"veth_residue", []string{"veth"}, vethResidue},
 }
 
-// RunAll runs every scenario in order and prints one result line each.
-func RunAll(ctx context.Context, n *Node) {
+// RunAll runs every scenario in order and prints one result line each; it
+// reports whether none failed.
+func RunAll(ctx context.Context, n *Node) bool {
+	ok := true
 	for _, s := range All {
 		r := systemtest.Result{Kernel: n.Kernel, Release: n.Release, Scenario: s.Name}
 		start := time.Now()
@@ -108,6 +110,7 @@ func RunAll(ctx context.Context, n *Node) {
 			r.Status, r.Reason = systemtest.Unavailable, un.reason
 		case err != nil:
 			r.Status, r.Reason = systemtest.Fail, err.Error()
+			ok = false
 		default:
 			r.Status = systemtest.Pass
 		}
@@ -115,6 +118,7 @@ func RunAll(ctx context.Context, n *Node) {
 		line, _ := json.Marshal(r)
 		fmt.Fprintf(n.Out, "%s%s\n", systemtest.ResultPrefix, line)
 	}
+	return ok
 }
 
 // BuildImage imports the scenarios' image from the guest's busybox.

@@ -48,18 +48,13 @@ func run(ctx context.Context, n *scenario.Node) error {
 		return err
 	}
 	n.Progress("node ready %s after the runner started", time.Since(start).Round(time.Second))
-	if out, err := exec.Command("systemd-analyze", "blame", "--no-pager").Output(); err == nil {
-		lines := strings.SplitN(string(out), "\n", 9)
-		n.Progress("slowest units: %s", strings.Join(strings.Fields(strings.Join(lines[:min(8, len(lines))], " ")), " "))
-	}
 	n.LogSensors(ctx)
 	imported := time.Now()
 	if err := scenario.BuildImage(ctx); err != nil {
 		return err
 	}
 	n.Progress("image %s imported in %s", scenario.Image, time.Since(imported).Round(time.Second))
-	scenario.RunAll(ctx, n)
-	if os.Getenv("SYSTEMTEST_JOURNAL") != "" {
+	if !scenario.RunAll(ctx, n) {
 		diagnose()
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/observer-dev/observer/internal/systemtest"
@@ -38,6 +39,7 @@ func run() int {
 		check    = flag.Bool("check", false, "do not boot: fail with a diff when the README's verdict table differs from the last run's results")
 		readme   = flag.String("readme", "README.md", "document holding the systemtest tables")
 		onlyDisk = flag.Bool("build-only", false, "build (or find) the guest disk and stop, booting nothing")
+		parallel = flag.Int("parallel", 1, "kernels booted at once (each guest is one TCG vCPU)")
 	)
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -110,11 +112,19 @@ func run() int {
 		Disk: disk, OutDir: *out, Timeout: *timeout,
 		QEMU: systemtest.DefaultQEMU(), Initrd: systemtest.Initrd(*out), Progress: os.Stdout,
 	}
+	runs := make([]systemtest.KernelRun, len(ks))
+	slots := make(chan struct{}, max(1, *parallel))
+	var wg sync.WaitGroup
+	for i, k := range ks {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			runs[i] = systemtest.Boot(ctx, cfg, k)
+		})
+	}
+	wg.Wait()
 	ok := true
-	var runs []systemtest.KernelRun
-	for _, k := range ks {
-		r := systemtest.Boot(ctx, cfg, k)
-		runs = append(runs, r)
+	for _, r := range runs {
 		ok = ok && r.Passed()
 	}
 	fmt.Printf("\nsystemtest: %d kernel(s) in %s\n", len(runs), time.Since(start).Round(time.Second))
