@@ -39,6 +39,8 @@ type BootConfig struct {
 	Initrd func(k vmtest.Kernel, release, modDir string) (string, error)
 	// Progress gets the console lines worth showing while the guest runs.
 	Progress io.Writer
+	// Scenarios limits the run to these (all when empty), for iterating on one.
+	Scenarios []string
 }
 
 // DefaultQEMU is vmtest's TCG machine with the memory a node with dockerd
@@ -131,7 +133,8 @@ func Boot(ctx context.Context, cfg BootConfig, k vmtest.Kernel) KernelRun {
 	defer cancel()
 	g := vmtest.Guest{
 		Kernel: vmlinuz, Initrd: initrd,
-		Append: "console=ttyS0 root=/dev/vda rw panic=-1 loglevel=4 systemd.show_status=error observer.kernel=" + k.Name,
+		Append: "console=ttyS0 root=/dev/vda rw panic=-1 loglevel=4 systemd.show_status=error observer.kernel=" + k.Name +
+			" observer.scenarios=" + strings.Join(cfg.Scenarios, ","),
 		// -snapshot: the run writes to a temporary overlay, the cached disk stays as built.
 		Extra: []string{"-drive", "file=" + cfg.Disk + ",if=virtio,format=raw", "-snapshot", "-nic", "none"},
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -76,11 +77,14 @@ var All = []Scenario{
 	{"veth_residue", []string{"veth"}, vethResidue},
 }
 
-// RunAll runs every scenario in order and prints one result line each; it
-// reports whether none failed.
-func RunAll(ctx context.Context, n *Node) bool {
+// RunAll runs every scenario in order, or those listed in only (comma
+// separated), and prints one result line each; it reports whether none failed.
+func RunAll(ctx context.Context, n *Node, only string) bool {
 	ok := true
 	for _, s := range All {
+		if only != "" && !slices.Contains(strings.Split(only, ","), s.Name) {
+			continue
+		}
 		r := systemtest.Result{Kernel: n.Kernel, Release: n.Release, Scenario: s.Name}
 		start := time.Now()
 		n.Progress("scenario %s", s.Name)

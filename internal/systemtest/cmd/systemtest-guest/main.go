@@ -21,7 +21,7 @@ func main() {
 	var uts unix.Utsname
 	unix.Uname(&uts)
 	n := &scenario.Node{
-		Kernel:     kernelName(),
+		Kernel:     cmdline("observer.kernel"),
 		Release:    unix.ByteSliceToString(uts.Release[:]),
 		Observer:   "127.0.0.1:9810",
 		Prometheus: "http://127.0.0.1:9090",
@@ -54,7 +54,7 @@ func run(ctx context.Context, n *scenario.Node) error {
 		return err
 	}
 	n.Progress("image %s imported in %s", scenario.Image, time.Since(imported).Round(time.Second))
-	if !scenario.RunAll(ctx, n) {
+	if !scenario.RunAll(ctx, n, cmdline("observer.scenarios")) {
 		diagnose()
 	}
 	return nil
@@ -71,13 +71,13 @@ func diagnose() {
 	}
 }
 
-// kernelName is the matrix name the harness put on the command line.
-func kernelName() string {
+// cmdline is a key=value parameter the harness put on the kernel command line.
+func cmdline(key string) string {
 	b, _ := os.ReadFile("/proc/cmdline")
 	for _, f := range strings.Fields(string(b)) {
-		if v, ok := strings.CutPrefix(f, "observer.kernel="); ok {
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
 			return v
 		}
 	}
-	return "unknown"
+	return ""
 }

@@ -40,6 +40,7 @@ func run() int {
 		readme   = flag.String("readme", "README.md", "document holding the systemtest tables")
 		onlyDisk = flag.Bool("build-only", false, "build (or find) the guest disk and stop, booting nothing")
 		parallel = flag.Int("parallel", 1, "kernels booted at once (each guest is one TCG vCPU)")
+		only     = flag.String("scenarios", "", "comma-separated scenarios to run (default all; a partial run fails for the missing ones)")
 	)
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -111,6 +112,7 @@ func run() int {
 	cfg := systemtest.BootConfig{
 		Disk: disk, OutDir: *out, Timeout: *timeout,
 		QEMU: systemtest.DefaultQEMU(), Initrd: systemtest.Initrd(*out), Progress: os.Stdout,
+		Scenarios: splitList(*only),
 	}
 	runs := make([]systemtest.KernelRun, len(ks))
 	slots := make(chan struct{}, max(1, *parallel))
