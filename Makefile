@@ -107,9 +107,13 @@ vmtest: deps
 # Prometheus, the observer as deploy/systemd/observer.service), once per kernel:
 # the scenarios of internal/systemtest/scenario. The guest disk is cached in
 # .systemtest/cache by a hash of its inputs. make systemtest KERNELS=6.1
-SYSTEMTEST_TIMEOUT ?= 8m
+# Guests boot SYSTEMTEST_PARALLEL at a time (one vCPU each).
+SYSTEMTEST_TIMEOUT ?= 10m
+SYSTEMTEST_PARALLEL ?= 2
+SYSTEMTEST_ARGS ?=
 systemtest: deps build
-	$(GO) run ./internal/systemtest/cmd/systemtest -kernels '$(KERNELS)' -timeout $(SYSTEMTEST_TIMEOUT)
+	$(GO) run ./internal/systemtest/cmd/systemtest -kernels '$(KERNELS)' -timeout $(SYSTEMTEST_TIMEOUT) \
+		-parallel $(SYSTEMTEST_PARALLEL) $(SYSTEMTEST_ARGS)
 
 # Rewrites the README's systemtest tables from the last run's results.
 systemtest-table:

@@ -43,16 +43,17 @@ func copyUp(ctx context.Context, n *Node, t *T) error {
 	if e.Str("result") != "ok" {
 		return fmt.Errorf("copy_up result %q", e.Str("result"))
 	}
-	q := fmt.Sprintf(`observer_copy_up_duration_seconds_count{container=%q}`, Short(id))
-	s, err := n.WaitQuery(ctx, q, 30*time.Second, func(v float64) bool { return v >= 1 })
+	// The bytes first: once they reach 64 MiB the file's copy-up has been
+	// scraped, so count and sum below include it.
+	bytes, err := n.WaitQuery(ctx, fmt.Sprintf(`observer_copy_up_bytes_total{container=%q}`, Short(id)), 30*time.Second, func(v float64) bool { return v >= 64<<20 })
+	if err != nil {
+		return err
+	}
+	s, err := n.WaitQuery(ctx, fmt.Sprintf(`observer_copy_up_duration_seconds_count{container=%q}`, Short(id)), 10*time.Second, func(v float64) bool { return v >= 1 })
 	if err != nil {
 		return err
 	}
 	sum, err := n.WaitQuery(ctx, fmt.Sprintf(`observer_copy_up_duration_seconds_sum{container=%q}`, Short(id)), 10*time.Second, func(v float64) bool { return v > 0 })
-	if err != nil {
-		return err
-	}
-	bytes, err := n.WaitQuery(ctx, fmt.Sprintf(`observer_copy_up_bytes_total{container=%q}`, Short(id)), 10*time.Second, func(v float64) bool { return v >= 64<<20 })
 	if err != nil {
 		return err
 	}
@@ -108,6 +109,15 @@ func isType(typ string) func(Event) bool {
 
 func fmtCount(v float64) string { return fmt.Sprintf("%.0f", v) }
 
+// dur rounds to three significant digits or so: ns for sub-µs filter runs,
+// ms for copy-ups.
 func dur(sec float64) string {
-	return time.Duration(sec * float64(time.Second)).Round(time.Microsecond * 10).String()
+	d := time.Duration(sec * float64(time.Second))
+	switch {
+	case d < time.Microsecond:
+		return d.String()
+	case d < time.Millisecond:
+		return d.Round(10 * time.Nanosecond).String()
+	}
+	return d.Round(10 * time.Microsecond).String()
 }
