@@ -122,8 +122,10 @@ func New(opts Options) (*Tracer, error) {
 	if err := opts.Latency.validate(); err != nil {
 		return nil, err
 	}
-	if rb := opts.RingBufferBytes; rb != 0 && (rb < 4096 || rb&(rb-1) != 0) {
-		return nil, fmt.Errorf("ring buffer size %d: want a power of two of at least 4096", rb)
+	// The kernel's size is 32 bits: 1<<32 would wrap to 0. The daemon's flag
+	// bounds it far lower (internal/config.MaxRingBufferBytes).
+	if rb := opts.RingBufferBytes; rb != 0 && (rb < 4096 || rb > 1<<30 || rb&(rb-1) != 0) {
+		return nil, fmt.Errorf("ring buffer size %d: want a power of two from 4096 to 1 GiB", rb)
 	}
 	return &Tracer{
 		opts:   opts,

@@ -44,6 +44,9 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 	case file == "" || len(extra) > 0:
 		fmt.Fprintln(stderr, "observer replay: want exactly one capture file")
 		return exitUsage
+	case config.CheckListen(*listen) != nil:
+		fmt.Fprintf(stderr, "observer replay: -listen %q: %v\n", *listen, config.CheckListen(*listen))
+		return exitUsage
 	case lvl.UnmarshalText([]byte(*level)) != nil:
 		fmt.Fprintf(stderr, "observer replay: -log-level %q: want debug, info, warn or error\n", *level)
 		return exitUsage
@@ -61,7 +64,11 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	rp.Start(ctx)
+	// The replay's last words (warnings, errors) are logged once it is done,
+	// and always before the process exits: the exit code follows them.
+	logged := make(chan struct{})
 	go func() {
+		defer close(logged)
 		<-rp.Done()
 		info := rp.Info()
 		for _, w := range info.Warnings {
@@ -69,6 +76,10 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		}
 		if info.Error != "" {
 			log.Error("replay stopped early", "err", info.Error)
+		}
+		if info.Stopped {
+			log.Info("replay stopped", "file", file, "events", info.Events)
+			return
 		}
 		log.Info("replay done", "file", file, "events", info.Events, "complete", info.Complete)
 	}()
@@ -83,6 +94,10 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		SourceInfo: func() any { return rp.Info() },
 		Offline:    rp,
 	})
+	// The daemon ended (the capture is replayed with --exit, an interrupt, or
+	// an error): stop the replay if it still runs and wait for its messages.
+	stop()
+	<-logged
 	if err != nil {
 		fmt.Fprintf(stderr, "observer replay: %v\n", err)
 		return exitError

@@ -21,8 +21,14 @@ type Subscription struct {
 // C delivers the subscriber's events. It is closed by Unsubscribe or Bus.Close.
 func (s *Subscription) C() <-chan event.Event { return s.ch }
 
-// Dropped counts events this subscriber missed because its queue was full.
+// Dropped counts events this subscriber missed: its queue was full, or it
+// received them but could not deliver them (see Missed).
 func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
+
+// Missed counts n events the consumer took from its queue but could not
+// deliver (a write error), with the drops of a full queue: one counter says
+// what the consumer's output lacks.
+func (s *Subscription) Missed(n uint64) { s.dropped.Add(n) }
 
 // Bus is safe for concurrent use.
 type Bus struct {

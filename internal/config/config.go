@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,6 +40,42 @@ type Config struct {
 	ResidueGrace time.Duration
 	// ResidueInterval is how often the residue detectors rescan the kernel.
 	ResidueInterval time.Duration
+}
+
+// Ring buffer bounds. A ring buffer is kernel memory each sensor pins for the
+// daemon's life (and the tracer maps it into the daemon too); the events that
+// travel through it are rare, 256 KiB holds about a thousand, and drops are
+// counted. 16 MiB per sensor (about 130 MiB for every sensor) is far past any
+// need; beyond it a typo costs gigabytes (1 GiB took 4.2 GB RSS and 11 s to
+// start) or, past 4 GiB, wraps the kernel's 32-bit size to 0.
+const (
+	MinRingBufferBytes = 4096
+	MaxRingBufferBytes = 16 << 20
+)
+
+// CheckListen accepts what the daemon can listen on without resolving a
+// name: IP:PORT, :PORT (every address) or [IPv6]:PORT with a port of 0 to
+// 65535, or unix:PATH. A host name is refused rather than looked up: a node
+// agent should send no DNS query for its own listen address, and a name that
+// does not resolve must fail here, before any BPF program loads.
+func CheckListen(addr string) error {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		if path == "" {
+			return errors.New("want unix:PATH with a socket path")
+		}
+		return nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("port %q: want a number from 0 to 65535", port)
+	}
+	if host != "" && net.ParseIP(host) == nil {
+		return fmt.Errorf("host %q: want an IP address (names are not resolved; e.g. 127.0.0.1, [::1], 0.0.0.0) or unix:PATH", host)
+	}
+	return nil
 }
 
 // DefaultListen is loopback only: metrics and events describe the host.
@@ -80,7 +117,7 @@ func Parse(args []string, def Defaults, usage io.Writer) (*Config, error) {
 	fs.StringVar(&level, "log-level", "info", "log `level`: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", LogFormatText, "log `format`: text (key=value) or json (one object per line)")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
-	fs.IntVar(&c.RingBufferBytes, "ring-buffer-size", 0, "per-sensor ring buffer `bytes` (power of two; default 262144)")
+	fs.IntVar(&c.RingBufferBytes, "ring-buffer-size", 0, "per-sensor ring buffer `bytes` (power of two, 4096 to 16777216; default 262144): kernel memory each sensor pins; events are rare and drops are counted, so more only delays the drops of a storm")
 	var forensics forensicsFlags
 	c.Forensics.addFlags(fs, &forensics)
 
@@ -111,7 +148,7 @@ func Parse(args []string, def Defaults, usage io.Writer) (*Config, error) {
 	if c.ShowVersion {
 		return c, nil
 	}
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+	if err := CheckListen(c.Listen); err != nil {
 		return nil, fmt.Errorf("-listen %q: %v", c.Listen, err)
 	}
 	c.WatchComms = splitList(watch)
@@ -141,8 +178,8 @@ func Parse(args []string, def Defaults, usage io.Writer) (*Config, error) {
 	if c.ResidueInterval < time.Second {
 		return nil, fmt.Errorf("-residue-interval %v: want at least 1s", c.ResidueInterval)
 	}
-	if c.RingBufferBytes < 0 {
-		return nil, fmt.Errorf("-ring-buffer-size %d: must not be negative", c.RingBufferBytes)
+	if rb := c.RingBufferBytes; rb != 0 && (rb < MinRingBufferBytes || rb > MaxRingBufferBytes || rb&(rb-1) != 0) {
+		return nil, fmt.Errorf("-ring-buffer-size %d: want a power of two from %d to %d (16 MiB)", rb, MinRingBufferBytes, MaxRingBufferBytes)
 	}
 	if err := c.Forensics.finish(&forensics); err != nil {
 		return nil, err

@@ -48,6 +48,15 @@ func TestBadInputIsOneLine(t *testing.T) {
 		{"--attach", "rename="},
 		{"--attach", "a=kprobe,a=fentry"},
 		{"--ring-buffer-size", "-1"},
+		{"--ring-buffer-size", "4294967296"}, // wrapped to 0 in the kernel's 32 bits
+		{"--ring-buffer-size", "1073741824"}, // took 4.2 GB RSS
+		{"--ring-buffer-size", "33554432"},
+		{"--ring-buffer-size", "1000"},
+		{"--listen", ":99999"},
+		{"--listen", "no-such-host.invalid:9810"}, // refused, never looked up
+		{"--listen", "localhost:9810"},
+		{"--listen", "unix:"},
+		{"--listen", "127.0.0.1:http"},
 		{"stray"},
 	} {
 		_, err := Parse(args, Defaults{}, io.Discard)
@@ -62,5 +71,19 @@ func TestBadInputIsOneLine(t *testing.T) {
 	var usage strings.Builder
 	if _, err := Parse([]string{"-h"}, Defaults{}, &usage); !errors.Is(err, flag.ErrHelp) || !strings.Contains(usage.String(), "-listen") {
 		t.Errorf("-h: err %v usage %q", err, usage.String())
+	}
+}
+
+// What --listen accepts: IP literals, every address, port 0, unix:PATH (the
+// socket of --listen unix:PATH), all without a lookup.
+func TestListenAccepted(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:9810", ":9810", "[::1]:0", "0.0.0.0:65535", "unix:/run/observer.sock"} {
+		if err := CheckListen(addr); err != nil {
+			t.Errorf("%q: %v", addr, err)
+		}
+	}
+	c, err := Parse([]string{"--ring-buffer-size", "16777216"}, Defaults{}, io.Discard)
+	if err != nil || c.RingBufferBytes != MaxRingBufferBytes {
+		t.Errorf("the maximum ring buffer: %v", err)
 	}
 }

@@ -86,8 +86,10 @@ type Status struct {
 	Source            any               `json:"source,omitempty"`
 	// SyscallLatency summarises the latency sensor per container.
 	SyscallLatency *latency.Summary `json:"syscall_latency,omitempty"`
-	// Residue lists leaked semaphore arrays and veths (see /residue for the inventories).
-	Residue []residue.Item `json:"residue"`
+	// Residue lists leaked semaphore arrays and veths (see /residue for the
+	// inventories), at most residue.MaxReportItems; ResidueOmitted counts the rest.
+	Residue        []residue.Item `json:"residue"`
+	ResidueOmitted int            `json:"residue_omitted,omitempty"`
 }
 
 // Run serves until ctx ends or the source closes, then stops every part.
@@ -157,7 +159,10 @@ func Run(ctx context.Context, opts Options) error {
 			Containers:        opts.Resolver.Containers(),
 			SubscriberDropped: events.Dropped(),
 			Recorder:          fx.stats(),
-			Residue:           det.Residue(),
+		}
+		st.Residue = det.Residue()
+		if n := len(st.Residue); n > residue.MaxReportItems {
+			st.Residue, st.ResidueOmitted = st.Residue[:residue.MaxReportItems], n-residue.MaxReportItems
 		}
 		if opts.SourceInfo != nil {
 			st.Source = opts.SourceInfo()
@@ -183,8 +188,18 @@ func Run(ctx context.Context, opts Options) error {
 				}
 				log.Info("event file reopened", "file", opts.Config.EventsFile)
 			}
-			// A full disk or a closed stdout ends the event file, not the daemon.
-			if err := eventFile.Write(sub, reopened); err != nil {
+			// A full disk or a closed stdout never ends the daemon: the file
+			// resumes when it takes writes again, every event missed meanwhile
+			// counted in observer_subscriber_dropped_events_total{subscriber="file"}.
+			failed := func(err error) {
+				if err != nil {
+					log.Error("event file write failed; retrying, missed events are counted as dropped", "file", opts.Config.EventsFile,
+						"retry_every", eventlog.RetryInterval, "err", err)
+					return
+				}
+				log.Info("event file resumed", "file", opts.Config.EventsFile, "dropped_so_far", sub.Dropped())
+			}
+			if err := eventFile.Write(sub, reopened, failed); err != nil {
 				log.Error("event file stopped; events still reach /events, metrics and captures", "file", opts.Config.EventsFile, "err", err)
 				events.Unsubscribe(sub)
 			}

@@ -78,6 +78,7 @@ func startForensics(ctx context.Context, wg *sync.WaitGroup, opts Options, b *bu
 		Logger:    opts.Logger,
 	})
 	if err != nil {
+		store.Close()
 		return nil, err
 	}
 	rec.Subscribe(b)
@@ -95,7 +96,7 @@ func startForensics(ctx context.Context, wg *sync.WaitGroup, opts Options, b *bu
 
 	wg.Add(3)
 	go func() { defer wg.Done(); rec.Run(ctx) }()
-	go func() { defer wg.Done(); mgr.Run(ctx) }()
+	go func() { defer wg.Done(); defer store.Close(); mgr.Run(ctx) }()
 	go func() {
 		defer wg.Done()
 		usr1 := make(chan os.Signal, 1)

@@ -25,7 +25,7 @@ func TestWriteLinesAndAppend(t *testing.T) {
 	b.Publish(&event.Signal{Header: event.Header{Type: "signal"}, Signal: "SIGPIPE"})
 	b.Publish(&event.DaemonExit{Header: event.Header{Type: "daemon_exit"}})
 	b.Close()
-	if err := f.Write(sub, nil); err != nil {
+	if err := f.Write(sub, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
@@ -62,7 +62,7 @@ func TestReopenFollowsLogrotate(t *testing.T) {
 	sub := b.Subscribe("file", Queue, nil)
 	reopened := make(chan error, 4)
 	done := make(chan error, 1)
-	go func() { done <- f.Write(sub, func(err error) { reopened <- err }) }()
+	go func() { done <- f.Write(sub, func(err error) { reopened <- err }, nil) }()
 
 	b.Publish(&event.Signal{Header: event.Header{Type: "signal"}, Signal: "SIGPIPE"})
 	waitFor(t, func() bool { data, _ := os.ReadFile(path); return strings.Contains(string(data), "SIGPIPE") })
@@ -126,4 +126,22 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 	t.Fatal("condition not met within 5s")
+}
+
+// An existing 0644 events file is tightened: the events name every process
+// and path on the node.
+func TestExistingFileTightened(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.jsonl")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(path, 0o644) // past the umask
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v, want 0640", fi.Mode().Perm())
+	}
 }

@@ -3,7 +3,6 @@ package incident
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -174,23 +173,65 @@ func (m *Manager) toFile(ctx context.Context, trigger, reason string, d time.Dur
 	}
 	res := Result{File: f.Name(), DurationSec: d.Seconds()}
 	end, err := m.opts.Recorder.Capture(ctx, f, recorder.CaptureOptions{Duration: d, Reason: reason})
+	// The size is the open file's (the path may no longer name it), and the
+	// path must still name it: otherwise what was written is gone.
+	written, serr := f.Stat()
+	if serr == nil {
+		res.Bytes = written.Size()
+	}
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("close capture: %w", cerr)
 	}
-	if fi, serr := os.Stat(res.File); serr == nil {
-		res.Bytes = fi.Size()
+	if err == nil && serr != nil {
+		err = fmt.Errorf("capture %s: %w", res.File, serr)
 	}
-	m.opts.Store.Done(res.File)
+	if atPath, perr := os.Stat(res.File); err == nil && (perr != nil || !os.SameFile(written, atPath)) {
+		err = fmt.Errorf("capture %s was removed while it was being written (another process rotating the directory?)", res.File)
+	}
+	if err == nil && res.Bytes == 0 {
+		err = fmt.Errorf("capture %s: nothing was written", res.File)
+	}
+	if err != nil && res.Bytes == 0 {
+		// Nothing readable: no empty file is left behind.
+		if os.Remove(res.File) == nil {
+			res.File = ""
+		}
+	}
+	m.opts.Store.Done(f.Name())
 	res.Events, res.Snapshots, res.Dropped = end.Events, end.Snapshots, end.Dropped
 	if err != nil {
 		res.Error = err.Error()
 		m.captures.WithLabelValues(trigger, "error").Inc()
-		m.log.Error("capture failed; the partial file is readable up to its last flush", "trigger", trigger, "file", res.File, "err", err)
+		if res.File != "" {
+			m.log.Error("capture failed; the partial file is readable up to its last flush", "trigger", trigger, "file", res.File, "bytes", res.Bytes, "err", err)
+		} else {
+			m.log.Error("capture failed; nothing was written", "trigger", trigger, "err", err)
+		}
 		return res, err
 	}
 	m.captures.WithLabelValues(trigger, "ok").Inc()
 	m.log.Info("capture written", "trigger", trigger, "file", res.File, "bytes", res.Bytes, "events", res.Events, "dropped", res.Dropped)
 	return res, nil
+}
+
+// StreamWriteTimeout ends a streamed capture whose client stopped reading
+// (the same bound as a stalled /events client).
+var StreamWriteTimeout = 30 * time.Second
+
+// deadlineWriter sets a write deadline before each write, and flushes.
+type deadlineWriter struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func (d deadlineWriter) Write(p []byte) (int, error) {
+	d.rc.SetWriteDeadline(time.Now().Add(StreamWriteTimeout))
+	return d.w.Write(p)
+}
+
+func (d deadlineWriter) Flush() error {
+	d.rc.SetWriteDeadline(time.Now().Add(StreamWriteTimeout))
+	return d.rc.Flush()
 }
 
 // ServeHTTP is POST /capture?duration=30s[&reason=TEXT][&stream=1]. It waits
@@ -222,14 +263,20 @@ func (m *Manager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if stream {
 		w.Header().Set("Content-Type", "application/gzip")
 		w.Header().Set("Content-Disposition", `attachment; filename="capture.jsonl.gz"`)
-		end, err := m.opts.Recorder.Capture(r.Context(), w, recorder.CaptureOptions{Duration: d, Reason: reason})
-		result := "ok"
-		if err != nil && !errors.Is(r.Context().Err(), context.Canceled) {
-			result = "error"
-			m.log.Warn("streamed capture failed", "err", err)
+		// A client that stops reading must not hold a capture slot: every
+		// write has a deadline, and a stalled client ends its capture.
+		end, err := m.opts.Recorder.Capture(r.Context(), deadlineWriter{w, http.NewResponseController(w)}, recorder.CaptureOptions{Duration: d, Reason: reason})
+		switch {
+		case err == nil:
+			m.captures.WithLabelValues("http", "ok").Inc()
+			m.log.Info("capture streamed", "events", end.Events, "dropped", end.Dropped)
+		case r.Context().Err() != nil:
+			m.captures.WithLabelValues("http", "error").Inc()
+			m.log.Warn("streamed capture ended early: the client went away", "events", end.Events)
+		default:
+			m.captures.WithLabelValues("http", "error").Inc()
+			m.log.Warn("streamed capture failed (a client that stopped reading is cut off after "+StreamWriteTimeout.String()+")", "events", end.Events, "err", err)
 		}
-		m.captures.WithLabelValues("http", result).Inc()
-		m.log.Info("capture streamed", "events", end.Events, "dropped", end.Dropped)
 		return
 	}
 	res, err := m.toFile(r.Context(), "http", reason, d)

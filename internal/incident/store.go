@@ -8,17 +8,27 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Store is the capture directory: files created 0600 in a directory created
 // 0700 (captures show what ran on the host), rotated by count and total size.
+// One daemon owns it at a time (a lock file): two daemons sharing it would
+// rotate each other's captures away, one while the other was writing it, and
+// each would apply its own bounds to the other's files. A second daemon is
+// refused (rather than given a subdirectory) because the bounds are the
+// operator's disk budget for the directory they named: splitting it silently
+// would double it.
 type Store struct {
 	dir      string
 	keep     int
 	maxBytes int64
+	lock     *os.File // flock'd while the store is open
 
 	mu     sync.Mutex
 	active map[string]bool // captures being written: never rotated away
@@ -26,15 +36,68 @@ type Store struct {
 
 const filePrefix, fileSuffix = "capture-", ".jsonl.gz"
 
-// OpenStore creates dir (0700) if needed.
+// LockFile is the file in the capture directory that one daemon holds locked.
+const LockFile = ".observer.lock"
+
+// ErrInUse is wrapped by OpenStore's error when another observer holds the directory.
+var ErrInUse = errors.New("capture directory in use by another observer")
+
+// OpenStore creates dir (0700) if needed, tightens it to 0700 if it exists
+// with wider permissions, and locks it; Close releases it.
 func OpenStore(dir string, keep int, maxBytes int64) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("capture directory: %w", err)
 	}
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+	fi, err := os.Stat(dir)
+	if err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("capture directory %s: not a directory", dir)
 	}
-	return &Store{dir: dir, keep: keep, maxBytes: maxBytes, active: map[string]bool{}}, nil
+	if fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("capture directory %s is %v and cannot be made 0700: %w", dir, fi.Mode().Perm(), err)
+		}
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{dir: dir, keep: keep, maxBytes: maxBytes, lock: lock, active: map[string]bool{}}, nil
+}
+
+// lockDir takes the directory's lock (flock: released when the process dies,
+// however) and writes the holder's pid into it, for the refusal message.
+func lockDir(dir string) (*os.File, error) {
+	path := filepath.Join(dir, LockFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("capture directory lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(path)
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			pid := strings.TrimSpace(string(holder))
+			if pid == "" {
+				pid = "unknown"
+			}
+			return nil, fmt.Errorf("%w: %s (pid %s holds %s); give each daemon its own --capture-dir", ErrInUse, dir, pid, LockFile)
+		}
+		return nil, fmt.Errorf("capture directory lock %s: %w", path, err)
+	}
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return f, nil
+}
+
+// Close releases the directory's lock.
+func (s *Store) Close() error {
+	if s.lock == nil {
+		return nil
+	}
+	err := s.lock.Close()
+	s.lock = nil
+	return err
 }
 
 // Dir is the capture directory.

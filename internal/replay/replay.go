@@ -29,10 +29,15 @@ type Info struct {
 	Speed    float64        `json:"speed"` // 0: as fast as the pipeline takes it
 	Events   int            `json:"events_replayed"`
 	Done     bool           `json:"done"`
+	Stopped  bool           `json:"stopped,omitempty"` // ended before the capture did (interrupted)
 	Complete bool           `json:"capture_complete"`
 	Warnings []string       `json:"warnings,omitempty"`
 	Error    string         `json:"error,omitempty"`
 }
+
+// MaxContainers bounds the containers a replay learns from snapshots: a
+// crafted capture must not grow the replaying daemon without bound.
+const MaxContainers = 4096
 
 // Options configure a replay.
 type Options struct {
@@ -102,7 +107,12 @@ func (r *Replay) Start(ctx context.Context) {
 		err := r.run(ctx)
 		r.mu.Lock()
 		r.info.Done, r.info.Complete, r.info.Warnings = true, r.cr.Complete(), r.cr.Warnings()
-		if err != nil {
+		switch {
+		case err == nil:
+		case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+			// Stopped (interrupted, or the daemon ended): not the capture's fault.
+			r.info.Done, r.info.Stopped = false, true
+		default:
 			r.info.Error = err.Error()
 		}
 		r.mu.Unlock()
@@ -152,7 +162,9 @@ func (r *Replay) applySnapshot(s *capture.Snapshot) {
 		r.status = st
 	}
 	for _, c := range ctrs {
-		r.containers[c.ID] = c
+		if _, ok := r.containers[c.ID]; ok || len(r.containers) < MaxContainers {
+			r.containers[c.ID] = c
+		}
 	}
 	r.mu.Unlock()
 

@@ -124,13 +124,14 @@ covers {{ts .R.Start}} to {{ts .R.End}}</div>
 <table><tr><th>time (UTC)</th><th>what</th><th>container</th><th>details</th></tr>
 {{range .R.Timeline}}<tr><td class="t">{{ts .Time}}</td><td><span class="chip" style="background:{{color .Kind}}"></span>{{.Kind}}</td><td>{{short .ContainerID}}</td><td>{{.Summary}}</td></tr>
 {{end}}</table>
-{{if .R.TimelineOmitted}}<p class="meta">{{.R.TimelineOmitted}} more items omitted.</p>{{end}}
+{{if .R.TimelineOmitted}}<p class="meta">{{len .R.Timeline}} of {{.R.TimelineTotal}} items shown (the first of each kind and a sample of the rest); {{.R.TimelineOmitted}} more omitted.</p>{{end}}
 {{if .R.SlowestCopyUps}}<h2>Slowest copy-ups</h2><table><tr><th>duration</th><th>container</th><th>process</th><th>details</th></tr>
 {{range .R.SlowestCopyUps}}<tr><td>{{dur .DurationNS}}</td><td>{{short .ContainerID}}</td><td>{{.Comm}} ({{.PID}})</td><td>{{.Summary}}</td></tr>{{end}}</table>{{end}}
 <h2>Containers</h2>
 <table><tr><th>container</th><th>name</th><th>image</th><th>events</th><th>first</th><th>last</th></tr>
 {{range .R.Containers}}<tr><td>{{short .ID}}</td><td>{{.Name}}</td><td>{{.Image}}</td><td>{{range $k, $v := .Counts}}{{$k}}={{$v}} {{end}}</td><td class="t">{{ts .First}}</td><td class="t">{{ts .Last}}</td></tr>
 {{end}}</table>
+{{if .R.ContainersOmitted}}<p class="meta">{{.R.ContainersOmitted}} more events of containers not listed.</p>{{end}}
 <h2>Sensors</h2>
 <table><tr><th>sensor</th><th>mode</th><th>received</th><th>lost</th></tr>
 {{range .R.Sensors}}<tr><td>{{.Name}}</td><td>{{if .Mode}}{{.Mode}}{{else}}unavailable: {{.Unavailable}}{{end}}</td><td>{{.EventsReceived}}</td><td>{{.EventsLost}}</td></tr>

@@ -61,13 +61,19 @@ type Report struct {
 	Start    time.Time      `json:"start"`
 	End      time.Time      `json:"end"`
 	Counts   map[string]int `json:"counts"` // events by type
-	// Timeline is in time order; TimelineOmitted counts items past MaxTimeline.
-	Timeline        []Item          `json:"timeline"`
-	TimelineOmitted int             `json:"timeline_omitted,omitempty"`
-	SlowestCopyUps  []Item          `json:"slowest_copy_ups,omitempty"`
-	Containers      []Container     `json:"containers"`
-	Sensors         []sensor.Status `json:"sensors"`
-	Captured        *capture.End    `json:"capture_end,omitempty"`
+	// Timeline is in time order, at most MaxTimeline items: of each kind the
+	// first ones and a uniform sample of the rest, the slots shared fairly
+	// between kinds. TimelineTotal counts every item (exact), TimelineOmitted
+	// those not shown.
+	Timeline        []Item      `json:"timeline"`
+	TimelineTotal   int         `json:"timeline_total"`
+	TimelineOmitted int         `json:"timeline_omitted,omitempty"`
+	SlowestCopyUps  []Item      `json:"slowest_copy_ups,omitempty"`
+	Containers      []Container `json:"containers"`
+	// ContainersOmitted counts the events of containers past MaxContainers.
+	ContainersOmitted int             `json:"containers_omitted_events,omitempty"`
+	Sensors           []sensor.Status `json:"sensors"`
+	Captured          *capture.End    `json:"capture_end,omitempty"`
 }
 
 // notable are the event types that go on the timeline.
@@ -79,16 +85,20 @@ func notable(typ string) bool {
 	return strings.HasPrefix(typ, "residue")
 }
 
-// Build reads the whole capture. A damaged capture still gives a report of
-// what came before the damage, with Error set.
+// Build reads the whole capture, streaming: what it keeps is bounded (see
+// MaxTimeline, MaxContainers, MaxTypes) whatever the capture holds, and every
+// total is exact. A damaged capture still gives a report of what came before
+// the damage, with Error set.
 func Build(cr *capture.Reader) *Report {
-	r := &Report{Header: cr.Header(), Counts: map[string]int{}, Sensors: cr.Header().Sensors}
-	ctrs := map[string]*Container{}
-	known := map[string]container.Container{}
-	var copyUps []Item
-	lastLost := map[string]uint64{}
+	b := &builder{r: &Report{Header: cr.Header(), Counts: map[string]int{}, Sensors: cr.Header().Sensors},
+		ctrs: map[string]*Container{}, known: map[string]container.Container{}, lastLost: map[string]uint64{},
+		tl: newTimeline(), copyUps: slowest{n: TopCopyUps}}
+	r := b.r
+	if len(r.Sensors) > maxSensors {
+		r.Sensors = r.Sensors[:maxSensors]
+	}
 	for _, s := range r.Sensors {
-		lastLost[s.Name] = s.EventsLost
+		b.lastLost[s.Name] = s.EventsLost
 	}
 	for {
 		rec, err := cr.Next()
@@ -101,33 +111,29 @@ func Build(cr *capture.Reader) *Report {
 		}
 		switch rec.Kind {
 		case capture.KindEvent:
-			r.addEvent(rec.Event, ctrs, &copyUps)
+			b.addEvent(rec.Event)
 		case capture.KindSnapshot:
-			r.addSnapshot(rec.Snapshot, known, lastLost)
+			b.addSnapshot(rec.Snapshot)
 		case capture.KindEnd:
 			r.Captured = rec.End
 			r.span(rec.End.Time)
 			if rec.End.Dropped > 0 {
-				r.Timeline = append(r.Timeline, Item{Time: rec.End.Time, Kind: KindLost,
-					Summary: fmt.Sprintf("the capture missed %d events (its writer fell behind)", rec.End.Dropped)})
+				b.tl.add(pending{Item: Item{Time: rec.End.Time, Kind: KindLost,
+					Summary: fmt.Sprintf("the capture missed %d events (its writer fell behind)", rec.End.Dropped)}})
 			}
 			if rec.End.RecorderDropped > 0 {
-				r.Timeline = append(r.Timeline, Item{Time: rec.End.Time, Kind: KindLost,
-					Summary: fmt.Sprintf("the flight recorder missed %d events in its life (its queue was full)", rec.End.RecorderDropped)})
+				b.tl.add(pending{Item: Item{Time: rec.End.Time, Kind: KindLost,
+					Summary: fmt.Sprintf("the flight recorder missed %d events in its life (its queue was full)", rec.End.RecorderDropped)}})
 			}
 		}
 	}
 	r.Complete = cr.Complete()
 	r.Warnings = cr.Warnings()
-	sort.SliceStable(r.Timeline, func(i, j int) bool { return r.Timeline[i].Time.Before(r.Timeline[j].Time) })
-	if len(r.Timeline) > MaxTimeline {
-		r.TimelineOmitted = len(r.Timeline) - MaxTimeline
-		r.Timeline = r.Timeline[:MaxTimeline]
-	}
-	sort.SliceStable(copyUps, func(i, j int) bool { return copyUps[i].DurationNS > copyUps[j].DurationNS })
-	r.SlowestCopyUps = copyUps[:min(len(copyUps), TopCopyUps)]
-	for _, c := range ctrs {
-		if k, ok := known[c.ID]; ok {
+	r.Timeline, r.TimelineOmitted = b.tl.items()
+	r.TimelineTotal = len(r.Timeline) + r.TimelineOmitted
+	r.SlowestCopyUps = b.copyUps.list()
+	for _, c := range b.ctrs {
+		if k, ok := b.known[c.ID]; ok {
 			c.Name = cmp(c.Name, k.Name)
 			c.Image = cmp(c.Image, k.Image)
 		}
@@ -135,6 +141,16 @@ func Build(cr *capture.Reader) *Report {
 	}
 	sort.Slice(r.Containers, func(i, j int) bool { return r.Containers[i].ID < r.Containers[j].ID })
 	return r
+}
+
+// builder is the state of one Build, all of it bounded.
+type builder struct {
+	r        *Report
+	ctrs     map[string]*Container
+	known    map[string]container.Container // names and images from snapshots
+	lastLost map[string]uint64              // per sensor, the last lost-events counter seen
+	tl       *timeline
+	copyUps  slowest
 }
 
 func cmp(a, b string) string {
@@ -156,52 +172,74 @@ func (r *Report) span(t time.Time) {
 	}
 }
 
-func (r *Report) addEvent(ev event.Event, ctrs map[string]*Container, copyUps *[]Item) {
+func (b *builder) addEvent(ev event.Event) {
+	r := b.r
 	h := ev.Hdr()
-	r.Counts[h.Type]++
-	r.span(h.Time)
-	c := ctrs[h.ContainerID]
-	if c == nil {
-		c = &Container{ID: h.ContainerID, Counts: map[string]int{}, First: h.Time}
-		ctrs[h.ContainerID] = c
+	typ := h.Type
+	if _, ok := r.Counts[typ]; !ok && len(r.Counts) >= MaxTypes {
+		typ = OtherTypes
 	}
-	c.Counts[h.Type]++
-	c.Last = h.Time
-	c.Name, c.Image = cmp(c.Name, h.ContainerName), cmp(c.Image, h.ContainerImage)
+	r.Counts[typ]++
+	r.span(h.Time)
+	c := b.ctrs[h.ContainerID]
+	if c == nil && len(b.ctrs) >= MaxContainers {
+		r.ContainersOmitted++
+	} else {
+		if c == nil {
+			c = &Container{ID: h.ContainerID, Counts: map[string]int{}, First: h.Time}
+			b.ctrs[h.ContainerID] = c
+		}
+		ct := h.Type
+		if _, ok := c.Counts[ct]; !ok && len(c.Counts) >= MaxTypes {
+			ct = OtherTypes
+		}
+		c.Counts[ct]++
+		c.Last = h.Time
+		c.Name, c.Image = cmp(c.Name, h.ContainerName), cmp(c.Image, h.ContainerImage)
+	}
 	if !notable(h.Type) {
 		return
 	}
-	it := Item{Time: h.Time, Kind: h.Type, PID: h.PID, Comm: h.Comm, ContainerID: h.ContainerID, Summary: summary(ev)}
-	if r, ok := ev.(*event.Residue); ok && h.PID == 0 {
-		// The detector found it; the process that matters is the one that left it.
-		it.PID, it.Comm = r.Creator.PID, r.Creator.Comm
+	p := pending{Item: Item{Time: h.Time, Kind: h.Type, PID: h.PID, Comm: h.Comm, ContainerID: h.ContainerID}, ev: ev}
+	if h.Type == event.TypeCopyUp {
+		if cu, ok := ev.(*event.CopyUp); ok {
+			p.DurationNS = cu.DurationNS
+		} else {
+			p.DurationNS = fields(ev).durationNS()
+		}
+		b.copyUps.add(p)
 	}
-	if h.Type == "copy_up" {
-		it.DurationNS = fields(ev).durationNS()
-		*copyUps = append(*copyUps, it)
-	}
-	r.Timeline = append(r.Timeline, it)
+	b.tl.add(p)
 }
 
-func (r *Report) addSnapshot(s *capture.Snapshot, known map[string]container.Container, lastLost map[string]uint64) {
+func (b *builder) addSnapshot(s *capture.Snapshot) {
+	r := b.r
 	r.span(s.Time)
 	var ctrs []container.Container
 	if json.Unmarshal(s.Sections["containers"], &ctrs) == nil {
 		for _, c := range ctrs {
-			known[c.ID] = c
+			if _, ok := b.known[c.ID]; ok || len(b.known) < maxKnown {
+				b.known[c.ID] = c
+			}
 		}
 	}
 	var st []sensor.Status
 	if json.Unmarshal(s.Sections["sensors"], &st) != nil || len(st) == 0 {
 		return
 	}
+	if len(st) > maxSensors {
+		st = st[:maxSensors]
+	}
 	r.Sensors = st
 	for _, x := range st {
-		if prev, ok := lastLost[x.Name]; ok && x.EventsLost > prev {
-			r.Timeline = append(r.Timeline, Item{Time: s.Time, Kind: KindLost,
-				Summary: fmt.Sprintf("sensor %s lost %d events (ring buffer full); %d lost in total", x.Name, x.EventsLost-prev, x.EventsLost)})
+		prev, ok := b.lastLost[x.Name]
+		if ok && x.EventsLost > prev {
+			b.tl.add(pending{Item: Item{Time: s.Time, Kind: KindLost,
+				Summary: fmt.Sprintf("sensor %s lost %d events (ring buffer full); %d lost in total", x.Name, x.EventsLost-prev, x.EventsLost)}})
 		}
-		lastLost[x.Name] = x.EventsLost
+		if ok || len(b.lastLost) < maxSensors {
+			b.lastLost[x.Name] = x.EventsLost
+		}
 	}
 }
 

@@ -61,7 +61,7 @@ func (r *Report) Text(w io.Writer) error {
 
 	ew.printf("\nTimeline (%d items", len(r.Timeline))
 	if r.TimelineOmitted > 0 {
-		ew.printf(", %d more omitted", r.TimelineOmitted)
+		ew.printf(" of %d: the first of each kind and a sample of the rest; %d more omitted", r.TimelineTotal, r.TimelineOmitted)
 	}
 	ew.printf("):\n")
 	tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
@@ -87,6 +87,9 @@ func (r *Report) Text(w io.Writer) error {
 			counts = append(counts, fmt.Sprintf("%s=%d", t, c.Counts[t]))
 		}
 		ew.printf("  %-12s %s\n    %s; %s to %s\n", short(c.ID), name, strings.Join(counts, " "), ts(c.First), ts(c.Last))
+	}
+	if r.ContainersOmitted > 0 {
+		ew.printf("  (%d more events of containers past the first %d, not listed)\n", r.ContainersOmitted, MaxContainers)
 	}
 	if e := r.Captured; e != nil {
 		ew.printf("\nCapture: %d events, %d snapshots, %d missed by the capture, %d missed by the recorder\n", e.Events, e.Snapshots, e.Dropped, e.RecorderDropped)

@@ -66,6 +66,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	var rep Report
 	source := "daemon at " + *listen
 	err := server.GetJSON(context.Background(), *listen, "/residue", &rep)
+	if errors.Is(err, server.ErrAnswered) {
+		fmt.Fprintf(stderr, "observer residue: %v\n", err)
+		return 1
+	}
 	if err != nil {
 		rep, err = standaloneReport(*grace, *settle, *dockerHost, stderr)
 		source = "standalone scan (no daemon at " + *listen + ")"
@@ -85,14 +89,23 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	sortItems(rep.Residue)
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(rep)
+		out, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			fmt.Fprintf(stderr, "observer residue: encode the report: %v\n", err)
+			return 1
+		}
+		if _, err := stdout.Write(append(out, '\n')); err != nil {
+			fmt.Fprintf(stderr, "observer residue: %v\n", err)
+			return 1
+		}
 	} else {
 		fmt.Fprintf(stdout, "# %s, %s\n", source, rep.Time.Format(time.RFC3339))
 		PrintTable(stdout, rep.Residue)
 		for res, msg := range rep.Errors {
 			fmt.Fprintf(stdout, "# scan problem (%s): %s\n", res, msg)
+		}
+		for list, n := range rep.Omitted {
+			fmt.Fprintf(stdout, "# %d more %s not listed (at most %d each); --clean removes the listed ones, run it again for the rest\n", n, list, MaxReportItems)
 		}
 	}
 	if *clean == "" {

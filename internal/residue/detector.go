@@ -65,6 +65,23 @@ type Report struct {
 	// Offline: the report comes from a replayed capture, not from scans (Time
 	// is the capture's; the grace period it was judged with is not known here).
 	Offline bool `json:"offline,omitempty"`
+	// Omitted counts, per list ("residue", "semaphores", "veths"), the items
+	// left out past MaxReportItems (the first ones in the lists' order are kept).
+	Omitted map[string]int `json:"omitted,omitempty"`
+}
+
+// MaxReportItems bounds each list of the /residue document (and /status's
+// residue): a host (or a crafted /proc/sysvipc/sem) with 100k arrays made a
+// 65 MB answer. Counts of what is left out are in Report.Omitted.
+const MaxReportItems = 1000
+
+// capList keeps the first MaxReportItems of list, counting the rest in omitted.
+func capList[T any](list []T, name string, omitted map[string]int) []T {
+	if len(list) <= MaxReportItems {
+		return list
+	}
+	omitted[name] = len(list) - MaxReportItems
+	return list[:MaxReportItems]
 }
 
 // Options configure a Detector.
@@ -108,6 +125,11 @@ type Detector struct {
 	// scanMu serialises scans (Run's, and direct Reconcile calls), so an older
 	// scan never merges over a newer one. Observe and readers never take it.
 	scanMu sync.Mutex
+
+	// badSemMu guards what warnBadSemLines last logged, and when.
+	badSemMu   sync.Mutex
+	badSemLast string
+	badSemAt   time.Time
 
 	mu        sync.Mutex
 	semNS     uint32 // the observer's IPC namespace: the one /proc/sysvipc/sem shows
@@ -361,13 +383,18 @@ func (d *Detector) Report() Report {
 		errs[k] = v
 	}
 	d.mu.Unlock()
+	omitted := map[string]int{}
+	sortItems(items)
 	rep := Report{
 		Time:         d.opts.now().UTC(),
 		GraceSeconds: d.opts.Grace.Seconds(),
-		Residue:      items,
-		Semaphores:   d.Semaphores(),
-		Veths:        d.Veths(),
+		Residue:      capList(items, "residue", omitted),
+		Semaphores:   capList(d.Semaphores(), "semaphores", omitted),
+		Veths:        capList(d.Veths(), "veths", omitted),
 		Errors:       errs,
+	}
+	if len(omitted) > 0 {
+		rep.Omitted = omitted
 	}
 	if d.offline != nil {
 		rep.GraceSeconds, rep.Offline = 0, true

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -123,9 +124,7 @@ func (d *Detector) scanSems(checks []semCheck) semScan {
 		sc.readErr = fmt.Errorf("read %s: %w", SemProcPath, err)
 	} else {
 		arrays, bad, err := ParseSemProc(bytes.NewReader(data))
-		for _, b := range bad {
-			d.log.Warn("skipping unreadable line", "file", SemProcPath, "problem", b)
-		}
+		d.warnBadSemLines(bad)
 		sc.arrays, sc.readErr = arrays, err
 	}
 	if data, err := os.ReadFile("/proc/sys/kernel/sem"); err == nil {
@@ -274,4 +273,28 @@ func (d *Detector) Semaphores() []Semaphore {
 		return out[i].SemID < out[j].SemID
 	})
 	return out
+}
+
+// badSemRepeat is how often the same unreadable lines are logged again.
+const badSemRepeat = time.Hour
+
+// warnBadSemLines logs the unreadable lines of a scan (a bounded list: a few
+// quoted, the rest counted) when they differ from the last scan's, and the
+// same ones again at most once per badSemRepeat: a bad file is a few lines
+// per hour, not a flood at every scan.
+func (d *Detector) warnBadSemLines(bad []string) {
+	sig := strings.Join(bad, "\n")
+	now := d.opts.now()
+	d.badSemMu.Lock()
+	same := sig == d.badSemLast && now.Sub(d.badSemAt) < badSemRepeat
+	if !same {
+		d.badSemLast, d.badSemAt = sig, now
+	}
+	d.badSemMu.Unlock()
+	if same {
+		return
+	}
+	for _, b := range bad {
+		d.log.Warn("skipping unreadable line", "file", SemProcPath, "problem", b, "repeats_logged_every", badSemRepeat)
+	}
 }

@@ -48,9 +48,24 @@ type SemArray struct {
 // semColumns is the kernel's layout since 2.6; used when the header is missing.
 var semColumns = []string{"key", "semid", "perms", "nsems", "uid", "gid", "cuid", "cgid", "otime", "ctime"}
 
+// Bounds of one read of /proc/sysvipc/sem, which a crafted mount can fill
+// with anything: MaxSemArrays is the kernel's default IPCMNI (no namespace
+// holds more arrays unless booted with ipcmni_extend); maxBadExamples the
+// unreadable lines quoted, the rest only counted.
+const (
+	MaxSemArrays   = 32768
+	maxBadExamples = 3
+)
+
+// maxUnixTime is the last second JSON can encode (year 9999): a later ctime
+// cannot be real, and would make every report fail to encode.
+const maxUnixTime = 253402300799
+
 // ParseSemProc reads /proc/sysvipc/sem. Columns are found by the header's
 // names, so added or reordered columns do no harm; a line that cannot be read
-// is skipped and reported in bad (one message per line), never fatal.
+// is skipped, never fatal. bad quotes the first few such lines and ends with
+// a count of the others, and of arrays past MaxSemArrays (ignored): its
+// length is bounded whatever the file holds.
 func ParseSemProc(r io.Reader) (arrays []SemArray, bad []string, err error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 4096), 1<<20)
@@ -58,7 +73,15 @@ func ParseSemProc(r io.Reader) (arrays []SemArray, bad []string, err error) {
 	for i, name := range semColumns {
 		col[name] = i
 	}
-	lineNo := 0
+	lineNo, badLines, over := 0, 0, 0
+	defer func() {
+		if n := badLines - min(badLines, maxBadExamples); n > 0 {
+			bad = append(bad, fmt.Sprintf("%d more unreadable lines", n))
+		}
+		if over > 0 {
+			bad = append(bad, fmt.Sprintf("%d arrays past the first %d ignored", over, MaxSemArrays))
+		}
+	}()
 	for sc.Scan() {
 		lineNo++
 		fields := strings.Fields(sc.Text())
@@ -79,7 +102,17 @@ func ParseSemProc(r io.Reader) (arrays []SemArray, bad []string, err error) {
 		}
 		a, err := parseSemLine(fields, col)
 		if err != nil {
-			bad = append(bad, fmt.Sprintf("line %d %q: %v", lineNo, strings.TrimSpace(sc.Text()), err))
+			if badLines++; badLines <= maxBadExamples {
+				text := strings.TrimSpace(sc.Text())
+				if len(text) > 200 {
+					text = text[:200] + "..."
+				}
+				bad = append(bad, fmt.Sprintf("line %d %q: %v", lineNo, text, err))
+			}
+			continue
+		}
+		if len(arrays) >= MaxSemArrays {
+			over++
 			continue
 		}
 		arrays = append(arrays, a)
@@ -92,6 +125,10 @@ func ParseSemProc(r io.Reader) (arrays []SemArray, bad []string, err error) {
 
 func parseSemLine(fields []string, col map[string]int) (SemArray, error) {
 	var a SemArray
+	// The kernel prints every column on every line: a shorter line is not an array.
+	if len(fields) < len(col) {
+		return a, fmt.Errorf("%d fields, want %d (one per column)", len(fields), len(col))
+	}
 	get := func(name string, required bool, _ int, set func(int64)) error {
 		i, ok := col[name]
 		if !ok {
@@ -144,6 +181,14 @@ func parseSemLine(fields []string, col map[string]int) (SemArray, error) {
 	}
 	if a.SemID < 0 {
 		return a, fmt.Errorf("negative semid %d", a.SemID)
+	}
+	for _, t := range []struct {
+		name string
+		t    time.Time
+	}{{"ctime", a.CTime}, {"otime", a.OTime}} {
+		if u := t.t.Unix(); !t.t.IsZero() && (u < 0 || u > maxUnixTime) {
+			return a, fmt.Errorf("%s %d: not a time (before 1970 or after year 9999)", t.name, u)
+		}
 	}
 	return a, nil
 }

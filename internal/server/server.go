@@ -101,13 +101,18 @@ func JSONHandler(doc func() any, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, doc(), log) })
 }
 
+// writeJSON encodes v whole before answering: a value that cannot be
+// encoded (a time past year 9999, say) is a 500 with the reason, never a 200
+// with an empty or cut body.
 func writeJSON(w http.ResponseWriter, v any, log *slog.Logger) {
-	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		log.Debug("write JSON response", "err", err)
+	body, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		log.Error("encode JSON response", "err", err)
+		http.Error(w, "encode response: "+err.Error(), http.StatusInternalServerError)
+		return
 	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(append(body, '\n'))
 }
 
 // Filter selects events for a stream.
