@@ -108,7 +108,7 @@ vmtest: deps
 # the scenarios of internal/systemtest/scenario. The guest disk is cached in
 # .systemtest/cache by a hash of its inputs. make systemtest KERNELS=6.1
 # Guests boot SYSTEMTEST_PARALLEL at a time (one vCPU each).
-SYSTEMTEST_TIMEOUT ?= 10m
+SYSTEMTEST_TIMEOUT ?= 15m
 SYSTEMTEST_PARALLEL ?= 2
 SYSTEMTEST_ARGS ?=
 systemtest: deps build
