@@ -8,7 +8,7 @@ ARGS ?=
 # Kernel matrix for vmtest: one line per kernel in this file.
 KERNELS_FILE := testdata/vmtest/kernels.txt
 APT_BUILD := clang-19 llvm-19 libbpf-dev bpftool
-APT_TEST := docker.io runc iproute2 busybox-static qemu-system-x86 xz-utils cpio kmod chromium curl prometheus
+APT_TEST := docker.io runc iproute2 busybox-static qemu-system-x86 xz-utils cpio kmod chromium curl prometheus mmdebstrap e2fsprogs
 # Kernels whose vmlinuz glob is under /boot/ are installed with apt; the others
 # (older suites' kernels) are unpacked into the directory their glob names
 # before /boot/: "package root" pairs.
@@ -26,7 +26,7 @@ VMTEST_TIMEOUT ?= 5m
 # (the QEMU kernels' land in .vmtest/<kernel>/results.jsonl).
 HOST_RESULTS := .vmtest/host/results.jsonl
 
-.PHONY: all build image rules-test run test deps generate generate-locked check-generate vmlinux vmtest matrix-host matrix-table matrix-check bench bench-vm bench-events
+.PHONY: all build image rules-test run test deps generate generate-locked check-generate vmlinux vmtest matrix-host matrix-table matrix-check bench bench-vm bench-events systemtest systemtest-table systemtest-check
 
 all: build
 
@@ -121,6 +121,26 @@ vmlinux:
 vmtest: deps
 	$(GO) run ./internal/vmtest/cmd/vmtest -kernels '$(KERNELS)' -run '$(RUN)' \
 		-packages '$(VMTEST_PACKAGES)' -timeout $(VMTEST_TIMEOUT)
+
+# The whole product on a Debian node in QEMU (systemd, journald, udev, dockerd,
+# Prometheus, the observer as deploy/systemd/observer.service), once per kernel:
+# the scenarios of internal/systemtest/scenario. The guest disk is cached in
+# .systemtest/cache by a hash of its inputs. make systemtest KERNELS=6.1
+# Guests boot SYSTEMTEST_PARALLEL at a time (one vCPU each).
+SYSTEMTEST_TIMEOUT ?= 15m
+SYSTEMTEST_PARALLEL ?= 2
+SYSTEMTEST_ARGS ?=
+systemtest: deps build
+	$(GO) run ./internal/systemtest/cmd/systemtest -kernels '$(KERNELS)' -timeout $(SYSTEMTEST_TIMEOUT) \
+		-parallel $(SYSTEMTEST_PARALLEL) $(SYSTEMTEST_ARGS)
+
+# Rewrites the README's systemtest tables from the last run's results.
+systemtest-table:
+	$(GO) run ./internal/systemtest/cmd/systemtest -table
+
+# Fails with a diff when the README's systemtest verdicts are not the last run's.
+systemtest-check:
+	$(GO) run ./internal/systemtest/cmd/systemtest -check
 
 # Host attach-mode results alone (make test collects them too).
 matrix-host:

@@ -188,3 +188,67 @@ func KernelImage(k Kernel, modDir string, want []string) ([]byte, []string, erro
 	}
 	return buf.Bytes(), order, nil
 }
+
+// BootInitramfs packs a busybox initramfs for booting a disk: the modules
+// wanted that the kernel does not have built in (listed in modules.dep, with
+// their dependencies, decompressed) under /modules, in load order, and the
+// given /init script, which finds them in $MODULES. For kernels whose package
+// ships no initrd (Debian 11's 5.10).
+func BootInitramfs(modDir string, want []string, initScript string) ([]byte, []string, error) {
+	f, err := os.Open(filepath.Join(modDir, "modules.dep"))
+	if err != nil {
+		return nil, nil, err
+	}
+	deps, err := ParseModulesDep(f)
+	f.Close()
+	if err != nil {
+		return nil, nil, fmt.Errorf("parsing modules.dep: %w", err)
+	}
+	var modular []string
+	for _, m := range want {
+		if _, ok := deps[strings.ReplaceAll(m, "-", "_")]; ok {
+			modular = append(modular, m)
+		}
+	}
+	order, err := deps.LoadOrder(modular)
+	if err != nil {
+		return nil, nil, err
+	}
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := newCPIO(zw)
+	for _, d := range []string{"dev", "proc", "sys", "newroot", "modules"} {
+		if err := c.mkdirAll(d); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := c.charDev("dev/console", 5, 1); err != nil {
+		return nil, nil, err
+	}
+	if err := addBusybox(c); err != nil {
+		return nil, nil, err
+	}
+	for _, m := range order {
+		data, err := readModule(modDir, deps[m].path)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := c.file("modules/"+m+".ko", 0o644, data); err != nil {
+			return nil, nil, err
+		}
+	}
+	script := "#!/bin/sh\nMODULES=" + shellQuote(strings.Join(order, " ")) + "\n" + initScript
+	if err := c.file("init", 0o755, []byte(script)); err != nil {
+		return nil, nil, err
+	}
+	if err := c.close(); err != nil {
+		return nil, nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, nil, err
+	}
+	return buf.Bytes(), order, nil
+}

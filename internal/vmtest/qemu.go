@@ -37,13 +37,26 @@ func DefaultQEMU() QEMU {
 // line to the log and to onLine. A timeout is reported as an error that wraps
 // context.DeadlineExceeded.
 func (q QEMU) Boot(ctx context.Context, vmlinuz, initrd string, log io.Writer, onLine func(string)) error {
+	return q.Run(ctx, Guest{Kernel: vmlinuz, Initrd: initrd, Append: "console=ttyS0 quiet panic=-1"}, log, onLine)
+}
+
+// Guest is what one boot runs: a kernel, its initrd, its command line and
+// any further QEMU arguments (disks).
+type Guest struct {
+	Kernel, Initrd, Append string
+	Extra                  []string
+}
+
+// Run boots g like Boot.
+func (q QEMU) Run(ctx context.Context, g Guest, log io.Writer, onLine func(string)) error {
 	args := append([]string{}, q.Accel...)
 	args = append(args,
 		"-m", q.Memory, "-smp", fmt.Sprint(q.CPUs),
-		"-kernel", vmlinuz, "-initrd", initrd,
-		"-append", "console=ttyS0 quiet panic=-1",
+		"-kernel", g.Kernel, "-initrd", g.Initrd,
+		"-append", g.Append,
 		"-nographic", "-no-reboot",
 	)
+	args = append(args, g.Extra...)
 	cmd := exec.CommandContext(ctx, q.Binary, args...)
 	cmd.Stdin = nil // -nographic would otherwise read the monitor from our terminal
 	pr, pw, err := os.Pipe()

@@ -239,32 +239,38 @@ func RenderTable(cols []Column) (string, error) {
 	return b.String(), nil
 }
 
-// markerSpan finds the text between the markers.
-func markerSpan(doc string) (start, end int, err error) {
-	if strings.Count(doc, TableBegin) != 1 || strings.Count(doc, TableEnd) != 1 {
-		return 0, 0, fmt.Errorf("want exactly one %s and one %s", TableBegin, TableEnd)
+// Block is a generated part of a document between two marker lines.
+type Block struct{ Begin, End string }
+
+// MatrixBlock is the README's attach-mode table.
+var MatrixBlock = Block{TableBegin, TableEnd}
+
+// span finds the text between the markers.
+func (m Block) span(doc string) (start, end int, err error) {
+	if strings.Count(doc, m.Begin) != 1 || strings.Count(doc, m.End) != 1 {
+		return 0, 0, fmt.Errorf("want exactly one %s and one %s", m.Begin, m.End)
 	}
-	start = strings.Index(doc, TableBegin) + len(TableBegin)
-	end = strings.Index(doc, TableEnd)
+	start = strings.Index(doc, m.Begin) + len(m.Begin)
+	end = strings.Index(doc, m.End)
 	if end < start {
-		return 0, 0, fmt.Errorf("%s comes before %s", TableEnd, TableBegin)
+		return 0, 0, fmt.Errorf("%s comes before %s", m.End, m.Begin)
 	}
 	return start, end, nil
 }
 
-// ReplaceTable puts block between the markers.
-func ReplaceTable(doc, block string) (string, error) {
-	start, end, err := markerSpan(doc)
+// Replace puts block between the markers.
+func (m Block) Replace(doc, block string) (string, error) {
+	start, end, err := m.span(doc)
 	if err != nil {
 		return "", err
 	}
 	return doc[:start] + "\n" + block + doc[end:], nil
 }
 
-// CheckTable returns "" when the block between the markers is block, else a
-// line diff (- in the document, + from the run).
-func CheckTable(doc, block string) (diff string, err error) {
-	start, end, err := markerSpan(doc)
+// Check returns "" when the text between the markers is block, else a line
+// diff (- in the document, + from the run).
+func (m Block) Check(doc, block string) (diff string, err error) {
+	start, end, err := m.span(doc)
 	if err != nil {
 		return "", err
 	}
@@ -274,6 +280,12 @@ func CheckTable(doc, block string) (diff string, err error) {
 	}
 	return lineDiff(splitLines(have), splitLines(block)), nil
 }
+
+// ReplaceTable puts the attach-mode table between its markers.
+func ReplaceTable(doc, block string) (string, error) { return MatrixBlock.Replace(doc, block) }
+
+// CheckTable compares the attach-mode table with block (see Block.Check).
+func CheckTable(doc, block string) (diff string, err error) { return MatrixBlock.Check(doc, block) }
 
 func splitLines(s string) []string {
 	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")

@@ -1,0 +1,224 @@
+package scenario
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+const (
+	dockerConfig = "/etc/docker/daemon.json"
+	// dmImage is a busybox-only image for the devicemapper daemon (its graph
+	// is separate from overlay2's; a small image imports fast).
+	dmImage = "dmtest:latest"
+)
+
+// dmCookies lists the udev-cookie semaphore arrays (key 0x0d4dXXXX) in
+// /proc/sysvipc/sem: semid by key.
+func dmCookies() (map[int]string, error) {
+	b, err := os.ReadFile("/proc/sysvipc/sem")
+	if err != nil {
+		return nil, err
+	}
+	out := map[int]string{}
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		key, err1 := strconv.ParseInt(f[0], 10, 64)
+		id, err2 := strconv.Atoi(f[1])
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		k := fmt.Sprintf("0x%08x", uint32(key))
+		if strings.HasPrefix(k, "0x0d4d") {
+			out[id] = k
+		}
+	}
+	return out, nil
+}
+
+// semResidue: dockerd on the devicemapper driver (loop-lvm) is SIGKILLed
+// during container create/remove loops. libdevmapper's udev cookies it leaves
+// are residue with dockerd as their creator, observer_sem_arrays_used_ratio
+// moves, and `observer residue --clean dm-sem` removes only those.
+func semResidue(ctx context.Context, n *Node, t *T) error {
+	orig, err := os.ReadFile(dockerConfig)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(noRestart), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(noRestart, []byte("[Service]\nRestart=no\n"), 0o644); err != nil {
+		return err
+	}
+	defer func() {
+		// Back to overlay2 with auto-restart, as the node was.
+		bg := context.Background()
+		os.WriteFile(dockerConfig, orig, 0o644)
+		os.Remove(noRestart)
+		Sh(bg, "systemctl", "daemon-reload")
+		Sh(bg, "systemctl", "restart", "docker")
+		waitDocker(bg)
+	}()
+	for _, m := range []string{"dm_mod", "dm_thin_pool", "loop"} {
+		if _, err := Sh(ctx, "modprobe", m); err != nil {
+			return Unavailable("devicemapper: modprobe %s: %v", m, err)
+		}
+	}
+	if err := os.WriteFile(dockerConfig, []byte(`{"debug": true, "storage-driver": "devicemapper"}`+"\n"), 0o644); err != nil {
+		return err
+	}
+	if _, err := Sh(ctx, "systemctl", "daemon-reload"); err != nil {
+		return err
+	}
+	if _, err := Sh(ctx, "systemctl", "restart", "docker"); err != nil {
+		return err
+	}
+	if err := waitDocker(ctx); err != nil {
+		return err
+	}
+	info, err := Docker(ctx, "info")
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(info, "Storage Driver: devicemapper") {
+		return fmt.Errorf("dockerd did not start on devicemapper:\n%s", info)
+	}
+	udevSync := "unknown"
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Udev Sync Supported: "); ok {
+			udevSync = v
+		}
+	}
+	t.Logf("dockerd on devicemapper (loop-lvm), udev sync supported: %s", udevSync)
+	if err := importTiny(ctx); err != nil {
+		return err
+	}
+	ratioBefore, err := n.WaitQuery(ctx, `observer_sem_arrays_used_ratio`, 20*time.Second, func(float64) bool { return true })
+	if err != nil {
+		return err
+	}
+	// A semaphore that is not a cookie: --clean dm-sem must leave it.
+	out, err := Sh(ctx, "ipcmk", "-S", "1")
+	if err != nil {
+		return err
+	}
+	f := strings.Fields(out)
+	control, _ := strconv.Atoi(f[len(f)-1])
+	defer Sh(context.Background(), "ipcrm", "-s", strconv.Itoa(control))
+
+	mark := n.Mark()
+	var leaked map[int]string
+	kills := 0
+	for kills < 3 {
+		kills++
+		if err := dmKillRound(ctx, t, kills); err != nil {
+			return err
+		}
+		leaked, err = dmCookies()
+		if err != nil {
+			return err
+		}
+		if len(leaked) > 0 {
+			break
+		}
+		if _, err := Sh(ctx, "systemctl", "restart", "docker"); err != nil {
+			return err
+		}
+		if err := waitDocker(ctx); err != nil {
+			return err
+		}
+	}
+	made := n.Events(mark, func(e Event) bool {
+		return e.Str("type") == "sem_create" && strings.HasPrefix(fmt.Sprintf("0x%08x", uint32(int32(e.Num("key")))), "0x0d4d")
+	})
+	t.Logf("%d SIGKILLs; %d udev cookies created (sem_create events), %d left: %v", kills, len(made), len(leaked), leaked)
+	if len(made) == 0 {
+		t.Fact("libdevmapper made no udev cookies (udev sync %s): nothing to leak", udevSync)
+		return nil
+	}
+	if len(leaked) == 0 {
+		t.Fact("dockerd on devicemapper made udev cookies; %d SIGKILLs left none (udev completed each before the kill)", kills)
+		t.Measure("%d cookies made", len(made))
+		return nil
+	}
+	for id, key := range leaked {
+		it, err := waitResidue(ctx, guestGrace+5*guestInterval+10*time.Second, isSem(id))
+		if err != nil {
+			return fmt.Errorf("leaked cookie %d (key %s) not reported: %w", id, key, err)
+		}
+		if it.Kind != "dm_udev_cookie" || it.Creator.Comm != "dockerd" {
+			return fmt.Errorf("cookie %d reported as kind %q creator %q, want dm_udev_cookie by dockerd", id, it.Kind, it.Creator.Comm)
+		}
+		t.Logf("residue: %s; remove: %s", it.Reason, it.Remove)
+	}
+	ratioAfter, err := n.WaitQuery(ctx, `observer_sem_arrays_used_ratio`, 20*time.Second, func(v float64) bool { return v > ratioBefore.Value })
+	if err != nil {
+		return fmt.Errorf("observer_sem_arrays_used_ratio did not move from %v: %w", ratioBefore.Value, err)
+	}
+	out, err = Sh(ctx, "observer", "residue", "--clean", "dm-sem", "--older-than", "0s")
+	if err != nil {
+		return err
+	}
+	t.Logf("observer residue --clean dm-sem:\n%s", out)
+	left, err := dmCookies()
+	if err != nil {
+		return err
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("cookies left after --clean dm-sem: %v", left)
+	}
+	if _, err := Sh(ctx, "ipcs", "-s", "-i", strconv.Itoa(control)); err != nil {
+		return fmt.Errorf("--clean dm-sem removed the non-cookie semaphore %d: %w", control, err)
+	}
+	t.Fact("dockerd on devicemapper SIGKILLed in create/remove loops: leaked udev cookies reported as dm_udev_cookie by dockerd, observer_sem_arrays_used_ratio rose, `--clean dm-sem` removed only them")
+	t.Measure("%d SIGKILLs, %d cookies made, %d leaked; used ratio %.4f -> %.4f", kills, len(made), len(leaked), ratioBefore.Value, ratioAfter.Value)
+	return nil
+}
+
+func dmKillRound(ctx context.Context, t *T, round int) error {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	count := 0
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			id, err := Docker(ctx, "create", dmImage, "true")
+			if err == nil {
+				Docker(ctx, "rm", id)
+				count++
+			} else {
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+	})
+	delay := time.Duration(2000+rand.IntN(4000)) * time.Millisecond
+	time.Sleep(delay)
+	pid, err := mainPID(ctx, "docker")
+	if err == nil && pid > 0 {
+		_, err = Sh(ctx, "kill", "-KILL", strconv.Itoa(pid))
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("round %d: dockerd pid %d SIGKILLed after %s (%d create/remove)", round, pid, delay, count)
+	return err
+}
+
+// importTiny imports a busybox-only image.
+func importTiny(ctx context.Context) error {
+	_, err := Sh(ctx, "sh", "-c", `d=$(mktemp -d) && mkdir -p $d/bin && cp /bin/busybox $d/bin/ && ln -s busybox $d/bin/true && ln -s busybox $d/bin/sh && tar -C $d -c . | docker import - `+dmImage+` && rm -rf $d`)
+	return err
+}
