@@ -59,6 +59,14 @@ func appendHeader(b []byte, h *Header) []byte {
 		b = append(b, `,"container_image":`...)
 		b = appendString(b, h.ContainerImage)
 	}
+	for _, f := range [...]struct {
+		key, val string
+	}{{`,"pod":`, h.Pod}, {`,"pod_namespace":`, h.PodNamespace}, {`,"pod_container":`, h.PodContainer}} {
+		if f.val != "" {
+			b = append(b, f.key...)
+			b = appendString(b, f.val)
+		}
+	}
 	for _, ns := range [...]struct {
 		key string
 		v   uint32

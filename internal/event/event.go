@@ -87,6 +87,13 @@ type CgroupChange struct {
 	Path string `json:"path"`
 }
 
+// Types lists every event type this build produces, for filters to check
+// names against.
+func Types() []string {
+	return []string{TypeRenameExdev, TypeSignal, TypeDaemonExit, TypeCgroupMkdir, TypeCgroupRmdir, TypeCopyUp,
+		TypeSemCreate, TypeSemRemove, TypeVethCreate, TypeVethDelete, TypeResidue}
+}
+
 // Decode parses one JSON event line back into its typed form, for captures and
 // replay. Unknown types are an error wrapping ErrUnknownType (DecodeOrKeep keeps
 // them), never a panic.

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -171,6 +172,10 @@ func ParseFilter(q map[string][]string) (Filter, error) {
 	for _, v := range q["type"] {
 		for _, t := range strings.Split(v, ",") {
 			if t = strings.TrimSpace(t); t != "" {
+				// A typo would otherwise give a stream that stays silent forever.
+				if !slices.Contains(event.Types(), t) {
+					return f, fmt.Errorf("type %q: unknown event type (known: %s)", t, strings.Join(event.Types(), ", "))
+				}
 				f.Types[t] = true
 			}
 		}

@@ -127,3 +127,15 @@ func TestEventStreamsAreBounded(t *testing.T) {
 		t.Fatalf("stream %d: status %d, want 503", MaxStreams+1, resp.StatusCode)
 	}
 }
+
+func TestParseFilterRefusesUnknownTypes(t *testing.T) {
+	_, err := ParseFilter(url.Values{"type": {"signal,rename_exdv"}})
+	if err == nil || !strings.Contains(err.Error(), `"rename_exdv"`) || !strings.Contains(err.Error(), "rename_exdev") {
+		t.Fatalf("err = %v, want the unknown type named with the known ones", err)
+	}
+	for _, ty := range event.Types() {
+		if _, err := ParseFilter(url.Values{"type": {ty}}); err != nil {
+			t.Errorf("type %s: %v", ty, err)
+		}
+	}
+}
