@@ -60,7 +60,7 @@ var rootModules = []string{"virtio_pci", "virtio_blk", "crc32c_generic", "ext4"}
 
 // mountRoot is the /init of a built initramfs: load the modules, mount the
 // disk and hand over to systemd.
-const mountRoot = `export PATH=/bin
+const mountRoot = `export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
