@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/observer-dev/observer/internal/capture"
 	"github.com/observer-dev/observer/internal/config"
 	"github.com/observer-dev/observer/internal/container"
@@ -51,10 +49,7 @@ func TestCaptureOnFullDisk(t *testing.T) {
 	testenv.RequireRoot(t)
 	dir := filepath.Join(t.TempDir(), "captures")
 	os.Mkdir(dir, 0o700)
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=64k,mode=0700"); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v", err)
-	}
-	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	testenv.SmallTmpfs(t, dir, "64k")
 
 	cfg, err := config.Parse([]string{"--capture-dir", dir, "--incident-rules", "none"}, config.Defaults{}, io.Discard)
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 	"github.com/observer-dev/observer/internal/bus"
 	"github.com/observer-dev/observer/internal/event"
 	"github.com/observer-dev/observer/internal/testenv"
-	"golang.org/x/sys/unix"
 )
 
 // A full disk stopped the --events file for good: after space was freed no
@@ -24,10 +23,7 @@ import (
 func TestFullDiskResumesAndCountsEveryMissedEvent(t *testing.T) {
 	testenv.RequireRoot(t)
 	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=256k"); err != nil {
-		t.Skipf("mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	testenv.SmallTmpfs(t, dir, "256k")
 	defer func(d time.Duration) { RetryInterval = d }(RetryInterval)
 	RetryInterval = 20 * time.Millisecond
 

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/observer-dev/observer/internal/event"
 	"github.com/observer-dev/observer/internal/recorder"
 	"github.com/observer-dev/observer/internal/testenv"
@@ -21,10 +19,7 @@ import (
 func TestCaptureOnAFullDiskLeavesNoEmptyFile(t *testing.T) {
 	testenv.RequireRoot(t)
 	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=64k"); err != nil {
-		t.Skipf("mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	testenv.SmallTmpfs(t, dir, "64k")
 	store, err := OpenStore(filepath.Join(dir, "caps"), 10, 1<<30)
 	if err != nil {
 		t.Fatal(err)

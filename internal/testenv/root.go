@@ -40,3 +40,15 @@ func Cgroup2Mount(t testing.TB) string {
 	t.Skip("no cgroup v2 hierarchy mounted")
 	return ""
 }
+
+// SmallTmpfs mounts a tmpfs of the given size (e.g. "64k") on dir, unmounted
+// when the test ends: a real file system that fills up, for the full-disk
+// tests. It requires root; as root a failed mount fails the test.
+func SmallTmpfs(t testing.TB, dir, size string) {
+	t.Helper()
+	RequireRoot(t)
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=0700"); err != nil {
+		t.Fatalf("mount a %s tmpfs on %s: %v", size, dir, err)
+	}
+	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+}
