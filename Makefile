@@ -26,7 +26,7 @@ VMTEST_TIMEOUT ?= 5m
 # (the QEMU kernels' land in .vmtest/<kernel>/results.jsonl).
 HOST_RESULTS := .vmtest/host/results.jsonl
 
-.PHONY: all build image rules-test run test deps generate generate-locked check-generate vmlinux vmtest matrix-host matrix-table matrix-check bench bench-vm bench-events systemtest systemtest-table systemtest-check
+.PHONY: all build image rules-test run test deps generate generate-locked syscalls check-generate vmlinux vmtest matrix-host matrix-table matrix-check bench bench-vm bench-events systemtest systemtest-table systemtest-check
 
 all: build
 
@@ -108,9 +108,15 @@ generate-locked:
 	cp $(GEN_DIR)/tracer/*_bpfel.go $(GEN_DIR)/tracer/*_bpfel.o tracer/
 	rm -rf $(GEN_DIR)
 
+# The syscall-number tables (internal/syscalls, amd64 and arm64) from
+# golang.org/x/sys at the version go.mod pins.
+syscalls:
+	$(GO) generate ./internal/syscalls
+
 # CI: regenerating must not change a committed file.
-check-generate: generate
-	@git diff --exit-code --stat -- tracer/ || { echo "generated files are stale: run make generate and commit"; exit 1; }
+check-generate: generate syscalls
+	@git diff --exit-code --stat -- tracer/ internal/syscalls/ || { echo "generated files are stale: run make generate syscalls and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- tracer/ internal/syscalls/)" || { git status --short -- tracer/ internal/syscalls/; echo "generation left untracked files: commit them"; exit 1; }
 
 # vmlinux.h comes from the running kernel's BTF.
 vmlinux:

@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/observer-dev/observer/internal/event"
+	"github.com/observer-dev/observer/internal/syscalls"
 )
 
 func decodeCopyUp(raw []byte) (event.Event, error) {
@@ -86,24 +87,6 @@ func fileType(mode uint32) string {
 	return "unknown"
 }
 
-// x86-64 numbers (arch/x86/entry/syscalls/syscall_64.tbl) of the syscalls that
-// can copy a file up, or be on the stack when it happens. The BPF program reads
-// the number from the task's user registers, so the table is per architecture;
-// amd64 is the only one the kprobe programs support today (see gen.go).
-var copyUpSyscalls = map[int64]string{
-	0: "read", 1: "write", 2: "open", 9: "mmap", 17: "pread64", 18: "pwrite64",
-	40: "sendfile", 59: "execve", 76: "truncate", 77: "ftruncate",
-	82: "rename", 83: "mkdir", 84: "rmdir", 85: "creat", 86: "link", 87: "unlink",
-	88: "symlink", 90: "chmod", 91: "fchmod", 92: "chown", 93: "fchown", 94: "lchown",
-	132: "utime", 133: "mknod", 188: "setxattr", 189: "lsetxattr", 190: "fsetxattr",
-	197: "removexattr", 198: "lremovexattr", 199: "fremovexattr", 235: "utimes",
-	257: "openat", 258: "mkdirat", 259: "mknodat", 260: "fchownat", 261: "futimesat",
-	263: "unlinkat", 264: "renameat", 265: "linkat", 266: "symlinkat", 268: "fchmodat",
-	275: "splice", 280: "utimensat", 285: "fallocate", 316: "renameat2",
-	322: "execveat", 326: "copy_file_range", 426: "io_uring_enter", 437: "openat2",
-	452: "fchmodat2", 463: "setxattrat", 466: "removexattrat",
-}
-
 // syscallName names the trigger; -1 and -2 are the BPF program's markers for a
 // kernel thread and an io_uring worker, which have no syscall of their own, -3
 // for user registers it could not find (kernels before bpf_task_pt_regs).
@@ -116,10 +99,7 @@ func syscallName(nr int64) string {
 	case -3:
 		return "unknown"
 	}
-	if n, ok := copyUpSyscalls[nr]; ok {
-		return n
-	}
-	return fmt.Sprintf("syscall_%d", nr)
+	return syscalls.Name(nr)
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -1,19 +1,15 @@
 package latency
 
 import (
-	"fmt"
 	"math"
 
 	"github.com/observer-dev/observer/internal/sensor"
+	"github.com/observer-dev/observer/internal/syscalls"
 )
 
-// SyscallName names an x86-64 syscall number, or "nr_N" for one it does not know.
-func SyscallName(nr uint32) string {
-	if n, ok := syscallNames[nr]; ok {
-		return n
-	}
-	return fmt.Sprintf("nr_%d", nr)
-}
+// SyscallName names a syscall number of the running architecture, or
+// "syscall_N" for one it does not know.
+func SyscallName(nr uint32) string { return syscalls.Name(int64(nr)) }
 
 // bucketBounds returns bucket i's range in nanoseconds: [2^i, 2^(i+1)),
 // with bucket 0 starting at 0.

@@ -4,6 +4,8 @@ import (
 	"math"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/observer-dev/observer/internal/sensor"
 )
 
@@ -67,7 +69,7 @@ func TestSub(t *testing.T) {
 }
 
 func TestSyscallName(t *testing.T) {
-	if SyscallName(110) != "getppid" || SyscallName(35) != "nanosleep" || SyscallName(9999) != "nr_9999" {
-		t.Error(SyscallName(110), SyscallName(35), SyscallName(9999))
+	if SyscallName(unix.SYS_GETPPID) != "getppid" || SyscallName(unix.SYS_NANOSLEEP) != "nanosleep" || SyscallName(9999) != "syscall_9999" {
+		t.Error(SyscallName(unix.SYS_GETPPID), SyscallName(unix.SYS_NANOSLEEP), SyscallName(9999))
 	}
 }
