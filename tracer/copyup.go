@@ -2,11 +2,29 @@ package tracer
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
+	"golang.org/x/sys/unix"
+
+	"github.com/observer-dev/observer/internal/event"
 )
+
+// The copyup sensor: overlayfs copying a file up from a lower layer
+// (bpf/copyup.bpf.c). Naming: the sensor, its files and Go identifiers say
+// copyup/CopyUp; its JSON event type stays "copy_up" (event.TypeCopyUp, the
+// user-visible schema) and its C record is struct copy_up_event.
+var copyUpSensor = sensorDef{
+	name:      SensorCopyUp,
+	load:      loadCopyup,
+	modes:     []Mode{ModeFentry, ModeKprobe},
+	configure: configureCopyUp,
+	variant:   copyUpVariant,
+	decode:    decodeCopyUp,
+	ringBytes: 2 << 20,
+}
 
 // The function a reflink copy-up goes through differs by kernel: Debian's 6.1
 // overlay calls do_clone_file_range (vfs_clone_file_range is a wrapper around
@@ -60,3 +78,148 @@ func hookTarget(section string) string {
 	_, fn, _ := strings.Cut(section, "/")
 	return fn
 }
+
+// copyUpVariant probes the kernel's BTF for overlay's types. fentry needs
+// them regardless (its attach targets are overlay's functions), so only the
+// kprobe mode falls back.
+func copyUpVariant(spec *ebpf.CollectionSpec, m Mode, _ *Options) (string, error) {
+	if m != ModeKprobe {
+		return TypesOverlay, nil
+	}
+	have, err := kernelHasType("overlay", overlayProbeType)
+	if err != nil {
+		return "", fmt.Errorf("probe overlay BTF: %w", err)
+	}
+	if have {
+		return TypesOverlay, nil
+	}
+	var vars copyupVariableSpecs
+	if err := spec.Assign(&vars); err != nil {
+		return "", fmt.Errorf("copyup object: %w", err)
+	}
+	if err := vars.VmlinuxOnly.Set(true); err != nil {
+		return "", fmt.Errorf("set vmlinux_only: %w", err)
+	}
+	// Their argument is overlay's copy-up context: nothing to read without its type.
+	for name, p := range spec.Programs {
+		if fn := hookTarget(p.SectionName); fn == "ovl_copy_up_data" || fn == "ovl_copy_up_metadata" {
+			delete(spec.Programs, name)
+		}
+	}
+	return TypesVmlinuxOnly, nil
+}
+
+func decodeCopyUp(raw []byte) (event.Event, error) {
+	r, err := view[copyupCopyUpEvent](raw)
+	if err != nil {
+		return nil, err
+	}
+	if copyupEventType(r.Hdr.Type) != copyupEventTypeEVENT_COPY_UP {
+		return nil, fmt.Errorf("copyup sensor: unexpected record type %d", r.Hdr.Type)
+	}
+	ev := &event.CopyUp{
+		Header:      header(event.TypeCopyUp, &r.Hdr),
+		Path:        copyUpPath(r.Names[:min(int(r.Depth), len(r.Names))], r.Truncated != 0),
+		BytesCopied: r.Bytes,
+		DurationNS:  r.DurationNs,
+		Result:      "ok",
+		Trigger:     syscallName(r.SyscallNr),
+		SyscallNr:   r.SyscallNr,
+	}
+	if r.Ret < 0 {
+		ev.Errno = -r.Ret
+		ev.Result = errnoName(-r.Ret)
+	}
+	if r.HaveMode != 0 {
+		ev.FileType = fileType(r.Mode)
+	}
+	if r.HaveLower != 0 {
+		ok := r.Ret == 0
+		ev.Size, ev.Nlink = ptr(r.Size), ptr(r.Nlink)
+		ev.MetadataOnly = ptr(ok && r.Metacopy != 0)
+		// With index=on overlay keeps the links together through its index.
+		ev.HardlinksBroken = ptr(ok && r.Mode&unix.S_IFMT == unix.S_IFREG && r.Nlink > 1 && r.Indexed == 0)
+	}
+	return ev, nil
+}
+
+// copyUpPath joins the components the BPF program collected leaf first.
+func copyUpPath(names [][64]int8, truncated bool) string {
+	var b strings.Builder
+	if truncated {
+		b.WriteString("...")
+	}
+	for i := len(names) - 1; i >= 0; i-- {
+		b.WriteByte('/')
+		b.WriteString(cString(names[i][:]))
+	}
+	if b.Len() == 0 {
+		return "/"
+	}
+	return b.String()
+}
+
+func errnoName(errno int32) string {
+	if n := unix.ErrnoName(unix.Errno(errno)); n != "" {
+		return n
+	}
+	return fmt.Sprintf("errno_%d", errno)
+}
+
+func fileType(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return "regular"
+	case unix.S_IFDIR:
+		return "directory"
+	case unix.S_IFLNK:
+		return "symlink"
+	case unix.S_IFIFO:
+		return "fifo"
+	case unix.S_IFSOCK:
+		return "socket"
+	case unix.S_IFCHR:
+		return "char_device"
+	case unix.S_IFBLK:
+		return "block_device"
+	}
+	return "unknown"
+}
+
+// x86-64 numbers (arch/x86/entry/syscalls/syscall_64.tbl) of the syscalls that
+// can copy a file up, or be on the stack when it happens. The BPF program reads
+// the number from the task's user registers, so the table is per architecture;
+// amd64 is the only one the kprobe programs support today (see gen.go).
+var copyUpSyscalls = map[int64]string{
+	0: "read", 1: "write", 2: "open", 9: "mmap", 17: "pread64", 18: "pwrite64",
+	40: "sendfile", 59: "execve", 76: "truncate", 77: "ftruncate",
+	82: "rename", 83: "mkdir", 84: "rmdir", 85: "creat", 86: "link", 87: "unlink",
+	88: "symlink", 90: "chmod", 91: "fchmod", 92: "chown", 93: "fchown", 94: "lchown",
+	132: "utime", 133: "mknod", 188: "setxattr", 189: "lsetxattr", 190: "fsetxattr",
+	197: "removexattr", 198: "lremovexattr", 199: "fremovexattr", 235: "utimes",
+	257: "openat", 258: "mkdirat", 259: "mknodat", 260: "fchownat", 261: "futimesat",
+	263: "unlinkat", 264: "renameat", 265: "linkat", 266: "symlinkat", 268: "fchmodat",
+	275: "splice", 280: "utimensat", 285: "fallocate", 316: "renameat2",
+	322: "execveat", 326: "copy_file_range", 426: "io_uring_enter", 437: "openat2",
+	452: "fchmodat2", 463: "setxattrat", 466: "removexattrat",
+}
+
+// syscallName names the trigger; -1 and -2 are the BPF program's markers for a
+// kernel thread and an io_uring worker, which have no syscall of their own, -3
+// for user registers it could not find (kernels before bpf_task_pt_regs).
+func syscallName(nr int64) string {
+	switch nr {
+	case -1:
+		return "kernel"
+	case -2:
+		return "io_uring"
+	case -3:
+		return "unknown"
+	}
+	if n, ok := copyUpSyscalls[nr]; ok {
+		return n
+	}
+	return fmt.Sprintf("syscall_%d", nr)
+}
+
+func ptr[T any](v T) *T { return &v }
