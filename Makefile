@@ -105,7 +105,8 @@ generate-locked:
 	cp -r go.mod go.sum vmlinux.h bpf $(GEN_DIR)/
 	cp tracer/gen.go $(GEN_DIR)/tracer/
 	cd $(GEN_DIR)/tracer && $(GO) generate ./...
-	cp $(GEN_DIR)/tracer/*_bpfel.go $(GEN_DIR)/tracer/*_bpfel.o tracer/
+	rm -f tracer/*_bpfel*.go tracer/*_bpfel*.o
+	cp $(GEN_DIR)/tracer/*_bpfel*.go $(GEN_DIR)/tracer/*_bpfel*.o tracer/
 	rm -rf $(GEN_DIR)
 
 # The syscall-number tables (internal/syscalls, amd64 and arm64) from

@@ -8,10 +8,11 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include "license.h"
 
 #define TASK_COMM_LEN 16
 
-/* Kept in sync with tracer/decode.go. */
+/* The record type in event_header.type; bpf2go emits it for tracer/ (-type event_type). */
 enum event_type {
 	EVENT_RENAME_EXDEV = 1,
 	EVENT_SIGNAL = 2,
@@ -24,6 +25,9 @@ enum event_type {
 	EVENT_VETH_DELETE = 9,
 	EVENT_COPY_UP = 10,
 };
+
+/* Referenced so that bpf2go can generate the Go enum. */
+const enum event_type *unused_event_type __attribute__((unused));
 
 struct event_header {
 	__u64 ts_boot_ns; /* bpf_ktime_get_boot_ns: survives suspend, converted to wall time in userspace */
@@ -83,4 +87,3 @@ static __always_inline void fill_header(struct event_header *h, __u16 type)
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
 }
 
-char LICENSE[] SEC("license") = "GPL";

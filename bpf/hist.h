@@ -9,8 +9,13 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include "license.h"
 
-#define HIST_BUCKETS 40 /* 2^39 ns is about 9 minutes */
+enum hist_size {
+	HIST_BUCKETS = 40, /* 2^39 ns is about 9 minutes */
+};
+/* Referenced so that bpf2go can generate the Go enum. */
+const enum hist_size *unused_hist_size __attribute__((unused));
 
 struct hist {
 	__u64 buckets[HIST_BUCKETS];
@@ -42,4 +47,3 @@ static __always_inline void hist_add(struct hist *h, __u64 ns)
 	h->sum_ns += ns;
 }
 
-char LICENSE[] SEC("license") = "GPL";

@@ -13,8 +13,11 @@ enum overflow_reason {
 	OVERFLOW_SYSCALL_FULL = 2, /* per-syscall map update failed */
 	OVERFLOW_FILTER_UNMATCHED = 3, /* seccomp: a filter exit without its entry, or the reverse */
 	OVERFLOW_FILTER_SLEPT = 4, /* seccomp: the task slept in the filter call (notifier, tracer) */
-	OVERFLOW_REASONS = 5,      /* kept in sync with overflowReasons in tracer/latency.go */
+	OVERFLOW_REASONS = 5,      /* how many; bpf2go emits the enum for tracer/ */
 };
+
+/* Referenced so that bpf2go can generate the Go enum. */
+const enum overflow_reason *unused_overflow_reason __attribute__((unused));
 
 /* Indexed by overflow_reason. */
 struct {

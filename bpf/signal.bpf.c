@@ -10,7 +10,11 @@
  */
 #include "common.h"
 
-#define MAX_WATCH 16
+/* An enum, so that bpf2go emits it for tracer/signal.go. */
+enum watch_size {
+	MAX_WATCH = 16,
+};
+const enum watch_size *unused_watch_size __attribute__((unused));
 
 /* Signals whose default action terminates the process: everything except
  * SIGCHLD(17), SIGCONT(18), SIGSTOP(19), SIGTSTP(20), SIGTTIN(21), SIGTTOU(22),
@@ -24,6 +28,8 @@ enum disposition {
 	DISP_IGNORED = 2,
 	DISP_HANDLED = 3,
 };
+/* Referenced so that bpf2go can generate the Go enum. */
+const enum disposition *unused_disposition __attribute__((unused));
 
 #define TRACE_SIGNAL_IGNORED 1
 

@@ -19,10 +19,13 @@
 #include <bpf/bpf_helpers.h>
 #include "task.h"
 
-/* Syscall numbers are below this on x86-64 (about 470 today); larger ones (x32
- * syscalls, -1 for none) are never tail-called. Kept in sync with
- * tracer/tailcall.go. */
-#define SYSCALL_TAILS 512
+/* Syscall numbers are below SYSCALL_TAILS on x86-64 (about 470 today); larger
+ * ones (x32 syscalls, -1 for none) are never tail-called. An enum, so that
+ * bpf2go emits it for tracer/tailcall.go (-type syscall_tail_size). */
+enum syscall_tail_size {
+	SYSCALL_TAILS = 512,
+};
+const enum syscall_tail_size *unused_syscall_tail_size __attribute__((unused));
 
 /* TS_COMPAT in arch/x86/include/asm/thread_info.h: a 32-bit syscall is running. */
 #define TS_COMPAT 0x0002

@@ -13,7 +13,7 @@ import (
 
 func copyUpRecord(names ...string) copyupCopyUpEvent {
 	var r copyupCopyUpEvent
-	r.Hdr.Type = recCopyUp
+	r.Hdr.Type = uint16(copyupEventTypeEVENT_COPY_UP)
 	for i, n := range names { // leaf first, as the BPF program walks
 		for j := 0; j < len(n); j++ {
 			r.Names[i][j] = int8(n[j])

@@ -29,7 +29,7 @@ func fillHeader(h *rawHeader, typ uint16, comm string) {
 
 func TestDecodeRename(t *testing.T) {
 	var rec renameRenameEvent
-	fillHeader(&rec.Hdr, recRenameExdev, "mv")
+	fillHeader(&rec.Hdr, uint16(renameEventTypeEVENT_RENAME_EXDEV), "mv")
 	rec.Ret, rec.Flags = -18, 1
 	putString(rec.OldPath[:], "/a/dir")
 	putString(rec.NewPath[:], strings.Repeat("x", 300)) // longer than the field: must stay bounded
@@ -53,7 +53,7 @@ func TestDecodeRename(t *testing.T) {
 
 func TestDecodeSignalAndExit(t *testing.T) {
 	var sig signalSignalEvent
-	fillHeader(&sig.Hdr, recSignal, "kill")
+	fillHeader(&sig.Hdr, uint16(signalEventTypeEVENT_SIGNAL), "kill")
 	sig.Signo, sig.Result, sig.TargetPid, sig.TargetTgid, sig.Disposition = 13, 0, 201, 200, 1
 	putString(sig.TargetComm[:], "dockerd")
 	ev, err := decodeSignal(rawBytes(&sig))
@@ -72,7 +72,7 @@ func TestDecodeSignalAndExit(t *testing.T) {
 	}
 
 	var exit signalExitEvent
-	fillHeader(&exit.Hdr, recDaemonExit, "dockerd")
+	fillHeader(&exit.Hdr, uint16(signalEventTypeEVENT_DAEMON_EXIT), "dockerd")
 	for _, c := range []struct {
 		status int32
 		code   int32
@@ -101,7 +101,7 @@ func TestDecodeSignalAndExit(t *testing.T) {
 
 func TestDecodeCgroup(t *testing.T) {
 	var rec cgroupCgroupEvent
-	fillHeader(&rec.Hdr, recCgroupRmdir, "runc")
+	fillHeader(&rec.Hdr, uint16(cgroupEventTypeEVENT_CGROUP_RMDIR), "runc")
 	rec.Id = 1234
 	putString(rec.Path[:], "/docker/abc")
 	ev, err := decodeCgroup(rawBytes(&rec))

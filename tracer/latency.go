@@ -81,36 +81,39 @@ func (o *LatencyOptions) sampleBelow() uint32 {
 	return uint32((uint64(1) << 32) / uint64(o.sampleEvery()))
 }
 
+// The latency sensor: syscall durations, aggregated in the kernel
+// (bpf/latency.bpf.c); no events, read on scrape. Its tp_btf programs carry
+// the other sensors' tail_call mode (tailcall.go).
+var latencySensor = sensorDef{
+	name:      SensorLatency,
+	load:      loadLatency,
+	modes:     []Mode{ModeTPBTF, ModeRawTP},
+	configure: configureLatency,
+	variant: func(spec *ebpf.CollectionSpec, _ Mode, opts *Options) (string, error) {
+		return threadStateVariant(spec, latencyMapStarts, opts.Latency.ForceTIDMap, "")
+	},
+}
+
 func configureLatency(spec *ebpf.CollectionSpec, opts *Options) error {
 	lo := &opts.Latency
 	for name, v := range map[string]any{
-		"sample_every":    lo.sampleEvery(),
-		"sample_below":    lo.sampleBelow(),
-		"containers_only": lo.ContainersOnly,
-		"per_syscall":     lo.PerSyscall,
+		latencyVarSampleEvery:    lo.sampleEvery(),
+		latencyVarSampleBelow:    lo.sampleBelow(),
+		latencyVarContainersOnly: lo.ContainersOnly,
+		latencyVarPerSyscall:     lo.PerSyscall,
 	} {
-		if err := spec.Variables[name].Set(v); err != nil {
+		if err := setVariable(spec, name, v); err != nil {
 			return fmt.Errorf("set %s: %w", name, err)
 		}
 	}
-	if err := lo.sizeHistMap(spec, "latency_hist"); err != nil {
+	if err := lo.sizeHistMap(spec, latencyMapLatencyHist); err != nil {
 		return err
 	}
-	spec.Maps["tracked"].MaxEntries = maxTracked
+	spec.Maps[latencyMapTracked].MaxEntries = maxTracked
 	if !lo.PerSyscall {
-		spec.Maps["syscall_stats"].MaxEntries = 1 // never written
+		spec.Maps[latencyMapSyscallStats].MaxEntries = 1 // never written
 	}
 	return nil
-}
-
-func configureSeccomp(spec *ebpf.CollectionSpec, opts *Options) error {
-	lo := &opts.Latency
-	for name, v := range map[string]any{"sample_every": lo.sampleEvery(), "sample_below": lo.sampleBelow()} {
-		if err := spec.Variables[name].Set(v); err != nil {
-			return fmt.Errorf("set %s: %w", name, err)
-		}
-	}
-	return lo.sizeHistMap(spec, "filter_hist")
 }
 
 // seccompModes names task->seccomp.mode (include/linux/seccomp.h).
@@ -149,7 +152,7 @@ func (t *Tracer) SyscallLatency() (sensor.LatencySnapshot, error) {
 	}
 	var key latencyHistKey
 	var perCPU []latencyHist
-	it := maps["latency_hist"].Iterate()
+	it := maps[latencyMapLatencyHist].Iterate()
 	for it.Next(&key, &perCPU) {
 		l := sensor.SyscallLatency{CgroupID: key.CgroupId, Seccomp: name(seccompModes[:], int(key.Mode))}
 		for _, h := range perCPU {
@@ -167,7 +170,7 @@ func (t *Tracer) SyscallLatency() (sensor.LatencySnapshot, error) {
 	if t.opts.Latency.PerSyscall {
 		var sk latencySyscallKey
 		var stats []latencySyscallStat
-		it := maps["syscall_stats"].Iterate()
+		it := maps[latencyMapSyscallStats].Iterate()
 		for it.Next(&sk, &stats) {
 			s := sensor.SyscallStat{CgroupID: sk.CgroupId, Nr: sk.Nr}
 			for _, c := range stats {
@@ -180,46 +183,15 @@ func (t *Tracer) SyscallLatency() (sensor.LatencySnapshot, error) {
 			return snap, fmt.Errorf("read per-syscall counts: %w", err)
 		}
 	}
-	over := overflowCounts(maps["overflow"])
-	snap.HistOverflow, snap.StorageOverflow, snap.SyscallOverflow = over[0], over[1], over[2]
+	over := overflowCounts(maps[latencyMapOverflow])
+	snap.HistOverflow = over[latencyOverflowReasonOVERFLOW_HIST_FULL]
+	snap.StorageOverflow = over[latencyOverflowReasonOVERFLOW_STORAGE]
+	snap.SyscallOverflow = over[latencyOverflowReasonOVERFLOW_SYSCALL_FULL]
 	return snap, nil
 }
 
-// SeccompFilterTime reads the seccomp sensor's histograms, summed over CPUs.
-func (t *Tracer) SeccompFilterTime() (sensor.SeccompSnapshot, error) {
-	t.mapsMu.RLock()
-	defer t.mapsMu.RUnlock()
-	snap := sensor.SeccompSnapshot{SampleEvery: t.opts.Latency.sampleEvery()}
-	maps, err := t.sensorMaps(SensorSeccomp)
-	if err != nil {
-		return snap, err
-	}
-	var cgroup uint64
-	var perCPU []seccompHist
-	it := maps["filter_hist"].Iterate()
-	for it.Next(&cgroup, &perCPU) {
-		f := sensor.SeccompFilterTime{CgroupID: cgroup}
-		for _, h := range perCPU {
-			for i, b := range h.Buckets {
-				f.Hist.Buckets[i] += b
-			}
-			f.Hist.SumNs += h.SumNs
-			f.Filters = max(f.Filters, h.Aux)
-		}
-		snap.Filter = append(snap.Filter, f)
-	}
-	if err := it.Err(); err != nil {
-		return snap, fmt.Errorf("read seccomp histograms: %w", err)
-	}
-	over := overflowCounts(maps["overflow"])
-	snap.HistOverflow, snap.StorageOverflow = over[0], over[1]
-	snap.Unmatched, snap.Slept = over[3], over[4]
-	return snap, nil
-}
-
-// overflowReasons is OVERFLOW_REASONS in bpf/overflow.h: hist full, storage,
-// syscall full, filter unmatched, filter slept.
-const overflowReasons = 5
+// overflowReasons is OVERFLOW_REASONS in bpf/overflow.h (enum overflow_reason).
+const overflowReasons = int(latencyOverflowReasonOVERFLOW_REASONS)
 
 func overflowCounts(m *ebpf.Map) [overflowReasons]uint64 {
 	var out [overflowReasons]uint64
@@ -251,17 +223,17 @@ func (t *Tracer) ForgetCgroups(ids []uint64) {
 	if maps, err := t.sensorMaps(SensorLatency); err == nil {
 		for _, id := range ids {
 			for mode := range seccompModes {
-				maps["latency_hist"].Delete(latencyHistKey{CgroupId: id, Mode: uint32(mode)})
+				maps[latencyMapLatencyHist].Delete(latencyHistKey{CgroupId: id, Mode: uint32(mode)})
 			}
-			maps["tracked"].Delete(id)
+			maps[latencyMapTracked].Delete(id)
 		}
 		if t.opts.Latency.PerSyscall {
-			deleteWhere[latencySyscallKey](maps["syscall_stats"], func(k *latencySyscallKey) bool { return gone[k.CgroupId] })
+			deleteWhere[latencySyscallKey](maps[latencyMapSyscallStats], func(k *latencySyscallKey) bool { return gone[k.CgroupId] })
 		}
 	}
 	if maps, err := t.sensorMaps(SensorSeccomp); err == nil {
 		for _, id := range ids {
-			maps["filter_hist"].Delete(id)
+			maps[seccompMapFilterHist].Delete(id)
 		}
 	}
 }
@@ -288,7 +260,7 @@ func (t *Tracer) TrackCgroups(want map[uint64]bool) error {
 	if err != nil {
 		return err
 	}
-	m := maps["tracked"]
+	m := maps[latencyMapTracked]
 	var (
 		id    uint64
 		v     uint8
@@ -326,12 +298,12 @@ func (t *Tracer) MeasuredCgroups() []uint64 {
 	defer t.mapsMu.RUnlock()
 	seen := map[uint64]bool{}
 	if maps, err := t.sensorMaps(SensorLatency); err == nil {
-		for _, key := range mapKeys[latencyHistKey](maps["latency_hist"]) {
+		for _, key := range mapKeys[latencyHistKey](maps[latencyMapLatencyHist]) {
 			seen[key.CgroupId] = true
 		}
 	}
 	if maps, err := t.sensorMaps(SensorSeccomp); err == nil {
-		for _, id := range mapKeys[uint64](maps["filter_hist"]) {
+		for _, id := range mapKeys[uint64](maps[seccompMapFilterHist]) {
 			seen[id] = true
 		}
 	}
@@ -360,3 +332,17 @@ func mapKeys[K any](m *ebpf.Map) []K {
 	}
 	return out
 }
+
+// setVariable sets a constant the object declares; a name the object lacks is
+// an error, never a nil dereference.
+func setVariable(spec *ebpf.CollectionSpec, name string, v any) error {
+	vs := spec.Variables[name]
+	if vs == nil {
+		return fmt.Errorf("BPF object has no variable %s", name)
+	}
+	return vs.Set(v)
+}
+
+// The histogram type the sensors emit is the one internal/sensor sums.
+var _ [sensor.HistBuckets]uint64 = latencyHist{}.Buckets
+var _ [latencyHistSizeHIST_BUCKETS]uint64 = latencyHist{}.Buckets

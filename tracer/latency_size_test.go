@@ -50,7 +50,7 @@ func TestHistMapsSized(t *testing.T) {
 		}
 		hm := maps[m]
 		want := (&LatencyOptions{}).histEntries(hm.ValueSize(), cpus)
-		if n := maps["overflow"].MaxEntries(); n != overflowReasons {
+		if n := maps["overflow"].MaxEntries(); n != uint32(overflowReasons) {
 			t.Errorf("%s overflow map has %d reasons, Go reads %d", sensor, n, overflowReasons)
 		}
 		if hm.MaxEntries() != want {

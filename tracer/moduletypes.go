@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"strings"
 
-	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 )
 
@@ -23,32 +22,6 @@ const (
 
 // overlayProbeType is a type only overlayfs defines.
 const overlayProbeType = "ovl_inode"
-
-// copyUpVariant probes the kernel's BTF for overlay's types. fentry needs
-// them regardless (its attach targets are overlay's functions), so only the
-// kprobe mode falls back.
-func copyUpVariant(spec *ebpf.CollectionSpec, m Mode, _ *Options) (string, error) {
-	if m != ModeKprobe {
-		return TypesOverlay, nil
-	}
-	have, err := kernelHasType("overlay", overlayProbeType)
-	if err != nil {
-		return "", fmt.Errorf("probe overlay BTF: %w", err)
-	}
-	if have {
-		return TypesOverlay, nil
-	}
-	if err := spec.Variables["vmlinux_only"].Set(true); err != nil {
-		return "", fmt.Errorf("set vmlinux_only: %w", err)
-	}
-	// Their argument is overlay's copy-up context: nothing to read without its type.
-	for name, p := range spec.Programs {
-		if fn := hookTarget(p.SectionName); fn == "ovl_copy_up_data" || fn == "ovl_copy_up_metadata" {
-			delete(spec.Programs, name)
-		}
-	}
-	return TypesVmlinuxOnly, nil
-}
 
 // kernelHasType tells whether vmlinux BTF or the module's BTF defines a type.
 // A module without BTF, or not loaded, has none.

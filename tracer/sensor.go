@@ -48,61 +48,11 @@ const (
 	SensorVeth    = "veth"
 )
 
+// sensors is the table of every sensor, in attach order (attachOrder moves
+// those that ride on the latency sensor last). Each sensor's entry lives in
+// its own file (<sensor>.go) with its configure step and decoder.
 func sensors() []sensorDef {
-	return []sensorDef{
-		{
-			name:      SensorCgroup,
-			load:      loadCgroup,
-			modes:     []Mode{ModeTPBTF, ModeTracepoint},
-			decode:    decodeCgroup,
-			ringBytes: 1 << 20,
-		},
-		{
-			name:      SensorRename,
-			load:      loadRename,
-			modes:     []Mode{ModeFentry, ModeKprobe, ModeTailCall, ModeTracepoint},
-			decode:    decodeRename,
-			tailCalls: renameTailCalls,
-			ringBytes: 8 << 20,
-		},
-		{
-			name:      SensorSignal,
-			load:      loadSignal,
-			modes:     []Mode{ModeTPBTF, ModeTracepoint},
-			configure: configureSignal,
-			decode:    decodeSignal,
-			ringBytes: 256 << 10,
-		},
-		{
-			name:      SensorCopyUp,
-			load:      loadCopyup,
-			modes:     []Mode{ModeFentry, ModeKprobe},
-			configure: configureCopyUp,
-			variant:   copyUpVariant,
-			decode:    decodeCopyUp,
-			ringBytes: 2 << 20,
-		},
-		{
-			name:      SensorLatency,
-			load:      loadLatency,
-			modes:     []Mode{ModeTPBTF, ModeRawTP},
-			configure: configureLatency,
-			variant: func(spec *ebpf.CollectionSpec, _ Mode, opts *Options) (string, error) {
-				return threadStateVariant(spec, "starts", opts.Latency.ForceTIDMap, "")
-			},
-		},
-		{
-			name:      SensorSeccomp,
-			load:      loadSeccomp,
-			modes:     []Mode{ModeFentry, ModeKprobe},
-			configure: configureSeccomp,
-			variant: func(spec *ebpf.CollectionSpec, _ Mode, opts *Options) (string, error) {
-				return threadStateVariant(spec, "filter_start", opts.Latency.ForceTIDMap, "seccomp_thread_exit")
-			},
-		},
-		{name: SensorSem, load: loadSem, modes: []Mode{ModeFentry, ModeKprobe, ModeTailCall, ModeTracepoint}, decode: decodeSem, tailCalls: semTailCalls, ringBytes: 256 << 10},
-		{name: SensorVeth, load: loadVeth, modes: []Mode{ModeFentry, ModeKprobe}, decode: decodeVeth, ringBytes: 256 << 10},
-	}
+	return []sensorDef{cgroupSensor, renameSensor, signalSensor, copyUpSensor, latencySensor, seccompSensor, semSensor, vethSensor}
 }
 
 // Default ring buffers. A record is its C struct plus the ring's 8-byte header:

@@ -8,7 +8,6 @@ import (
 	"slices"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
 )
 
 // The tail_call mode (bpf/syscall_tail.h). A tracepoint with one probe calls
@@ -27,25 +26,20 @@ type tailCall struct {
 	exit  string // program for sys_exit
 }
 
-var (
-	renameTailCalls = []tailCall{
-		{unix.SYS_RENAME, "rename_tail_enter", "rename_tail_exit"},
-		{unix.SYS_RENAMEAT, "renameat_tail_enter", "renameat_tail_exit"},
-		{unix.SYS_RENAMEAT2, "renameat2_tail_enter", "renameat2_tail_exit"},
-	}
-	semTailCalls = []tailCall{
-		{unix.SYS_SEMGET, "semget_tail_enter", "semget_tail_exit"},
-		{unix.SYS_SEMCTL, "semctl_tail_enter", "semctl_tail_exit"},
-	}
-)
+// syscallTail names a syscall's pair of tail_call programs. The names are
+// bpf2go's constants for the programs SYSCALL_PROGRAMS (bpf/syscall_tail.h)
+// defines, so a program renamed in C fails the build here, not the attach.
+func syscallTail(nr int, enter, exit string) tailCall {
+	return tailCall{nr: nr, enter: enter, exit: exit}
+}
 
 // syscallTails is SYSCALL_TAILS in bpf/syscall_tail.h: the prog arrays' size.
-const syscallTails = 512
+const syscallTails = int(latencySyscallTailSizeSYSCALL_TAILS)
 
 // The latency sensor's prog arrays (bpf/latency.bpf.c).
 const (
-	mapEnterTails = "sys_enter_tails"
-	mapExitTails  = "sys_exit_tails"
+	mapEnterTails = latencyMapSysEnterTails
+	mapExitTails  = latencyMapSysExitTails
 )
 
 var errNoTailHooks = errors.New("latency sensor not running in tp_btf mode: tail calls ride on its sys_enter/sys_exit hooks")

@@ -35,7 +35,7 @@ func TestTailCallPrograms(t *testing.T) {
 	}
 	for _, name := range []string{mapEnterTails, mapExitTails} {
 		m := lat.Maps[name]
-		if m == nil || m.Type != ebpf.ProgramArray || m.MaxEntries != syscallTails {
+		if m == nil || m.Type != ebpf.ProgramArray || m.MaxEntries != uint32(syscallTails) {
 			t.Fatalf("latency map %s = %+v, want a prog array of %d", name, m, syscallTails)
 		}
 	}

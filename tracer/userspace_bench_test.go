@@ -24,7 +24,7 @@ import (
 func BenchmarkUserspacePath(b *testing.B) {
 	const ctr = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 	var rec renameRenameEvent
-	rec.Hdr.TsBootNs, rec.Hdr.CgroupId, rec.Hdr.Pid, rec.Hdr.Tid, rec.Hdr.Type = 1, 4242, 100, 101, recRenameExdev
+	rec.Hdr.TsBootNs, rec.Hdr.CgroupId, rec.Hdr.Pid, rec.Hdr.Tid, rec.Hdr.Type = 1, 4242, 100, 101, uint16(renameEventTypeEVENT_RENAME_EXDEV)
 	putC(rec.Hdr.Comm[:], "mv")
 	putC(rec.OldPath[:], "/var/lib/app/data/dir")
 	putC(rec.NewPath[:], "/var/lib/app/data/moved")

@@ -6,33 +6,13 @@ import (
 	"github.com/observer-dev/observer/internal/event"
 )
 
-const (
-	recSemCreate  = 6
-	recSemRemove  = 7
-	recVethCreate = 8
-	recVethDelete = 9
-)
-
-func decodeSem(raw []byte) (event.Event, error) {
-	r, err := view[semSemEvent](raw)
-	if err != nil {
-		return nil, err
-	}
-	h := &r.Hdr
-	switch h.Type {
-	case recSemCreate:
-		return &event.SemCreate{
-			Header:          header(event.TypeSemCreate, h),
-			SemID:           r.Semid,
-			Key:             r.Key,
-			NSems:           r.Nsems,
-			Flags:           r.Flags,
-			StartBoottimeNs: r.StartBoottime,
-		}, nil
-	case recSemRemove:
-		return &event.SemRemove{Header: header(event.TypeSemRemove, h), SemID: r.Semid}, nil
-	}
-	return nil, fmt.Errorf("sem sensor: unexpected record type %d", h.Type)
+// The veth sensor: veth pairs created and deleted, and why (bpf/veth.bpf.c).
+var vethSensor = sensorDef{
+	name:      SensorVeth,
+	load:      loadVeth,
+	modes:     []Mode{ModeFentry, ModeKprobe},
+	decode:    decodeVeth,
+	ringBytes: 256 << 10,
 }
 
 func decodeVeth(raw []byte) (event.Event, error) {
@@ -42,9 +22,9 @@ func decodeVeth(raw []byte) (event.Event, error) {
 	}
 	h := &r.Hdr
 	typ := event.TypeVethCreate
-	switch h.Type {
-	case recVethCreate:
-	case recVethDelete:
+	switch vethEventType(h.Type) {
+	case vethEventTypeEVENT_VETH_CREATE:
+	case vethEventTypeEVENT_VETH_DELETE:
 		typ = event.TypeVethDelete
 	default:
 		return nil, fmt.Errorf("veth sensor: unexpected record type %d", h.Type)

@@ -1,0 +1,40 @@
+package tracer
+
+import (
+	"golang.org/x/sys/unix"
+
+	"github.com/observer-dev/observer/internal/event"
+)
+
+// The rename sensor: rename(2), renameat(2) and renameat2(2) failing with
+// EXDEV (bpf/rename.bpf.c).
+var renameSensor = sensorDef{
+	name:      SensorRename,
+	load:      loadRename,
+	modes:     []Mode{ModeFentry, ModeKprobe, ModeTailCall, ModeTracepoint},
+	decode:    decodeRename,
+	tailCalls: renameTailCalls,
+	ringBytes: 8 << 20,
+}
+
+// Its tail_call programs, by syscall: SYSCALL_PROGRAMS(name, ...) in
+// bpf/rename.bpf.c defines <name>_tail_enter and <name>_tail_exit.
+var renameTailCalls = []tailCall{
+	syscallTail(unix.SYS_RENAME, renameProgRenameTailEnter, renameProgRenameTailExit),
+	syscallTail(unix.SYS_RENAMEAT, renameProgRenameatTailEnter, renameProgRenameatTailExit),
+	syscallTail(unix.SYS_RENAMEAT2, renameProgRenameat2TailEnter, renameProgRenameat2TailExit),
+}
+
+func decodeRename(raw []byte) (event.Event, error) {
+	r, err := view[renameRenameEvent](raw)
+	if err != nil {
+		return nil, err
+	}
+	h := &r.Hdr
+	return &event.RenameExdev{
+		Header:  header(event.TypeRenameExdev, h),
+		OldPath: cString(r.OldPath[:]),
+		NewPath: cString(r.NewPath[:]),
+		Flags:   r.Flags,
+	}, nil
+}
