@@ -161,6 +161,7 @@ func (s *sensorDef) attachMode(m Mode, opts *Options, kernelBTF *btf.Cache, tail
 	}
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Cache: kernelBTF})
 	if err != nil {
+		err = firstLoadError(spec, kernelBTF, err)
 		if variant != "" {
 			return nil, fmt.Errorf("load (%s): %w", variant, shortLoadError(err, opts.Logger))
 		}
@@ -187,6 +188,27 @@ func (s *sensorDef) attachMode(m Mode, opts *Options, kernelBTF *btf.Cache, tail
 		a.hooks = append(a.hooks, l)
 	}
 	return a, nil
+}
+
+// firstLoadError makes the reason /status reports the same on every run:
+// cilium/ebpf loads a collection's programs in map order, so when several would
+// fail, which one it names varies. On that failure path only, it loads each
+// program alone, in name order, and returns the first one's error.
+func firstLoadError(spec *ebpf.CollectionSpec, kernelBTF *btf.Cache, err error) error {
+	for _, name := range slices.Sorted(maps.Keys(spec.Programs)) {
+		one := spec.Copy()
+		for other := range one.Programs {
+			if other != name {
+				delete(one.Programs, other)
+			}
+		}
+		coll, oneErr := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{Cache: kernelBTF})
+		if oneErr != nil {
+			return oneErr
+		}
+		coll.Close()
+	}
+	return err
 }
 
 // shortLoadError keeps the status line readable: the verifier's log is left out
