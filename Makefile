@@ -51,13 +51,16 @@ run: build
 	./bin/observer $(ARGS)
 
 # Every test: unit, root (real kernel: overlay, cgroups, signals), the real Docker
-# end to end, and the QEMU kernel matrix.
+# end to end, the QEMU kernel matrix, and the whole node (systemd, dockerd,
+# Prometheus, the observer's unit) on each kernel of the matrix.
 test: deps check-generate rules-test
 	$(GO) vet ./...
 	@mkdir -p $(dir $(HOST_RESULTS)) && rm -f $(HOST_RESULTS)
 	OBSERVER_RESULTS_FILE=$(CURDIR)/$(HOST_RESULTS) $(GO) test -count=1 -p 1 ./...
 	$(MAKE) vmtest
 	$(MAKE) matrix-check
+	$(MAKE) systemtest
+	$(MAKE) systemtest-check
 
 # The alert rules: syntax, then their unit tests (promtool from Debian's prometheus).
 rules-test:

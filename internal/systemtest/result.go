@@ -54,6 +54,7 @@ var Scenarios = []struct{ Name, Title string }{
 	{"sigpipe", "6 SIGPIPE: journald restart, a daemon's reader dies"},
 	{"restart", "7 observer restarted while residue exists"},
 	{"veth_residue", "4 veth residue from a SIGKILLed dockerd"},
+	{"sem_residue", "5 udev-cookie semaphores from a SIGKILLed dockerd on devicemapper"},
 }
 
 // ReadResults reads a results.jsonl file written by the harness.

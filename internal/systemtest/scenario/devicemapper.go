@@ -66,8 +66,7 @@ func semResidue(ctx context.Context, n *Node, t *T) error {
 		os.WriteFile(dockerConfig, orig, 0o644)
 		os.Remove(noRestart)
 		Sh(bg, "systemctl", "daemon-reload")
-		Sh(bg, "systemctl", "restart", "docker")
-		waitDocker(bg)
+		restartDocker(bg)
 	}()
 	for _, m := range []string{"dm_mod", "dm_thin_pool", "loop"} {
 		if _, err := Sh(ctx, "modprobe", m); err != nil {
@@ -80,11 +79,8 @@ func semResidue(ctx context.Context, n *Node, t *T) error {
 	if _, err := Sh(ctx, "systemctl", "daemon-reload"); err != nil {
 		return err
 	}
-	if _, err := Sh(ctx, "systemctl", "restart", "docker"); err != nil {
-		return err
-	}
-	if err := waitDocker(ctx); err != nil {
-		return err
+	if err := restartDocker(ctx); err != nil {
+		return fmt.Errorf("dockerd on devicemapper: %w", err)
 	}
 	info, err := Docker(ctx, "info")
 	if err != nil {
@@ -131,10 +127,7 @@ func semResidue(ctx context.Context, n *Node, t *T) error {
 		if len(leaked) > 0 {
 			break
 		}
-		if _, err := Sh(ctx, "systemctl", "restart", "docker"); err != nil {
-			return err
-		}
-		if err := waitDocker(ctx); err != nil {
+		if err := restartDocker(ctx); err != nil {
 			return err
 		}
 	}

@@ -75,6 +75,7 @@ var All = []Scenario{
 	{"sigpipe", []string{"signal"}, sigpipe},
 	{"restart", []string{"sem"}, restart},
 	{"veth_residue", []string{"veth"}, vethResidue},
+	{"sem_residue", []string{"sem"}, semResidue},
 }
 
 // RunAll runs every scenario in order, or those listed in only (comma

@@ -197,6 +197,29 @@ func mainPID(ctx context.Context, unit string) (int, error) {
 	return strconv.Atoi(out)
 }
 
+// restartDocker restarts dockerd as an operator would and waits until it
+// answers. The scenarios restart it many times: reset-failed first, so that
+// docker.service's start limit (3 starts in 60 s) is not what fails a run.
+// A failure carries dockerd's last journal lines: its exit status alone says
+// nothing.
+func restartDocker(ctx context.Context) error {
+	Sh(ctx, "systemctl", "reset-failed", "docker.service", "docker.socket")
+	_, err := Sh(ctx, "systemctl", "restart", "docker")
+	if err == nil {
+		err = waitDocker(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("%w; dockerd's journal: %s", err, dockerJournal(ctx, 8))
+	}
+	return nil
+}
+
+// dockerJournal is dockerd's last n log messages of this boot, on one line.
+func dockerJournal(ctx context.Context, n int) string {
+	out, _ := Sh(ctx, "journalctl", "-u", "docker", "-b", "--no-pager", "-o", "cat", "-n", strconv.Itoa(n))
+	return strings.Join(strings.Fields(strings.ReplaceAll(out, "\n", " | ")), " ")
+}
+
 func waitDocker(ctx context.Context) error {
 	deadline := time.Now().Add(90 * time.Second)
 	for {
