@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/observer-dev/observer/internal/incident"
 )
 
 // Forensics configures the flight recorder, captures and incident rules. The
@@ -27,9 +29,9 @@ type Forensics struct {
 // DefaultCaptureDir is where captures go unless --capture-dir says otherwise.
 const DefaultCaptureDir = "/var/lib/observer/captures"
 
-// DefaultIncidentRules are every rule, all on unless --incident-rules says
-// otherwise; internal/incident implements them.
-const DefaultIncidentRules = "fatal_signal,daemon_exit,residue,slow_copy_up,events_lost"
+// DefaultIncidentRules are every rule internal/incident implements, all on
+// unless --incident-rules says otherwise.
+var DefaultIncidentRules = strings.Join(incident.RuleNames(), ",")
 
 type forensicsFlags struct {
 	recorder                   bool
@@ -75,10 +77,8 @@ func (c *Forensics) finish(f *forensicsFlags) error {
 	if f.rules != "none" {
 		c.IncidentRules = splitList(f.rules)
 	}
-	for _, r := range c.IncidentRules {
-		if !strings.Contains(","+DefaultIncidentRules+",", ","+r+",") {
-			return fmt.Errorf("-incident-rules: unknown rule %q (rules: %s, or none)", r, DefaultIncidentRules)
-		}
+	if err := incident.ValidateRules(c.IncidentRules); err != nil {
+		return fmt.Errorf("-incident-rules: %w, or none", err)
 	}
 	return nil
 }

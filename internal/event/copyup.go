@@ -1,7 +1,14 @@
 package event
 
+import (
+	"fmt"
+	"time"
+)
+
 // TypeCopyUp is an overlayfs copy-up.
 const TypeCopyUp = "copy_up"
+
+func init() { Register(TypeCopyUp, func() Event { return new(CopyUp) }) }
 
 // CopyUp is one file or directory that overlayfs copied from a lower (image)
 // layer up to the container's layer, e.g. on the first write to an image file.
@@ -34,4 +41,16 @@ type CopyUp struct {
 	// other links, which now see the old data (overlay without index=on).
 	Nlink           *uint32 `json:"nlink,omitempty"`
 	HardlinksBroken *bool   `json:"hardlinks_broken,omitempty"`
+}
+
+// Duration is how long the copy-up stalled the caller.
+func (c *CopyUp) Duration() time.Duration { return time.Duration(c.DurationNS) }
+
+// Summary is the report's line: the duration, then every field.
+func (c *CopyUp) Summary() string {
+	f := FieldsOf(c)
+	if c.DurationNS > 0 {
+		return fmt.Sprintf("copy-up took %v: %v", c.Duration(), f)
+	}
+	return f.String()
 }

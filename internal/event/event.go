@@ -1,20 +1,16 @@
 // Package event defines the typed events that flow from the tracer to every
 // consumer, and their JSON form (one object per line, snake_case, flat).
+//
+// Each event type lives in its own file and registers itself there (see
+// Register), so a new sensor's event is one file: decoding, the /events type
+// filter and the consumers that use the optional interfaces below follow.
 package event
 
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
-)
-
-// Event types, as they appear in the "type" field.
-const (
-	TypeRenameExdev = "rename_exdev"
-	TypeSignal      = "signal"
-	TypeDaemonExit  = "daemon_exit"
-	TypeCgroupMkdir = "cgroup_mkdir"
-	TypeCgroupRmdir = "cgroup_rmdir"
 )
 
 // Header is common to every event. It describes the task that was current in the
@@ -47,51 +43,51 @@ type Event interface {
 // Hdr returns the common header.
 func (h *Header) Hdr() *Header { return h }
 
-// RenameExdev is a rename(2), renameat(2) or renameat2(2) that failed with EXDEV,
-// e.g. a directory rename on overlayfs without redirect_dir.
-type RenameExdev struct {
-	Header
-	OldPath string `json:"old_path"`
-	NewPath string `json:"new_path"`
-	Flags   uint32 `json:"flags"`
+// Optional interfaces: consumers (report, incident rules) ask an event for
+// these instead of switching on its type.
+type (
+	// Timed is an event that measures how long something took.
+	Timed interface {
+		Event
+		Duration() time.Duration
+	}
+	// Summarizer is an event worth a line of its own in a report: Summary is
+	// that line, for an operator.
+	Summarizer interface {
+		Event
+		Summary() string
+	}
+	// Leftover is an event about an object another process left behind (a
+	// detector's finding): LeftBy is that process, as far as it is known,
+	// which matters more than the finder named in the header.
+	Leftover interface {
+		Event
+		LeftBy() (pid uint32, comm string)
+	}
+)
+
+// registry maps each event type to a constructor of its Go type, filled by
+// each type's file in its init.
+var registry = map[string]func() Event{}
+
+// Register makes typ known: Decode builds its events with newEvent and Types
+// lists it. Call it from an init; registering a type twice panics.
+func Register(typ string, newEvent func() Event) {
+	if _, dup := registry[typ]; dup {
+		panic("event: type " + typ + " registered twice")
+	}
+	registry[typ] = newEvent
 }
 
-// Signal is a signal whose default action kills, generated for a watched daemon.
-// The header describes the sender (the current task when the kernel generated it).
-type Signal struct {
-	Header
-	Signal      string `json:"signal"`
-	Signo       int32  `json:"signo"`
-	SenderPID   uint32 `json:"sender_pid"`
-	SenderComm  string `json:"sender_comm"`
-	TargetPID   uint32 `json:"target_pid"`
-	TargetComm  string `json:"target_comm"`
-	Disposition string `json:"disposition"` // default (fatal), ignored, handled or unknown
-	Result      string `json:"result"`      // delivered, ignored, already_pending, overflow_fail, lose_info
-}
-
-// DaemonExit is the exit of a watched daemon's process.
-type DaemonExit struct {
-	Header
-	ExitCode   int32  `json:"exit_code"`        // exit status when it exited by itself
-	Signal     string `json:"signal,omitempty"` // terminating signal, if any
-	Signo      int32  `json:"signo,omitempty"`
-	CoreDumped bool   `json:"core_dumped,omitempty"`
-}
-
-// CgroupChange is a cgroup v2 directory created or removed. It feeds container
-// correlation and is not published to users.
-type CgroupChange struct {
-	Header
-	ID   uint64 `json:"id"`
-	Path string `json:"path"`
-}
-
-// Types lists every event type this build produces, for filters to check
-// names against.
+// Types lists every event type this build produces, sorted, for filters to
+// check names against.
 func Types() []string {
-	return []string{TypeRenameExdev, TypeSignal, TypeDaemonExit, TypeCgroupMkdir, TypeCgroupRmdir, TypeCopyUp,
-		TypeSemCreate, TypeSemRemove, TypeVethCreate, TypeVethDelete, TypeResidue}
+	types := make([]string, 0, len(registry))
+	for t := range registry {
+		types = append(types, t)
+	}
+	slices.Sort(types)
+	return types
 }
 
 // Decode parses one JSON event line back into its typed form, for captures and
@@ -104,29 +100,11 @@ func Decode(line []byte) (Event, error) {
 	if err := json.Unmarshal(line, &probe); err != nil {
 		return nil, fmt.Errorf("decode event: %w", err)
 	}
-	var ev Event
-	switch probe.Type {
-	case TypeRenameExdev:
-		ev = &RenameExdev{}
-	case TypeSignal:
-		ev = &Signal{}
-	case TypeDaemonExit:
-		ev = &DaemonExit{}
-	case TypeCgroupMkdir, TypeCgroupRmdir:
-		ev = &CgroupChange{}
-	case TypeCopyUp:
-		ev = &CopyUp{}
-	case TypeSemCreate:
-		ev = &SemCreate{}
-	case TypeSemRemove:
-		ev = &SemRemove{}
-	case TypeVethCreate, TypeVethDelete:
-		ev = &VethChange{}
-	case TypeResidue:
-		ev = &Residue{}
-	default:
+	newEvent, ok := registry[probe.Type]
+	if !ok {
 		return nil, fmt.Errorf("decode event: %w %q", ErrUnknownType, probe.Type)
 	}
+	ev := newEvent()
 	if err := json.Unmarshal(line, ev); err != nil {
 		return nil, fmt.Errorf("decode %s event: %w", probe.Type, err)
 	}

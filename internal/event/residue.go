@@ -1,5 +1,7 @@
 package event
 
+import "fmt"
+
 // Event types of the residue sensors and detectors.
 const (
 	TypeSemCreate  = "sem_create"
@@ -8,6 +10,14 @@ const (
 	TypeVethDelete = "veth_delete"
 	TypeResidue    = "residue"
 )
+
+func init() {
+	Register(TypeSemCreate, func() Event { return new(SemCreate) })
+	Register(TypeSemRemove, func() Event { return new(SemRemove) })
+	Register(TypeVethCreate, func() Event { return new(VethChange) })
+	Register(TypeVethDelete, func() Event { return new(VethChange) })
+	Register(TypeResidue, func() Event { return new(Residue) })
+}
 
 // SemCreate is a successful semget(2) that may have created a System V
 // semaphore array (IPC_CREAT or IPC_PRIVATE). The header is the caller.
@@ -79,4 +89,18 @@ type Residue struct {
 	Creator  Creator `json:"creator"`
 	AgeSec   float64 `json:"age_seconds"`
 	Remove   string  `json:"remove_command"`
+}
+
+// LeftBy is the creator: the process that left the object behind.
+func (e *Residue) LeftBy() (pid uint32, comm string) { return e.Creator.PID, e.Creator.Comm }
+
+// Summary is the report's line: what is left, why it counts, how to remove it.
+func (e *Residue) Summary() string {
+	what := e.Resource + " " + e.Name
+	if e.SemID != nil {
+		what = fmt.Sprintf("semaphore array %d (key %s, %s)", *e.SemID, e.Key, e.Kind)
+	} else if e.Resource == "veth" {
+		what = fmt.Sprintf("veth %s (ifindex %d)", e.Name, e.Ifindex)
+	}
+	return fmt.Sprintf("%s left behind: %s; remove with: %s", what, e.Reason, e.Remove)
 }

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -275,5 +276,23 @@ func TestHTTPCapture(t *testing.T) {
 	cr, err := capture.NewReader(resp.Body)
 	if err != nil || cr.Header().Reason != "manual" {
 		t.Fatalf("streamed capture: %v", err)
+	}
+}
+
+func TestRuleNamesAreSortedAndValidated(t *testing.T) {
+	names := RuleNames()
+	if !slices.IsSorted(names) || len(names) != 5 {
+		t.Errorf("RuleNames() = %v, want the 5 rules sorted", names)
+	}
+	for _, n := range []string{RuleFatalSignal, RuleDaemonExit, RuleResidue, RuleSlowCopyUp, RuleEventsLost} {
+		if !slices.Contains(names, n) {
+			t.Errorf("RuleNames() lacks %s", n)
+		}
+	}
+	if err := ValidateRules(names); err != nil {
+		t.Errorf("every rule: %v", err)
+	}
+	if err := ValidateRules([]string{RuleResidue, "fatal-signal"}); err == nil || !strings.Contains(err.Error(), `"fatal-signal"`) {
+		t.Errorf("a misspelt rule: err %v, want it named", err)
 	}
 }

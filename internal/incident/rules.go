@@ -7,6 +7,7 @@ package incident
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,12 +24,21 @@ const (
 	RuleEventsLost  = "events_lost"  // a sensor's ring buffer overflowed
 )
 
-// Event types rules also match by name, so that events of these types kept as
-// *event.Unknown (a capture from another build) still count.
-const (
-	typeResidue = "residue"
-	typeCopyUp  = "copy_up"
-)
+// ruleNames are every rule this package implements.
+var ruleNames = []string{RuleFatalSignal, RuleDaemonExit, RuleResidue, RuleSlowCopyUp, RuleEventsLost}
+
+// RuleNames lists the rules, sorted, as --incident-rules takes them.
+func RuleNames() []string { return slices.Sorted(slices.Values(ruleNames)) }
+
+// ValidateRules refuses a name that is not a rule.
+func ValidateRules(names []string) error {
+	for _, n := range names {
+		if !slices.Contains(ruleNames, n) {
+			return fmt.Errorf("unknown rule %q (rules: %s)", n, strings.Join(RuleNames(), ","))
+		}
+	}
+	return nil
+}
 
 // Incident is one rule firing.
 type Incident struct {
@@ -89,10 +99,12 @@ func (r *Rules) Observe(ev event.Event) {
 		}
 		return
 	}
+	// Rules also match by type name, so that events kept as *event.Unknown (a
+	// capture from another build) still count.
 	switch {
-	case r.on[RuleResidue] && (h.Type == typeResidue || strings.HasPrefix(h.Type, typeResidue+"_")):
+	case r.on[RuleResidue] && (h.Type == event.TypeResidue || strings.HasPrefix(h.Type, event.TypeResidue+"_")):
 		r.fire(Incident{RuleResidue, fmt.Sprintf("%s reported (pid %d %s)", h.Type, h.PID, h.Comm), h.Time})
-	case r.on[RuleSlowCopyUp] && h.Type == typeCopyUp:
+	case r.on[RuleSlowCopyUp] && h.Type == event.TypeCopyUp:
 		if d := durationOf(ev); d > r.copyUpThreshold {
 			r.fire(Incident{RuleSlowCopyUp, fmt.Sprintf("copy-up took %v (threshold %v) in %s (pid %d)", d, r.copyUpThreshold, h.Comm, h.PID), h.Time})
 		}
@@ -100,12 +112,12 @@ func (r *Rules) Observe(ev event.Event) {
 }
 
 // durationOf is a copy-up's duration. Only an event of a type this build does
-// not know (*event.Unknown, from a newer capture) goes through its JSON; the
-// typed event is read directly, as this runs on the pipeline goroutine.
+// not know (*event.Unknown, from a newer capture) goes through its JSON; a
+// typed one says it (event.Timed), as this runs on the pipeline goroutine.
 func durationOf(ev event.Event) time.Duration {
 	switch e := ev.(type) {
-	case *event.CopyUp:
-		return time.Duration(e.DurationNS)
+	case event.Timed:
+		return e.Duration()
 	case *event.Unknown:
 		var d struct {
 			DurationNS uint64 `json:"duration_ns"`

@@ -14,39 +14,30 @@ var copyUpBuckets = []float64{
 	1, 2.5, 5, 10, 30, 60,
 }
 
-// copyUpMetrics count overlayfs copy-ups per container.
-type copyUpMetrics struct {
-	duration *prometheus.HistogramVec
-	bytes    *prometheus.CounterVec
-	total    *prometheus.CounterVec
-}
-
-func newCopyUpMetrics(m *Metrics) *copyUpMetrics {
-	c := &copyUpMetrics{
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+func init() {
+	register(func(m *Metrics) func(*event.CopyUp) {
+		duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "observer_copy_up_duration_seconds",
 			Help:    "Time overlayfs spent copying one file or directory up to the container's layer (the caller waits for it).",
 			Buckets: copyUpBuckets,
-		}, []string{"container"}),
-		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+		}, []string{"container"})
+		bytes := prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "observer_copy_up_bytes_total",
 			Help: "Bytes overlayfs copied up from image layers to container layers.",
-		}, []string{"container"}),
-		total: prometheus.NewCounterVec(prometheus.CounterOpts{
+		}, []string{"container"})
+		total := prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "observer_copy_ups_total",
 			Help: "Overlayfs copy-ups, by result (ok or the errno name, e.g. ENOSPC).",
-		}, []string{"container", "result"}),
-	}
-	m.reg.MustRegister(c.duration, c.bytes, c.total)
-	m.AddContainerVec(c.duration.MetricVec)
-	m.AddContainerVec(c.bytes.MetricVec)
-	m.AddContainerVec(c.total.MetricVec)
-	return c
-}
-
-func (c *copyUpMetrics) observe(m *Metrics, e *event.CopyUp) {
-	ctr := m.ContainerLabel(e.ContainerID)
-	c.duration.WithLabelValues(ctr).Observe(float64(e.DurationNS) / 1e9)
-	c.bytes.WithLabelValues(ctr).Add(float64(e.BytesCopied))
-	c.total.WithLabelValues(ctr, e.Result).Inc()
+		}, []string{"container", "result"})
+		m.reg.MustRegister(duration, bytes, total)
+		m.AddContainerVec(duration.MetricVec)
+		m.AddContainerVec(bytes.MetricVec)
+		m.AddContainerVec(total.MetricVec)
+		return func(e *event.CopyUp) {
+			ctr := m.ContainerLabel(e.ContainerID)
+			duration.WithLabelValues(ctr).Observe(float64(e.DurationNS) / 1e9)
+			bytes.WithLabelValues(ctr).Add(float64(e.BytesCopied))
+			total.WithLabelValues(ctr, e.Result).Inc()
+		}
+	})
 }

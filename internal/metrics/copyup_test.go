@@ -4,8 +4,6 @@ import (
 	"math"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/observer-dev/observer/internal/event"
 )
 
@@ -21,13 +19,13 @@ func TestCopyUpMetrics(t *testing.T) {
 		m.Observe(e)
 	}
 	c := id1[:12]
-	if got := testutil.ToFloat64(m.copyUp.bytes.WithLabelValues(c)); got != 4096+64<<20+1<<20 {
+	if got := sample(t, m, "observer_copy_up_bytes_total", "container", c); got != 4096+64<<20+1<<20 {
 		t.Errorf("bytes = %v", got)
 	}
-	if got := testutil.ToFloat64(m.copyUp.total.WithLabelValues(c, "ENOSPC")); got != 1 {
+	if got := sample(t, m, "observer_copy_ups_total", "container", c, "result", "ENOSPC"); got != 1 {
 		t.Errorf("ENOSPC copy-ups = %v, want 1", got)
 	}
-	if got := testutil.ToFloat64(m.copyUp.total.WithLabelValues(c, "ok")); got != 2 {
+	if got := sample(t, m, "observer_copy_ups_total", "container", c, "result", "ok"); got != 2 {
 		t.Errorf("ok copy-ups = %v, want 2", got)
 	}
 	count, sum := histogramCountSum(t, m, "observer_copy_up_duration_seconds", c)
@@ -40,9 +38,9 @@ func TestCopyUpMetrics(t *testing.T) {
 
 	m.ForgetContainer(id1)
 	for name, n := range map[string]int{
-		"duration": testutil.CollectAndCount(m.copyUp.duration),
-		"bytes":    testutil.CollectAndCount(m.copyUp.bytes),
-		"total":    testutil.CollectAndCount(m.copyUp.total),
+		"duration": series(t, m, "observer_copy_up_duration_seconds"),
+		"bytes":    series(t, m, "observer_copy_up_bytes_total"),
+		"total":    series(t, m, "observer_copy_ups_total"),
 	} {
 		if n != 1 { // only the host's series is left
 			t.Errorf("after forgetting the container, %s has %d series, want 1", name, n)

@@ -4,6 +4,7 @@ package metrics
 
 import (
 	"net/http"
+	"reflect"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,10 +42,28 @@ type Metrics struct {
 	// so a container that exited keeps its pod series as long as its label.
 	pods map[string]PodInfo
 
-	renameExdev   *prometheus.CounterVec
-	daemonSignals *prometheus.CounterVec
-	daemonExits   *prometheus.CounterVec
-	copyUp        *copyUpMetrics
+	// observers count events, by the event's Go type; built in New from the
+	// sensors' registrations (see register).
+	observers map[reflect.Type]func(event.Event)
+}
+
+// builders are the sensors' metrics, registered by each sensor's file
+// (copyup.go, rename.go, signals.go ...) in its init.
+var builders = map[reflect.Type]func(*Metrics) func(event.Event){}
+
+// register adds a sensor's metrics for events of Go type E: build runs once
+// per Metrics, registers the sensor's collectors (with m.reg and, for those
+// with a container label, m.AddContainerVec) and returns the function that
+// counts one event. Call it from an init.
+func register[E event.Event](build func(m *Metrics) func(E)) {
+	t := reflect.TypeFor[E]()
+	if _, dup := builders[t]; dup {
+		panic("metrics: " + t.String() + " registered twice")
+	}
+	builders[t] = func(m *Metrics) func(event.Event) {
+		observe := build(m)
+		return func(ev event.Event) { observe(ev.(E)) }
+	}
 }
 
 // New registers the observer's metrics, plus the Go and process collectors.
@@ -53,28 +72,17 @@ func New(src Sources) *Metrics {
 		reg:           prometheus.NewRegistry(),
 		containers:    map[string]struct{}{},
 		maxContainers: DefaultMaxContainers,
-		renameExdev: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "observer_rename_exdev_total",
-			Help: "rename(2)/renameat(2)/renameat2(2) calls that failed with EXDEV, e.g. directory renames on overlayfs.",
-		}, []string{"container"}),
-		daemonSignals: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "observer_daemon_signals_total",
-			Help: "Signals whose default action kills, generated for a watched daemon.",
-		}, []string{"target", "signal", "disposition"}),
-		daemonExits: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "observer_daemon_exits_total",
-			Help: "Exits of watched daemons, by terminating signal (none for a normal exit).",
-		}, []string{"target", "signal"}),
+		observers:     map[reflect.Type]func(event.Event){},
 	}
-	m.perContainer = []*prometheus.MetricVec{m.renameExdev.MetricVec}
-	m.copyUp = newCopyUpMetrics(m)
 	m.reg.MustRegister(
-		m.renameExdev, m.daemonSignals, m.daemonExits,
 		&statusCollector{src: src},
 		buildInfo(buildinfo.Get()),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	for t, build := range builders {
+		m.observers[t] = build(m)
+	}
 	return m
 }
 
@@ -100,25 +108,14 @@ func (m *Metrics) Handler() http.Handler {
 
 // Observe counts one event. It runs on the pipeline's goroutine: keep it cheap.
 func (m *Metrics) Observe(ev event.Event) {
-	// After the switch: the event may have just given its container a label.
+	// After observing: the event may have just given its container a label.
 	defer func() {
 		if h := ev.Hdr(); h.Pod != "" {
 			m.notePod(h)
 		}
 	}()
-	switch e := ev.(type) {
-	case *event.RenameExdev:
-		m.renameExdev.WithLabelValues(m.ContainerLabel(e.ContainerID)).Inc()
-	case *event.Signal:
-		m.daemonSignals.WithLabelValues(e.TargetComm, e.Signal, e.Disposition).Inc()
-	case *event.DaemonExit:
-		sig := e.Signal
-		if sig == "" {
-			sig = "none"
-		}
-		m.daemonExits.WithLabelValues(e.Comm, sig).Inc()
-	case *event.CopyUp:
-		m.copyUp.observe(m, e)
+	if observe := m.observers[reflect.TypeOf(ev)]; observe != nil {
+		observe(ev)
 	}
 }
 

@@ -29,11 +29,11 @@ func TestEventCounters(t *testing.T) {
 		want float64
 		what string
 	}{
-		{testutil.ToFloat64(m.renameExdev.WithLabelValues(id1[:12])), 2, "rename in container"},
-		{testutil.ToFloat64(m.renameExdev.WithLabelValues("")), 1, "rename on host"},
-		{testutil.ToFloat64(m.daemonSignals.WithLabelValues("dockerd", "SIGPIPE", "default")), 1, "signal"},
-		{testutil.ToFloat64(m.daemonExits.WithLabelValues("dockerd", "SIGPIPE")), 1, "exit by signal"},
-		{testutil.ToFloat64(m.daemonExits.WithLabelValues("dockerd", "none")), 1, "normal exit"},
+		{sample(t, m, "observer_rename_exdev_total", "container", id1[:12]), 2, "rename in container"},
+		{sample(t, m, "observer_rename_exdev_total", "container", ""), 1, "rename on host"},
+		{sample(t, m, "observer_daemon_signals_total", "target", "dockerd", "signal", "SIGPIPE", "disposition", "default"), 1, "signal"},
+		{sample(t, m, "observer_daemon_exits_total", "target", "dockerd", "signal", "SIGPIPE"), 1, "exit by signal"},
+		{sample(t, m, "observer_daemon_exits_total", "target", "dockerd", "signal", "none"), 1, "normal exit"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -49,15 +49,15 @@ func TestContainerLabelIsBoundedAndForgotten(t *testing.T) {
 	for _, id := range []string{a, b, c} {
 		m.Observe(&event.RenameExdev{Header: event.Header{ContainerID: id}})
 	}
-	if got := testutil.ToFloat64(m.renameExdev.WithLabelValues(OverflowContainer)); got != 1 {
+	if got := sample(t, m, "observer_rename_exdev_total", "container", OverflowContainer); got != 1 {
 		t.Errorf("third container should land in %q, got %v", OverflowContainer, got)
 	}
 	m.ForgetContainer(a)
-	if n := testutil.CollectAndCount(m.renameExdev); n != 2 {
+	if n := series(t, m, "observer_rename_exdev_total"); n != 2 {
 		t.Errorf("after forgetting a: %d series, want 2 (b and other)", n)
 	}
 	m.Observe(&event.RenameExdev{Header: event.Header{ContainerID: c}})
-	if got := testutil.ToFloat64(m.renameExdev.WithLabelValues(c[:12])); got != 1 {
+	if got := sample(t, m, "observer_rename_exdev_total", "container", c[:12]); got != 1 {
 		t.Errorf("c gets its own label once there is room, got %v", got)
 	}
 }
@@ -99,4 +99,43 @@ func TestBuildInfo(t *testing.T) {
 	if !strings.Contains(rec.Body.String(), want) {
 		t.Errorf("/metrics lacks %s", want)
 	}
+}
+
+// sample is the value of the counter series name{labels...} (name, value
+// pairs) as a scrape sees it; 0 when there is no such series.
+func sample(t testing.TB, m *Metrics, name string, labels ...string) float64 {
+	t.Helper()
+	families, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	series:
+		for _, s := range f.GetMetric() {
+			got := map[string]string{}
+			for _, l := range s.GetLabel() {
+				got[l.GetName()] = l.GetValue()
+			}
+			for i := 0; i+1 < len(labels); i += 2 {
+				if got[labels[i]] != labels[i+1] {
+					continue series
+				}
+			}
+			return s.GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
+// series counts the series of the metric name, as a scrape sees them.
+func series(t testing.TB, m *Metrics, name string) int {
+	t.Helper()
+	n, err := testutil.GatherAndCount(m.Registry(), name)
+	if err != nil {
+		t.Fatalf("gather %s: %v", name, err)
+	}
+	return n
 }

@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"html/template"
 	"io"
-	"strings"
 	"time"
+
+	"github.com/observer-dev/observer/internal/event"
 )
 
 // Lane is one row of the timeline picture.
@@ -16,20 +17,19 @@ type Lane struct {
 }
 
 // Lanes of the timeline picture, top to bottom, with their colours (tests look
-// for these colours in a screenshot).
+// for these colours in a screenshot). An event type with a lane is notable: it
+// goes on the timeline.
 var Lanes = []Lane{
-	{"signal", "fatal signals", "#d62728"},
-	{"daemon_exit", "daemon exits", "#9467bd"},
-	{"residue", "residue", "#ff7f0e"},
-	{"copy_up", "copy-ups", "#1f77b4"},
-	{"rename_exdev", "EXDEV renames", "#2ca02c"},
+	{event.TypeSignal, "fatal signals", "#d62728"},
+	{event.TypeDaemonExit, "daemon exits", "#9467bd"},
+	{event.TypeResidue, "residue", "#ff7f0e"},
+	{event.TypeCopyUp, "copy-ups", "#1f77b4"},
+	{event.TypeRenameExdev, "EXDEV renames", "#2ca02c"},
 	{KindLost, "lost events", "#7f7f7f"},
 }
 
 func laneOf(kind string) int {
-	if strings.HasPrefix(kind, "residue") {
-		kind = "residue"
-	}
+	kind = laneKey(kind)
 	for i, l := range Lanes {
 		if l.Kind == kind {
 			return i

@@ -9,10 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/observer-dev/observer/internal/capture"
@@ -76,13 +73,10 @@ type Report struct {
 	Captured          *capture.End    `json:"capture_end,omitempty"`
 }
 
-// notable are the event types that go on the timeline.
+// notable are the event types that go on the timeline: those with a lane in
+// the picture (Lanes). Lost events are the report's own items, never an event's.
 func notable(typ string) bool {
-	switch typ {
-	case event.TypeSignal, event.TypeDaemonExit, event.TypeRenameExdev, "copy_up":
-		return true
-	}
-	return strings.HasPrefix(typ, "residue")
+	return typ != KindLost && laneOf(typ) >= 0
 }
 
 // Build reads the whole capture, streaming: what it keeps is bounded (see
@@ -201,12 +195,8 @@ func (b *builder) addEvent(ev event.Event) {
 		return
 	}
 	p := pending{Item: Item{Time: h.Time, Kind: h.Type, PID: h.PID, Comm: h.Comm, ContainerID: h.ContainerID}, ev: ev}
-	if h.Type == event.TypeCopyUp {
-		if cu, ok := ev.(*event.CopyUp); ok {
-			p.DurationNS = cu.DurationNS
-		} else {
-			p.DurationNS = fields(ev).durationNS()
-		}
+	if t, ok := ev.(event.Timed); ok {
+		p.DurationNS = uint64(max(t.Duration(), 0))
 		b.copyUps.add(p)
 	}
 	b.tl.add(p)
@@ -243,72 +233,11 @@ func (b *builder) addSnapshot(s *capture.Snapshot) {
 	}
 }
 
-// eventFields is an event's own fields (header removed), from its JSON form,
-// so types this observer does not know still read well.
-type eventFields map[string]any
-
-var headerKeys = map[string]bool{"time": true, "type": true, "pid": true, "tid": true, "comm": true, "cgroup_id": true,
-	"container_id": true, "container_name": true, "container_image": true, "mnt_ns": true, "ipc_ns": true, "net_ns": true}
-
-func fields(ev event.Event) eventFields {
-	raw, _ := json.Marshal(ev)
-	var m map[string]any
-	json.Unmarshal(raw, &m)
-	for k := range m {
-		if headerKeys[k] {
-			delete(m, k)
-		}
-	}
-	return m
-}
-
-func (f eventFields) durationNS() uint64 {
-	if v, ok := f["duration_ns"].(float64); ok && v > 0 {
-		return uint64(v)
-	}
-	return 0
-}
-
-func (f eventFields) String() string {
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(f)) {
-		parts = append(parts, fmt.Sprintf("%s=%v", k, f[k]))
-	}
-	s := strings.Join(parts, " ")
-	if len(s) > 300 {
-		s = s[:300] + "..."
-	}
-	return s
-}
-
+// summary is an event's timeline line: its own Summary, or its fields for an
+// event that has none (a type this observer does not know).
 func summary(ev event.Event) string {
-	switch e := ev.(type) {
-	case *event.Signal:
-		return fmt.Sprintf("%s to %s (pid %d) from %s (pid %d); disposition %s, %s",
-			e.Signal, e.TargetComm, e.TargetPID, e.SenderComm, e.SenderPID, e.Disposition, e.Result)
-	case *event.DaemonExit:
-		if e.Signal != "" {
-			core := ""
-			if e.CoreDumped {
-				core = ", core dumped"
-			}
-			return fmt.Sprintf("%s (pid %d) killed by %s%s", e.Comm, e.PID, e.Signal, core)
-		}
-		return fmt.Sprintf("%s (pid %d) exited with code %d", e.Comm, e.PID, e.ExitCode)
-	case *event.RenameExdev:
-		return fmt.Sprintf("rename %s -> %s failed with EXDEV", e.OldPath, e.NewPath)
-	case *event.Residue:
-		what := e.Resource + " " + e.Name
-		if e.SemID != nil {
-			what = fmt.Sprintf("semaphore array %d (key %s, %s)", *e.SemID, e.Key, e.Kind)
-		} else if e.Resource == "veth" {
-			what = fmt.Sprintf("veth %s (ifindex %d)", e.Name, e.Ifindex)
-		}
-		return fmt.Sprintf("%s left behind: %s; remove with: %s", what, e.Reason, e.Remove)
+	if s, ok := ev.(event.Summarizer); ok {
+		return s.Summary()
 	}
-	f := fields(ev)
-	if d := f.durationNS(); d > 0 && ev.Hdr().Type == "copy_up" {
-		return fmt.Sprintf("copy-up took %v: %v", time.Duration(d), f)
-	}
-	return f.String()
+	return event.FieldsOf(ev).String()
 }

@@ -38,9 +38,9 @@ type pending struct {
 func (p *pending) item() Item {
 	if p.ev != nil {
 		p.Summary = summary(p.ev)
-		if r, ok := p.ev.(*event.Residue); ok && p.PID == 0 {
+		if l, ok := p.ev.(event.Leftover); ok && p.PID == 0 {
 			// The detector found it; the process that matters is the one that left it.
-			p.PID, p.Comm = r.Creator.PID, r.Creator.Comm
+			p.PID, p.Comm = l.LeftBy()
 		}
 		p.ev = nil
 	}
@@ -72,8 +72,8 @@ func newTimeline() *timeline {
 // laneKey groups kinds: every residue_* kind shares the residue lane, so
 // crafted kinds cannot multiply the lanes (notable kinds are a fixed set).
 func laneKey(kind string) string {
-	if strings.HasPrefix(kind, "residue") {
-		return "residue"
+	if strings.HasPrefix(kind, event.TypeResidue) {
+		return event.TypeResidue
 	}
 	return kind
 }
@@ -152,7 +152,7 @@ func (t *timeline) items() ([]Item, int) {
 	return out, total - len(out)
 }
 
-// slowest keeps the n slowest copy-ups seen.
+// slowest keeps the n slowest timed events (event.Timed: the copy-ups) seen.
 type slowest struct {
 	n     int
 	items []pending
