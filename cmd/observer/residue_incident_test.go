@@ -131,7 +131,7 @@ func TestIncidentSemLeak(t *testing.T) {
 		var rep residue.Report
 		getJSON(t, base+"/residue", &rep)
 		n := 0
-		for _, s := range rep.Semaphores {
+		for _, s := range rep.Semaphores() {
 			if _, ok := kept[s.SemID]; ok && s.Creator.PID == leakerPid {
 				n++
 			}
@@ -223,13 +223,13 @@ func TestIncidentSemLeak(t *testing.T) {
 	}
 	// The inventory too comes from the capture's "semaphores" snapshot section.
 	inv := 0
-	for _, s := range got.residue.Semaphores {
+	for _, s := range got.residue.Semaphores() {
 		if _, ok := kept[s.SemID]; ok && s.Creator.PID == leakerPid && !s.CreatorGoneAt.IsZero() {
 			inv++
 		}
 	}
 	if inv != len(kept) {
-		t.Errorf("replay /residue inventory: %d of the leaker's %d arrays (with the creator gone): %+v", inv, len(kept), got.residue.Semaphores)
+		t.Errorf("replay /residue inventory: %d of the leaker's %d arrays (with the creator gone): %+v", inv, len(kept), got.residue.Semaphores())
 	}
 	if !got.residue.Offline {
 		t.Error("replay /residue does not say it comes from the capture")

@@ -245,7 +245,7 @@ func TestSemResidueKilledCreator(t *testing.T) {
 	// --clean dm-sem removes only the dm cookies; --clean sem the rest, its
 	// creator being known to have exited.
 	var cleanOut strings.Builder
-	if code := Clean(items, CleanDMSem, 0, &cleanOut); code != 0 {
+	if err := Clean(items, CleanDMSem, 0, &cleanOut); err != nil {
 		t.Fatalf("clean dm-sem: %s", cleanOut.String())
 	}
 	if n := strings.Count(cleanOut.String(), "removed "); n != 2 {
@@ -256,7 +256,7 @@ func TestSemResidueKilledCreator(t *testing.T) {
 		t.Fatalf("after clean dm-sem: %+v", left)
 	}
 	cleanOut.Reset()
-	if code := Clean(helperItems(d.Residue(), kept, removed), CleanSem, 0, &cleanOut); code != 0 {
+	if err := Clean(helperItems(d.Residue(), kept, removed), CleanSem, 0, &cleanOut); err != nil {
 		t.Fatalf("clean sem: %s", cleanOut.String())
 	}
 	d.Reconcile(context.Background())

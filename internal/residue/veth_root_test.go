@@ -77,8 +77,8 @@ func TestVethPeerNamespaceGone(t *testing.T) {
 		t.Fatalf("item %+v", it)
 	}
 	var out bytes.Buffer
-	if code := Clean([]Item{*it}, CleanVeth, 0, &out); code != 0 {
-		t.Fatalf("clean: %d %s", code, out.String())
+	if err := Clean([]Item{*it}, CleanVeth, 0, &out); err != nil {
+		t.Fatalf("clean: %v %s", err, out.String())
 	}
 	if _, err := netlink.LinkByIndex(int(idx)); err == nil {
 		t.Fatalf("veth still there after clean: %s", out.String())
