@@ -11,23 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/observer-dev/observer/internal/event"
+	"github.com/observer-dev/observer/internal/testenv"
 )
-
-func semget(key, nsems, flags int) (int, error) {
-	id, _, errno := unix.Syscall(unix.SYS_SEMGET, uintptr(key), uintptr(nsems), uintptr(flags))
-	if errno != 0 {
-		return -1, errno
-	}
-	return int(id), nil
-}
-
-func semRemove(id int) error {
-	_, _, errno := unix.Syscall6(unix.SYS_SEMCTL, uintptr(id), 0, unix.IPC_RMID, 0, 0, 0)
-	if errno != 0 {
-		return errno
-	}
-	return nil
-}
 
 // semModes are the sem sensor's modes: every test runs in each one the kernel offers.
 var semModes = []Mode{ModeFentry, ModeKprobe, ModeTailCall, ModeTracepoint}
@@ -49,18 +34,18 @@ func TestSemCreateRemove(t *testing.T) {
 
 func testSemCreateRemove(t *testing.T, tr *Tracer) {
 	const key = 0x0d4d7e57
-	id, err := semget(key, 1, unix.IPC_CREAT|unix.IPC_EXCL|0o600)
+	id, err := testenv.Semget(key, 1, unix.IPC_CREAT|unix.IPC_EXCL|0o600)
 	if err != nil {
 		t.Fatalf("semget: %v", err)
 	}
 	removed := false
 	t.Cleanup(func() {
 		if !removed {
-			semRemove(id)
+			testenv.SemRemove(id)
 		}
 	})
 	// A lookup without IPC_CREAT creates nothing and must not be reported.
-	if _, err := semget(key, 1, 0); err != nil {
+	if _, err := testenv.Semget(key, 1, 0); err != nil {
 		t.Fatalf("semget lookup: %v", err)
 	}
 	ev := waitEvent(t, tr, func(ev event.Event) bool {
@@ -78,8 +63,8 @@ func testSemCreateRemove(t *testing.T, tr *Tracer) {
 		t.Fatalf("flags %#o lack IPC_EXCL", ev.Flags)
 	}
 	// A failed IPC_RMID (bad id) must not be reported; the real one must.
-	semRemove(0x7ffffff0)
-	if err := semRemove(id); err != nil {
+	testenv.SemRemove(0x7ffffff0)
+	if err := testenv.SemRemove(id); err != nil {
 		t.Fatalf("semctl IPC_RMID: %v", err)
 	}
 	removed = true
@@ -155,7 +140,7 @@ func TestSemNamespaceHelperProcess(t *testing.T) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	id, err := semget(unix.IPC_PRIVATE, 2, unix.IPC_CREAT|0o600)
+	id, err := testenv.Semget(unix.IPC_PRIVATE, 2, unix.IPC_CREAT|0o600)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "semget:", err)
 		os.Exit(1)
@@ -176,21 +161,7 @@ func TestVethCreateDelete(t *testing.T) {
 				return
 			}
 			name := fmt.Sprintf("obsv%d", os.Getpid()%100000)
-			la := netlink.NewLinkAttrs()
-			la.Name = name
-			if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: name + "p"}); err != nil {
-				t.Fatalf("create veth: %v", err)
-			}
-			link, err := netlink.LinkByName(name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			deleted := false
-			t.Cleanup(func() {
-				if !deleted {
-					netlink.LinkDel(link)
-				}
-			})
+			link := testenv.VethPair(t, name, name+"p")
 			ev := waitEvent(t, tr, func(ev event.Event) bool {
 				c, ok := ev.(*event.VethChange)
 				return ok && c.Type == event.TypeVethCreate && c.Name == name
@@ -208,7 +179,6 @@ func TestVethCreateDelete(t *testing.T) {
 			if err := netlink.LinkDel(link); err != nil {
 				t.Fatal(err)
 			}
-			deleted = true
 			del := waitEvent(t, tr, func(ev event.Event) bool {
 				c, ok := ev.(*event.VethChange)
 				return ok && c.Type == event.TypeVethDelete && c.Name == name

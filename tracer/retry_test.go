@@ -340,16 +340,7 @@ func TestLateAttachVeth(t *testing.T) {
 			}
 
 			name := fmt.Sprintf("obsl%d", os.Getpid()%100000)
-			la := netlink.NewLinkAttrs()
-			la.Name = name
-			if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: name + "p"}); err != nil {
-				t.Fatalf("create veth: %v", err)
-			}
-			t.Cleanup(func() {
-				if l, err := netlink.LinkByName(name); err == nil {
-					netlink.LinkDel(l)
-				}
-			})
+			testenv.VethPair(t, name, name+"p")
 			ev := waitEvent(t, tr, func(ev event.Event) bool {
 				c, ok := ev.(*event.VethChange)
 				return ok && c.Type == event.TypeVethCreate && c.Name == name

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/observer-dev/observer/internal/event"
+	"github.com/observer-dev/observer/internal/testenv"
 )
 
 // newNetNS makes a network namespace held only by the returned file: the
@@ -75,20 +76,7 @@ func TestVethNetnsTeardown(t *testing.T) {
 			}
 			host := fmt.Sprintf("obst%d", os.Getpid()%100000)
 			inner := host + "c"
-			la := netlink.NewLinkAttrs()
-			la.Name = host
-			if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: inner}); err != nil {
-				t.Fatalf("create veth: %v", err)
-			}
-			hostLink, err := netlink.LinkByName(host)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				if l, err := netlink.LinkByName(host); err == nil {
-					netlink.LinkDel(l)
-				}
-			})
+			hostLink := testenv.VethPair(t, host, inner)
 			innerLink, err := netlink.LinkByName(inner)
 			if err != nil {
 				t.Fatal(err)

@@ -18,7 +18,6 @@ import (
 	"github.com/observer-dev/observer/internal/buildinfo"
 	"github.com/observer-dev/observer/internal/capture"
 	"github.com/observer-dev/observer/internal/config"
-	"github.com/observer-dev/observer/internal/container"
 	"github.com/observer-dev/observer/internal/daemon"
 	"github.com/observer-dev/observer/internal/incident"
 	"github.com/observer-dev/observer/internal/privilege"
@@ -140,7 +139,8 @@ func fromDaemon(ctx context.Context, client *server.Client, d time.Duration, rea
 	return nil
 }
 
-// standaloneCapture starts the tracer in-process, as the daemon would.
+// standaloneCapture starts the tracer and container correlation in-process,
+// as the daemon does (newKernelSide), and records a capture with them.
 func standaloneCapture(ctx context.Context, d time.Duration, reason, watch string, w io.Writer, stderr io.Writer) error {
 	if err := privilege.Check(); err != nil {
 		return err
@@ -152,26 +152,20 @@ func standaloneCapture(ctx context.Context, d time.Duration, reason, watch strin
 			comms = append(comms, c)
 		}
 	}
-	tr, err := tracer.New(tracer.Options{WatchComms: comms, Logger: log})
+	ks, err := newKernelSide(tracer.Options{WatchComms: comms}, "", log)
 	if err != nil {
 		return err
 	}
-	resolver, err := container.NewResolver(container.Options{Logger: log})
+	err = ks.start(ctx)
+	defer ks.close()
 	if err != nil {
-		return err
-	}
-	if err := tr.Start(ctx); err != nil {
-		return err
-	}
-	defer tr.Close()
-	if err := resolver.Start(ctx); err != nil {
 		return err
 	}
 	if reason == "" {
 		reason = "manual (standalone)"
 	}
 	cfg := &config.Config{ResidueGrace: config.DefaultResidueGrace, ResidueInterval: config.DefaultResidueInterval}
-	_, err = daemon.Capture(ctx, daemon.Options{Config: cfg, Source: tr, Resolver: resolver, Version: buildinfo.Get().Short(), Logger: log},
+	_, err = daemon.Capture(ctx, daemon.Options{Config: cfg, Source: ks.tracer, Resolver: ks.resolver, Version: buildinfo.Get().Short(), Logger: log},
 		w, recorder.CaptureOptions{Duration: d, Reason: reason})
 	return err
 }

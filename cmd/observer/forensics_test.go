@@ -36,11 +36,9 @@ import (
 const envReexec = "OBSERVER_TEST_RUN_CLI"
 
 func TestMain(m *testing.M) {
+	testenv.SemLeakerMain()
 	if os.Getenv(envReexec) == "1" {
 		os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
-	}
-	if spec := os.Getenv(envSemLeak); spec != "" {
-		os.Exit(semLeaker(spec))
 	}
 	os.Exit(m.Run())
 }

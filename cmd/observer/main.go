@@ -16,7 +16,6 @@ import (
 
 	"github.com/observer-dev/observer/internal/buildinfo"
 	"github.com/observer-dev/observer/internal/config"
-	"github.com/observer-dev/observer/internal/container"
 	"github.com/observer-dev/observer/internal/daemon"
 	"github.com/observer-dev/observer/internal/latency"
 	"github.com/observer-dev/observer/internal/privilege"
@@ -69,7 +68,7 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 	}
 	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
 
-	tr, err := tracer.New(tracer.Options{
+	ks, err := newKernelSide(tracer.Options{
 		Sensors:         cfg.Sensors,
 		Attach:          attach,
 		WatchComms:      cfg.WatchComms,
@@ -79,12 +78,7 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 			ContainersOnly: cfg.SyscallContainersOnly,
 			PerSyscall:     cfg.SyscallBreakdown,
 		},
-		Logger: log,
-	})
-	if err != nil {
-		return fail(exitUsage, err)
-	}
-	resolver, err := container.NewResolver(container.Options{DockerHost: cfg.DockerHost, Logger: log})
+	}, cfg.DockerHost, log)
 	if err != nil {
 		return fail(exitUsage, err)
 	}
@@ -102,18 +96,14 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	info := buildinfo.Get()
 	log.Info("starting", "version", info.Version, "revision", info.Revision, "go", info.GoVersion)
-	// The tracer starts first so that cgroups created during the resolver's walk
-	// still reach the index through the cgroup sensor.
-	if err := tr.Start(ctx); err != nil {
-		return fail(exitError, err)
-	}
-	defer tr.Close()
-	if err := resolver.Start(ctx); err != nil {
+	err = ks.start(ctx)
+	defer ks.close()
+	if err != nil {
 		return fail(exitError, err)
 	}
 	err = daemon.Run(ctx, daemon.Options{
-		Config: cfg, Source: tr, Resolver: resolver, Version: info.Short(), Logger: log,
-		Latency: latencySource(tr), LatencyTopN: cfg.SyscallTop, SyscallLabel: cfg.SyscallLabel,
+		Config: cfg, Source: ks.tracer, Resolver: ks.resolver, Version: info.Short(), Logger: log,
+		Latency: latencySource(ks.tracer), LatencyTopN: cfg.SyscallTop, SyscallLabel: cfg.SyscallLabel,
 		ContainersOnly: cfg.SyscallContainersOnly,
 	})
 	if err != nil {

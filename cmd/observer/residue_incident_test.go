@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -14,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/observer-dev/observer/internal/capture"
 	"github.com/observer-dev/observer/internal/event"
 	"github.com/observer-dev/observer/internal/report"
@@ -23,83 +20,14 @@ import (
 	"github.com/observer-dev/observer/internal/testenv"
 )
 
-// envSemLeak makes the test binary a semaphore leaker (see semLeaker).
-const envSemLeak = "OBSERVER_TEST_SEM_LEAK"
-
-// semLeaker creates one array per "key:remove" item of spec (key in hex, 0 =
-// IPC_PRIVATE), removes those marked 1, prints "kept|removed ID KEY" lines and
-// "ready", then waits to be killed, as devicemapper's cookies are left when
-// dockerd is force-killed mid-operation.
-func semLeaker(spec string) int {
-	for _, item := range strings.Split(spec, ",") {
-		k, rm, _ := strings.Cut(item, ":")
-		key, err := strconv.ParseUint(k, 16, 32)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		id, _, errno := unix.Syscall(unix.SYS_SEMGET, uintptr(key), 1, unix.IPC_CREAT|unix.IPC_EXCL|0o600)
-		if errno != 0 {
-			fmt.Fprintln(os.Stderr, "semget:", errno)
-			return 1
-		}
-		if rm == "1" {
-			if err := semRemove(int32(id)); err != nil {
-				fmt.Fprintln(os.Stderr, "semctl:", err)
-				return 1
-			}
-			fmt.Printf("removed %d %x\n", id, key)
-			continue
-		}
-		fmt.Printf("kept %d %x\n", id, key)
-	}
-	fmt.Println("ready")
-	select {} // until SIGKILL
-}
-
-func semRemove(id int32) error {
-	if _, _, errno := unix.Syscall6(unix.SYS_SEMCTL, uintptr(id), 0, unix.IPC_RMID, 0, 0, 0); errno != 0 {
-		return errno
-	}
-	return nil
-}
-
-// startSemLeaker runs semLeaker and returns its pid and the arrays it kept (semid -> key).
+// startSemLeaker runs a semaphore leaker (testenv.StartSemLeaker) and returns
+// it and the arrays it kept (semid -> key).
 func startSemLeaker(t *testing.T) (*exec.Cmd, map[int32]uint32) {
 	t.Helper()
 	low := rand.Uint32N(0xfff0) + 1
 	dm := func(i uint32) uint32 { return 0x0d4d0000 | ((low + i) & 0xffff) }
 	spec := fmt.Sprintf("%x:0,%x:1,%x:0,%x:0,0:0", dm(0), dm(1), dm(2), 0x5e000000|low<<4)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envSemLeak+"="+spec)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	kept := map[int32]uint32{}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		for id := range kept {
-			semRemove(id) // most are removed already; this is the safety net
-		}
-	})
-	sc := bufio.NewScanner(out)
-	for sc.Scan() && sc.Text() != "ready" {
-		var what string
-		var id int32
-		var key uint32
-		if _, err := fmt.Sscanf(sc.Text(), "%s %d %x", &what, &id, &key); err != nil {
-			t.Fatalf("leaker said %q: %v", sc.Text(), err)
-		}
-		if what == "kept" {
-			kept[id] = key
-		}
-	}
+	cmd, kept, _ := testenv.StartSemLeaker(t, spec)
 	if len(kept) != 4 {
 		t.Fatalf("leaker kept %v; want 4 arrays", kept)
 	}
@@ -131,7 +59,7 @@ func TestIncidentSemLeak(t *testing.T) {
 		var rep residue.Report
 		getJSON(t, base+"/residue", &rep)
 		n := 0
-		for _, s := range rep.Semaphores {
+		for _, s := range rep.Semaphores() {
 			if _, ok := kept[s.SemID]; ok && s.Creator.PID == leakerPid {
 				n++
 			}
@@ -191,7 +119,7 @@ func TestIncidentSemLeak(t *testing.T) {
 
 	// Clean up what leaked, so that only the capture can still tell about it.
 	for id := range kept {
-		if err := semRemove(id); err != nil {
+		if err := testenv.SemRemove(id); err != nil {
 			t.Errorf("ipcrm -s %d: %v", id, err)
 		}
 	}
@@ -223,13 +151,13 @@ func TestIncidentSemLeak(t *testing.T) {
 	}
 	// The inventory too comes from the capture's "semaphores" snapshot section.
 	inv := 0
-	for _, s := range got.residue.Semaphores {
+	for _, s := range got.residue.Semaphores() {
 		if _, ok := kept[s.SemID]; ok && s.Creator.PID == leakerPid && !s.CreatorGoneAt.IsZero() {
 			inv++
 		}
 	}
 	if inv != len(kept) {
-		t.Errorf("replay /residue inventory: %d of the leaker's %d arrays (with the creator gone): %+v", inv, len(kept), got.residue.Semaphores)
+		t.Errorf("replay /residue inventory: %d of the leaker's %d arrays (with the creator gone): %+v", inv, len(kept), got.residue.Semaphores())
 	}
 	if !got.residue.Offline {
 		t.Error("replay /residue does not say it comes from the capture")

@@ -46,12 +46,13 @@ func newResidueDetector(opts Options, publish func(event.Event) bool, log *slog.
 	})
 }
 
-// residueProviders put the detectors' inventories and residue into the flight
-// recorder's snapshots; a replay reads them back (residue.Detector.ApplySnapshot).
+// residueProviders put the detector's inventories and residue into the flight
+// recorder's snapshots, one section each; a replay reads them back
+// (residue.Detector.ApplySnapshot).
 func residueProviders(det *residue.Detector) []recorder.Provider {
-	return []recorder.Provider{
-		{Name: residue.SectionSemaphores, Collect: func(context.Context) (any, error) { return det.Semaphores(), nil }},
-		{Name: residue.SectionVeths, Collect: func(context.Context) (any, error) { return det.Veths(), nil }},
-		{Name: residue.SectionResidue, Collect: func(context.Context) (any, error) { return det.Residue(), nil }},
+	var out []recorder.Provider
+	for _, name := range det.Sections() {
+		out = append(out, recorder.Provider{Name: name, Collect: func(context.Context) (any, error) { return det.Snapshot(name), nil }})
 	}
+	return out
 }

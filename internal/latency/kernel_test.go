@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/observer-dev/observer/internal/container"
+	"github.com/observer-dev/observer/internal/testenv/tracertest"
 	"github.com/observer-dev/observer/tracer"
 )
 
@@ -18,14 +19,7 @@ func startLatency(t *testing.T, dockerHost string, opts tracer.Options) (*Latenc
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	opts.Logger = log
-	tr, err := tracer.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tr.Close() })
+	tr := tracertest.Start(t, opts)
 	res, err := container.NewResolver(container.Options{DockerHost: dockerHost, Logger: log})
 	if err != nil {
 		t.Fatal(err)

@@ -1,22 +1,18 @@
 package latency
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
 	"text/tabwriter"
-	"time"
 
 	"github.com/observer-dev/observer/internal/sensor"
-	"github.com/observer-dev/observer/internal/server"
 )
 
-// Handler serves the Report as JSON (GET /latency).
+// Handler serves the Report as JSON (GET /latency); `observer seccomp-report`
+// reads it, and prints Compare's rows with WriteReport.
 func (l *Latency) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -24,57 +20,6 @@ func (l *Latency) Handler() http.Handler {
 			l.opts.Logger.Debug("write /latency", "err", err)
 		}
 	})
-}
-
-// RunReport is `observer seccomp-report`: it reads /latency from the running
-// daemon twice, an interval apart, and prints per container what seccomp costs.
-func RunReport(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("seccomp-report", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	daemon := server.AddClientFlags(fs)
-	interval := fs.Duration("interval", 2*time.Second, "measure rates and percentiles over this `duration`; 0 shows totals since each container's first syscall")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stdout, "Usage: observer seccomp-report [--listen unix:PATH|HOST:PORT|https://HOST:PORT] [--interval DURATION]")
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return 0
-		}
-		fmt.Fprintf(stderr, "observer seccomp-report: %v\n", err)
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "observer seccomp-report: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
-	client, err := daemon.NewClient()
-	if err != nil {
-		fmt.Fprintf(stderr, "observer seccomp-report: %v\n", err)
-		return 2
-	}
-	if *interval < 0 {
-		fmt.Fprintf(stderr, "observer seccomp-report: -interval %v: must not be negative\n", *interval)
-		return 2
-	}
-	ctx := context.Background()
-	var first Report
-	if err := client.GetJSON(ctx, "/latency", &first); err != nil {
-		fmt.Fprintf(stderr, "observer seccomp-report: %v\n", err)
-		return 1
-	}
-	var prev *Report
-	last := first
-	if *interval > 0 {
-		time.Sleep(*interval)
-		last = Report{}
-		if err = client.GetJSON(ctx, "/latency", &last); err != nil {
-			fmt.Fprintf(stderr, "observer seccomp-report: %v\n", err)
-			return 1
-		}
-		prev = &first
-	}
-	WriteReport(stdout, Compare(prev, last))
-	return 0
 }
 
 // Row is one line of the comparison: a container in one seccomp mode.

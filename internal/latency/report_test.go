@@ -2,7 +2,6 @@ package latency
 
 import (
 	"bytes"
-	"io"
 	"math"
 	"strings"
 	"testing"
@@ -69,21 +68,5 @@ func TestCompareFilterNotMeasured(t *testing.T) {
 	WriteReport(&out, c)
 	if !strings.Contains(out.String(), "no kprobes") {
 		t.Errorf("report does not say why filter time is missing:\n%s", out.String())
-	}
-}
-
-func TestRunReportBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"--listen", "nocolon"}, {"--interval", "-1s"}, {"--bogus"}, {"extra"}} {
-		var errOut bytes.Buffer
-		if code := RunReport(args, io.Discard, &errOut); code != 2 {
-			t.Errorf("%v: exit %d, want 2", args, code)
-		}
-		if n := strings.Count(errOut.String(), "\n"); n != 1 {
-			t.Errorf("%v: %d lines of error, want one: %q", args, n, errOut.String())
-		}
-	}
-	var errOut bytes.Buffer
-	if code := RunReport([]string{"--listen", "127.0.0.1:1", "--interval", "0"}, io.Discard, &errOut); code != 1 || !strings.Contains(errOut.String(), "no daemon at 127.0.0.1:1") {
-		t.Errorf("no daemon: exit %d %q", code, errOut.String())
 	}
 }

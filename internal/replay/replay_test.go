@@ -168,7 +168,7 @@ func TestReplayResidueFromCapture(t *testing.T) {
 	json.NewDecoder(resp.Body).Decode(&rep)
 	resp.Body.Close()
 	if !rep.Offline || len(rep.Residue) != 2 || *rep.Residue[0].SemID != id || rep.Residue[0].Creator.PID != 4242 ||
-		rep.Residue[0].Age != "1m20s" || rep.Residue[1].Name != "veth0a0a0a0" || len(rep.Semaphores) != 1 || len(rep.Veths) != 1 {
+		rep.Residue[0].Age != "1m20s" || rep.Residue[1].Name != "veth0a0a0a0" || len(rep.Semaphores()) != 1 || len(rep.Veths()) != 1 {
 		t.Fatalf("/residue = %+v", rep)
 	}
 	var st daemon.Status

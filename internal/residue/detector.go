@@ -7,12 +7,12 @@ package residue
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
+	"reflect"
 	"sort"
 	"sync"
 	"time"
-
-	"github.com/vishvananda/netlink"
 
 	"github.com/observer-dev/observer/internal/container"
 	"github.com/observer-dev/observer/internal/event"
@@ -24,12 +24,6 @@ const (
 	DefaultInterval = 10 * time.Second
 	// minRescan rate-limits the scans that events and link updates trigger.
 	minRescan = time.Second
-)
-
-// Resources.
-const (
-	ResourceSem  = "sem"
-	ResourceVeth = "veth"
 )
 
 // Item is one leftover object, as /residue, /status and the CLI show it.
@@ -53,23 +47,6 @@ type Item struct {
 	Remove     string `json:"remove_command"`
 }
 
-// Report is the /residue document.
-type Report struct {
-	Time         time.Time   `json:"time"`
-	GraceSeconds float64     `json:"grace_seconds"`
-	Residue      []Item      `json:"residue"`
-	Semaphores   []Semaphore `json:"semaphores"`
-	Veths        []Veth      `json:"veths"`
-	// Errors are the last scan problems per resource (empty when the last scan was clean).
-	Errors map[string]string `json:"errors,omitempty"`
-	// Offline: the report comes from a replayed capture, not from scans (Time
-	// is the capture's; the grace period it was judged with is not known here).
-	Offline bool `json:"offline,omitempty"`
-	// Omitted counts, per list ("residue", "semaphores", "veths"), the items
-	// left out past MaxReportItems (the first ones in the lists' order are kept).
-	Omitted map[string]int `json:"omitted,omitempty"`
-}
-
 // MaxReportItems bounds each list of the /residue document (and /status's
 // residue): a host (or a crafted /proc/sysvipc/sem) with 100k arrays made a
 // 65 MB answer. Counts of what is left out are in Report.Omitted.
@@ -82,6 +59,16 @@ func capList[T any](list []T, name string, omitted map[string]int) []T {
 	}
 	omitted[name] = len(list) - MaxReportItems
 	return list[:MaxReportItems]
+}
+
+// capInventory is capList for an inventory of any slice type.
+func capInventory(list any, name string, omitted map[string]int) any {
+	v := reflect.ValueOf(list)
+	if v.Kind() != reflect.Slice || v.Len() <= MaxReportItems {
+		return list
+	}
+	omitted[name] = v.Len() - MaxReportItems
+	return v.Slice(0, MaxReportItems).Interface()
 }
 
 // Options configure a Detector.
@@ -101,53 +88,36 @@ type Options struct {
 	// machine's /proc, sysvipc or rtnetlink; inventories and residue come from
 	// the replayed events and ApplySnapshot (see offline.go).
 	Offline bool
-
-	// Sources, replaceable by tests for fault injection.
-	readSemProc    func() ([]byte, error)
-	listLinks      func() ([]netlink.Link, error)
-	netnsID        func(path string) (int, error)
-	namedNetnsDir  string
-	liveNamespaces func(kind string) map[uint32]uint32
-	processAlive   func(pid uint32, startTicks uint64) bool
-	containerOf    func(pid uint32) string
-	now            func() time.Time
 }
 
-// Detector keeps the inventories and decides what is residue. Its methods are
-// safe for concurrent use. Observe runs on the pipeline goroutine, so d.mu is
-// never held across I/O: a scan reads the kernel's state without it and takes
-// it only to merge, and Observe reads a creator's executable before taking it.
+// Detector keeps the inventories of its resources and decides what is
+// residue. Its methods are safe for concurrent use. Observe runs on the
+// pipeline goroutine, so d.mu is never held across I/O: a scan reads the
+// kernel's state without it and takes it only to merge, and Observe reads a
+// creator's executable before taking it.
 type Detector struct {
-	opts Options
-	log  *slog.Logger
-	kick chan struct{}
+	opts      Options
+	log       *slog.Logger
+	resources []Resource
+	// src is where the truth comes from: this machine's kernel (live.go) or a
+	// replayed capture (offline.go).
+	src source
 
-	// scanMu serialises scans (Run's, and direct Reconcile calls), so an older
-	// scan never merges over a newer one. Observe and readers never take it.
-	scanMu sync.Mutex
+	mu      sync.Mutex
+	errors  map[string]string
+	scanned bool
+}
 
-	// badSemMu guards what warnBadSemLines last logged, and when.
-	badSemMu   sync.Mutex
-	badSemLast string
-	badSemAt   time.Time
-
-	mu        sync.Mutex
-	semNS     uint32 // the observer's IPC namespace: the one /proc/sysvipc/sem shows
-	netNS     uint32
-	sems      map[semKey]*semEntry
-	semLimits SemLimits
-	veths     map[int32]*vethEntry
-	creators  *creatorCache // veth creators by ifindex, from events
-	errors    map[string]string
-	scanned   bool
-	// While a scan runs (between its start and its merge), removals that
-	// events report: the scan may have read the object before it went, and
-	// must not bring it back.
-	scanning    bool
-	removedSems map[semKey]bool
-	removedVeth map[int32]string // ifindex -> name
-
-	offline *offlineState // nil when live
+// source is the detector's mode: scans of this machine, or a capture.
+type source interface {
+	observe(ev event.Event)
+	run(ctx context.Context)
+	reconcile(ctx context.Context)
+	now() time.Time
+	// residue is what is residue at now; under d.mu.
+	residue(now time.Time) []Item
+	applySnapshot(t time.Time, sections map[string]json.RawMessage)
+	offline() bool
 }
 
 // New returns a Detector; call Reconcile once or Run to fill it.
@@ -161,261 +131,142 @@ func New(opts Options) *Detector {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if opts.readSemProc == nil {
-		opts.readSemProc = readSemProc
-	}
-	if opts.listLinks == nil {
-		opts.listLinks = netlink.LinkList
-	}
-	if opts.netnsID == nil {
-		opts.netnsID = netnsIDOf
-	}
-	if opts.namedNetnsDir == "" {
-		opts.namedNetnsDir = NamedNetnsDir
-	}
-	if opts.liveNamespaces == nil {
-		opts.liveNamespaces = liveNamespaces
-	}
-	if opts.processAlive == nil {
-		opts.processAlive = processAlive
-	}
-	if opts.containerOf == nil {
-		opts.containerOf = containerOfPid
-	}
-	if opts.now == nil {
-		opts.now = time.Now
-	}
 	d := &Detector{
-		opts:     opts,
-		log:      opts.Logger.With("component", "residue"),
-		kick:     make(chan struct{}, 1),
-		sems:     map[semKey]*semEntry{},
-		veths:    map[int32]*vethEntry{},
-		creators: newCreatorCache(maxCreators),
-		errors:   map[string]string{},
+		opts:   opts,
+		log:    opts.Logger.With("component", "residue"),
+		errors: map[string]string{},
+	}
+	e := &env{
+		grace: opts.Grace, log: d.log, engine: opts.Engine, offline: opts.Offline,
+		noteError: d.noteError, clearError: d.clearError,
 	}
 	if opts.Offline {
-		d.offline = &offlineState{items: map[string]Item{}}
-		d.opts.now = d.offline.now
-		return d
+		c := newCapture(d)
+		d.src, e.now = c, c.now
+	} else {
+		l := newLive(d)
+		d.src, e.now = l, l.now
 	}
-	d.semNS, _ = nsInode("/proc/self/ns/ipc")
-	d.netNS, _ = nsInode("/proc/self/ns/net")
+	d.resources = newResources(e)
 	return d
 }
 
-// Observe takes the sensor events: creations and removals update the
-// inventory at once and ask for a rescan.
-func (d *Detector) Observe(ev event.Event) {
-	if d.offline != nil {
-		d.observeOffline(ev)
-		return
-	}
-	switch e := ev.(type) {
-	case *event.SemCreate:
-		exe := exePath(e.PID) // I/O: before the lock
-		d.mu.Lock()
-		d.onSemCreate(e, exe)
-		d.mu.Unlock()
-	case *event.SemRemove:
-		d.mu.Lock()
-		d.onSemRemove(e)
-		d.mu.Unlock()
-	case *event.VethChange:
-		if !d.hostSide(e) {
-			return
+// resource returns the resource of that name, or nil.
+func (d *Detector) resource(name string) Resource {
+	for _, r := range d.resources {
+		if r.Name() == name {
+			return r
 		}
-		exe := ""
-		if e.Type != event.TypeVethDelete {
-			exe = exePath(e.PID) // I/O: before the lock
-		}
-		d.mu.Lock()
-		d.onVethEvent(e, exe)
-		d.mu.Unlock()
-	default:
-		return
 	}
-	d.Kick()
+	return nil
 }
 
-// Kick asks Run for a rescan soon.
-func (d *Detector) Kick() {
-	select {
-	case d.kick <- struct{}{}:
-	default:
-	}
-}
+// Observe takes the sensor events (or, offline, the replayed ones):
+// creations and removals update the inventories at once.
+func (d *Detector) Observe(ev event.Event) { d.src.observe(ev) }
 
 // Run scans at once, then every Interval and after events, until ctx ends.
-// Link updates from rtnetlink also trigger a scan. Offline, it returns at once.
-func (d *Detector) Run(ctx context.Context) {
-	if d.offline != nil {
-		return
-	}
-	d.Reconcile(ctx)
-	go d.watchLinks(ctx)
-	tick := time.NewTicker(d.opts.Interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		case <-d.kick:
-			// Let a burst of events settle into one scan.
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(minRescan):
-			}
-		}
-		d.Reconcile(ctx)
-	}
-}
+// Offline, it returns at once.
+func (d *Detector) Run(ctx context.Context) { d.src.run(ctx) }
 
 // Reconcile scans the kernel's state, merges it with what events said, and
-// publishes a residue event for every object that became residue. All reads
-// (engine, sysvipc, /proc, rtnetlink) happen without d.mu, which is held only
-// to list what to check and to merge the results: events and scrapes never
-// wait for a scan.
-func (d *Detector) Reconcile(ctx context.Context) {
-	if d.offline != nil {
-		return
-	}
-	d.scanMu.Lock()
-	defer d.scanMu.Unlock()
-	// Entries created after start may legitimately be missing from the scan.
-	start := d.opts.now()
-	d.mu.Lock()
-	checks := d.semChecks()
-	d.scanning, d.removedSems, d.removedVeth = true, map[semKey]bool{}, map[int32]string{}
-	d.mu.Unlock()
-	running, engineErr := d.runningContainers(ctx)
-	sems := d.scanSems(checks)
-	veths := d.scanVeths(running)
+// publishes a residue event for every object that became residue. Offline,
+// it does nothing.
+func (d *Detector) Reconcile(ctx context.Context) { d.src.reconcile(ctx) }
 
-	d.mu.Lock()
-	d.mergeSems(sems, start)
-	d.mergeVeths(start, veths, running, engineErr)
-	d.scanning, d.removedSems, d.removedVeth = false, nil, nil
-	d.scanned = true
-	now := d.opts.now()
-	fresh := d.unreportedLocked(now)
-	d.mu.Unlock()
-	if d.opts.Publish == nil || len(fresh) == 0 {
-		return
-	}
-	// Marked reported only once published: a refused event is retried after
-	// the next scan. Entries stay valid meanwhile (scanMu: no merge runs).
-	taken := make([]bool, len(fresh))
-	for i, f := range fresh {
-		taken[i] = d.opts.Publish(f.item.event(now))
-	}
-	d.mu.Lock()
-	for i, f := range fresh {
-		switch {
-		case !taken[i]:
-		case f.sem != nil:
-			f.sem.reported = true
-		case f.veth != nil:
-			f.veth.reported = true
-		}
-	}
-	d.mu.Unlock()
+// ApplySnapshot takes a replayed state snapshot's sections (offline mode
+// only; a live detector ignores it).
+func (d *Detector) ApplySnapshot(t time.Time, sections map[string]json.RawMessage) {
+	d.src.applySnapshot(t, sections)
 }
 
 // Residue lists what is residue now.
 func (d *Detector) Residue() []Item {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	items := d.currentLocked(d.opts.now())
+	items := d.src.residue(d.src.now())
 	if items == nil {
 		items = []Item{}
 	}
 	return items
 }
 
-// currentLocked is what is residue at now: decided by the scans, or offline
-// as the capture said.
-func (d *Detector) currentLocked(now time.Time) []Item {
-	if d.offline != nil {
-		return d.offlineResidue(now)
-	}
-	var out []Item
-	for _, e := range d.semResidue(now) {
-		out = append(out, e.item(now, e.ns == d.semNS))
-	}
-	for _, e := range d.vethResidue(now) {
-		out = append(out, e.item(now))
-	}
-	return out
-}
-
-// unreported is a residue item not yet published, with its entry.
-type unreported struct {
-	item Item
-	sem  *semEntry
-	veth *vethEntry
-}
-
-// unreportedLocked lists the residue items not yet published.
-func (d *Detector) unreportedLocked(now time.Time) []unreported {
-	var out []unreported
-	for _, e := range d.semResidue(now) {
-		if !e.reported {
-			out = append(out, unreported{item: e.item(now, e.ns == d.semNS), sem: e})
+// Inventory is the named section's inventory (SectionSemaphores: []Semaphore,
+// SectionVeths: []Veth), nil for an unknown one: plain data, for /residue and
+// flight-recorder snapshots.
+func (d *Detector) Inventory(section string) any {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, r := range d.resources {
+		if r.Section() == section {
+			return r.Inventory()
 		}
 	}
-	for _, e := range d.vethResidue(now) {
-		if !e.reported {
-			out = append(out, unreported{item: e.item(now), veth: e})
-		}
+	return nil
+}
+
+// Sections are the snapshot sections the detector writes and an offline one
+// reads back: each resource's inventory, then the residue list.
+func (d *Detector) Sections() []string {
+	out := make([]string, 0, len(d.resources)+1)
+	for _, r := range d.resources {
+		out = append(out, r.Section())
 	}
-	return out
+	return append(out, SectionResidue)
+}
+
+// Snapshot is the content of one of Sections.
+func (d *Detector) Snapshot(section string) any {
+	if section == SectionResidue {
+		return d.Residue()
+	}
+	return d.Inventory(section)
 }
 
 // Report is the /residue document.
 func (d *Detector) Report() Report {
 	items := d.Residue()
+	omitted := map[string]int{}
+	SortItems(items)
 	d.mu.Lock()
 	errs := make(map[string]string, len(d.errors))
 	for k, v := range d.errors {
 		errs[k] = v
 	}
-	d.mu.Unlock()
-	omitted := map[string]int{}
-	sortItems(items)
 	rep := Report{
-		Time:         d.opts.now().UTC(),
+		Time:         d.src.now().UTC(),
 		GraceSeconds: d.opts.Grace.Seconds(),
 		Residue:      capList(items, "residue", omitted),
-		Semaphores:   capList(d.Semaphores(), "semaphores", omitted),
-		Veths:        capList(d.Veths(), "veths", omitted),
 		Errors:       errs,
+		inventories:  map[string]any{},
 	}
+	for _, r := range d.resources {
+		rep.inventories[r.Section()] = capInventory(r.Inventory(), r.Section(), omitted)
+	}
+	d.mu.Unlock()
 	if len(omitted) > 0 {
 		rep.Omitted = omitted
 	}
-	if d.offline != nil {
+	if d.src.offline() {
 		rep.GraceSeconds, rep.Offline = 0, true
 	}
 	return rep
 }
 
 // noteError records a scan problem and logs it once per distinct message, so a
-// persistent fault is one line, not one per scan.
-func (d *Detector) noteError(resource string, err error) {
+// persistent fault is one line, not one per scan. Under d.mu.
+func (d *Detector) noteError(key string, err error) {
 	msg := err.Error()
-	if d.errors[resource] != msg {
-		d.log.Warn("residue scan problem", "resource", resource, "err", msg)
+	if d.errors[key] != msg {
+		d.log.Warn("residue scan problem", "resource", key, "err", msg)
 	}
-	d.errors[resource] = msg
+	d.errors[key] = msg
 }
 
-func (d *Detector) clearError(resource string) {
-	if _, ok := d.errors[resource]; ok {
-		d.log.Info("residue scan recovered", "resource", resource)
-		delete(d.errors, resource)
+func (d *Detector) clearError(key string) {
+	if _, ok := d.errors[key]; ok {
+		d.log.Info("residue scan recovered", "resource", key)
+		delete(d.errors, key)
 	}
 }
 
@@ -439,8 +290,8 @@ func (it Item) event(now time.Time) *event.Residue {
 	return ev
 }
 
-// sortItems orders items for display: resource, then id or name.
-func sortItems(items []Item) {
+// SortItems orders items for display: resource, then id or name.
+func SortItems(items []Item) {
 	sort.SliceStable(items, func(i, j int) bool {
 		a, b := items[i], items[j]
 		if a.Resource != b.Resource {

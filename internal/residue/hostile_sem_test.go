@@ -1,15 +1,10 @@
 package residue
 
 import (
-	"io"
-	"log/slog"
-	"net/http/httptest"
-
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/observer-dev/observer/internal/server"
 	"strings"
 	"testing"
 	"time"
@@ -69,7 +64,7 @@ func TestBadSemLinesLoggedOnceUntilTheyChange(t *testing.T) {
 	if n := strings.Count(logs.String(), "skipping unreadable line"); n != maxBadExamples+1 {
 		t.Errorf("%d warning lines after 5 scans, want %d (the examples and the count, once):\n%.2000s", n, maxBadExamples+1, logs.String())
 	}
-	d.opts.readSemProc = func() ([]byte, error) { return []byte(crafted(10, 7)), nil }
+	semOf(d).readProc = func() ([]byte, error) { return []byte(crafted(10, 7)), nil }
 	d.Reconcile(context.Background())
 	if !strings.Contains(logs.String(), "4 more unreadable lines") {
 		t.Errorf("a change was not logged:\n%.3000s", logs.String())
@@ -83,8 +78,8 @@ func TestResidueReportCapped(t *testing.T) {
 	d.Reconcile(context.Background())
 	*now = now.Add(2 * time.Minute)
 	rep := d.Report()
-	if len(rep.Semaphores) != MaxReportItems || rep.Omitted["semaphores"] != 5000-MaxReportItems {
-		t.Errorf("%d semaphores, omitted %v; want %d and %d omitted", len(rep.Semaphores), rep.Omitted, MaxReportItems, 5000-MaxReportItems)
+	if len(rep.Semaphores()) != MaxReportItems || rep.Omitted["semaphores"] != 5000-MaxReportItems {
+		t.Errorf("%d semaphores, omitted %v; want %d and %d omitted", len(rep.Semaphores()), rep.Omitted, MaxReportItems, 5000-MaxReportItems)
 	}
 	if len(rep.Residue) != MaxReportItems || rep.Omitted["residue"] != 5000-MaxReportItems {
 		t.Errorf("%d residue items, omitted %v; want %d and %d omitted", len(rep.Residue), rep.Omitted, MaxReportItems, 5000-MaxReportItems)
@@ -94,19 +89,4 @@ func TestResidueReportCapped(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("/residue for 5000 arrays: %d KB", buf.Len()>>10)
-}
-
-// A ctime of year 10000 made /residue answer 200 with an empty body, and
-// `observer residue --json` print nothing and exit 0. A daemon that answers
-// with an error is now reported, exit 1, never replaced by a standalone scan.
-func TestResidueCLIDaemonErrorExits1(t *testing.T) {
-	srv := httptest.NewServer(server.JSONHandler(func() any {
-		return map[string]time.Time{"ctime": time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}
-	}, slog.New(slog.NewTextHandler(io.Discard, nil))))
-	defer srv.Close()
-	var out, errb bytes.Buffer
-	code := Main([]string{"--listen", strings.TrimPrefix(srv.URL, "http://"), "--json"}, &out, &errb)
-	if code != 1 || out.Len() != 0 || !strings.Contains(errb.String(), "500") || !strings.Contains(errb.String(), "year") {
-		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 with the daemon's 500 and its reason", code, out.String(), errb.String())
-	}
 }

@@ -33,14 +33,14 @@ func semArraysLabels(t *testing.T, d *Detector) map[string]float64 {
 // order, so series do not flap between scrapes) and the rest sum to "other".
 func TestSemArraysLabelsDeterministic(t *testing.T) {
 	d, _, _ := fakeDetector(t, "", noLinks)
-	d.semNS = 5000 // above every other namespace: it must not be the one pushed out
+	semOf(d).ns = 5000 // above every other namespace: it must not be the one pushed out
 	for i := range 3 {
-		d.sems[semKey{d.semNS, int32(i)}] = &semEntry{ns: d.semNS, id: int32(i)}
+		semOf(d).entries[semKey{semOf(d).ns, int32(i)}] = &semEntry{ns: semOf(d).ns, id: int32(i)}
 	}
 	const extra = maxNSLabels + 40
 	for ns := uint32(1); ns <= extra; ns++ {
-		d.sems[semKey{ns, 1}] = &semEntry{ns: ns, id: 1}
-		d.sems[semKey{ns, 2}] = &semEntry{ns: ns, id: 2}
+		semOf(d).entries[semKey{ns, 1}] = &semEntry{ns: ns, id: 1}
+		semOf(d).entries[semKey{ns, 2}] = &semEntry{ns: ns, id: 2}
 	}
 	d.scanned = true
 	first := semArraysLabels(t, d)
@@ -74,8 +74,8 @@ func TestSemArraysLabelsDeterministic(t *testing.T) {
 
 	// Few namespaces: all labelled, no "other"; the own one even when empty.
 	d2, _, _ := fakeDetector(t, "", noLinks)
-	d2.semNS = 7
-	d2.sems[semKey{9, 1}] = &semEntry{ns: 9, id: 1}
+	semOf(d2).ns = 7
+	semOf(d2).entries[semKey{9, 1}] = &semEntry{ns: 9, id: 1}
 	d2.scanned = true
 	got := semArraysLabels(t, d2)
 	if len(got) != 2 || got["7"] != 0 || got["9"] != 1 {

@@ -22,12 +22,12 @@ func TestObserveDoesNotWaitForScan(t *testing.T) {
 			sem := "key semid perms nsems uid gid cuid cgid otime ctime\n 5 1 600 1 0 0 0 0 0 1795974690\n"
 			links := []netlink.Link{veth(13, "vethx", 5, 1, 0)} // peer in netns id 1
 			d, now, _ := fakeDetector(t, sem, func() ([]netlink.Link, error) { return links, nil })
-			d.opts.liveNamespaces = func(string) map[uint32]uint32 { return map[uint32]uint32{1001: 101, 777: 102} }
-			d.opts.netnsID = func(string) (int, error) { return 1, nil }
-			d.opts.processAlive = func(uint32, uint64) bool { return true }
+			setLiveNamespaces(d, func(string) map[uint32]uint32 { return map[uint32]uint32{1001: 101, 777: 102} })
+			vethOf(d).netnsID = func(string) (int, error) { return 1, nil }
+			semOf(d).processAlive = func(uint32, uint64) bool { return true }
 			// Inventory entries whose checks the scan makes: a known creator in the
 			// observer's namespace, an array in another namespace.
-			d.Observe(&event.SemCreate{Header: event.Header{Time: *now, PID: 42, Comm: "dmsetup", IPCNS: d.semNS}, SemID: 1, Key: 5, Flags: 0o3600})
+			d.Observe(&event.SemCreate{Header: event.Header{Time: *now, PID: 42, Comm: "dmsetup", IPCNS: semOf(d).ns}, SemID: 1, Key: 5, Flags: 0o3600})
 			d.Observe(&event.SemCreate{Header: event.Header{Time: *now, PID: 43, Comm: "app", IPCNS: 777}, SemID: 3, Key: 6, Flags: 0o3600})
 			d.Reconcile(context.Background())
 
@@ -39,17 +39,17 @@ func TestObserveDoesNotWaitForScan(t *testing.T) {
 			}
 			switch hook {
 			case "readSemProc":
-				read := d.opts.readSemProc
-				d.opts.readSemProc = func() ([]byte, error) { block(); return read() }
+				read := semOf(d).readProc
+				semOf(d).readProc = func() ([]byte, error) { block(); return read() }
 			case "listLinks":
-				d.opts.listLinks = func() ([]netlink.Link, error) { block(); return links, nil }
+				vethOf(d).listLinks = func() ([]netlink.Link, error) { block(); return links, nil }
 			case "liveNamespaces":
-				live := d.opts.liveNamespaces
-				d.opts.liveNamespaces = func(kind string) map[uint32]uint32 { block(); return live(kind) }
+				live := semOf(d).liveNamespaces
+				setLiveNamespaces(d, func(kind string) map[uint32]uint32 { block(); return live(kind) })
 			case "processAlive":
-				d.opts.processAlive = func(uint32, uint64) bool { block(); return true }
+				semOf(d).processAlive = func(uint32, uint64) bool { block(); return true }
 			case "netnsID":
-				d.opts.netnsID = func(string) (int, error) { block(); return 1, nil }
+				vethOf(d).netnsID = func(string) (int, error) { block(); return 1, nil }
 			}
 			scanned := make(chan struct{})
 			go func() { defer close(scanned); d.Reconcile(context.Background()) }()
@@ -63,9 +63,9 @@ func TestObserveDoesNotWaitForScan(t *testing.T) {
 			go func() {
 				defer close(answered)
 				// Created after the scan began: the merge must keep it.
-				d.Observe(&event.SemCreate{Header: event.Header{Time: now.Add(time.Second), PID: 44, Comm: "dmsetup", IPCNS: d.semNS}, SemID: 2, Key: 7, Flags: 0o3600})
-				d.Observe(&event.SemRemove{Header: event.Header{Time: now.Add(time.Second), IPCNS: d.semNS}, SemID: 99})
-				d.Observe(&event.VethChange{Header: event.Header{Type: event.TypeVethCreate, PID: 9, Comm: "dockerd"}, Name: "vethy", Ifindex: 14, DevNetNS: d.netNS})
+				d.Observe(&event.SemCreate{Header: event.Header{Time: now.Add(time.Second), PID: 44, Comm: "dmsetup", IPCNS: semOf(d).ns}, SemID: 2, Key: 7, Flags: 0o3600})
+				d.Observe(&event.SemRemove{Header: event.Header{Time: now.Add(time.Second), IPCNS: semOf(d).ns}, SemID: 99})
+				d.Observe(&event.VethChange{Header: event.Header{Type: event.TypeVethCreate, PID: 9, Comm: "dockerd"}, Name: "vethy", Ifindex: 14, DevNetNS: vethOf(d).ns})
 				d.Semaphores()
 				d.Veths()
 				d.Report()
@@ -102,12 +102,12 @@ func TestRemovedDuringScanStaysRemoved(t *testing.T) {
 		t.Fatalf("before: %+v %+v", d.Semaphores(), d.Veths())
 	}
 	entered, release := make(chan struct{}), make(chan struct{})
-	d.opts.listLinks = func() ([]netlink.Link, error) { close(entered); <-release; return links, nil }
+	vethOf(d).listLinks = func() ([]netlink.Link, error) { close(entered); <-release; return links, nil }
 	scanned := make(chan struct{})
 	go func() { defer close(scanned); d.Reconcile(context.Background()) }()
 	<-entered // sysvipc read already: it shows array 1; the dump shows vethx
-	d.Observe(&event.SemRemove{Header: event.Header{Time: *now, IPCNS: d.semNS}, SemID: 1})
-	d.Observe(&event.VethChange{Header: event.Header{Type: event.TypeVethDelete}, Name: "vethx", Ifindex: 13, DevNetNS: d.netNS})
+	d.Observe(&event.SemRemove{Header: event.Header{Time: *now, IPCNS: semOf(d).ns}, SemID: 1})
+	d.Observe(&event.VethChange{Header: event.Header{Type: event.TypeVethDelete}, Name: "vethx", Ifindex: 13, DevNetNS: vethOf(d).ns})
 	close(release)
 	<-scanned
 	if len(d.Semaphores()) != 0 || len(d.Veths()) != 0 {

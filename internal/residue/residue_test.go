@@ -93,18 +93,35 @@ func fakeDetector(t *testing.T, sem string, links func() ([]netlink.Link, error)
 	t.Helper()
 	now := time.Unix(1795974690, 0).Add(time.Hour)
 	var logs bytes.Buffer
-	d := New(Options{
-		Grace:          time.Minute,
-		Logger:         slog.New(slog.NewTextHandler(&logs, nil)),
-		readSemProc:    func() ([]byte, error) { return []byte(sem), nil },
-		listLinks:      links,
-		netnsID:        func(string) (int, error) { return -1, errors.New("no such process") },
-		liveNamespaces: func(string) map[uint32]uint32 { return map[uint32]uint32{} },
-		processAlive:   func(uint32, uint64) bool { return false },
-		containerOf:    func(uint32) string { return "" },
-		now:            func() time.Time { return now },
-	})
+	d := New(Options{Grace: time.Minute, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	d.src.(*live).clock = func() time.Time { return now }
+	s, v := semOf(d), vethOf(d)
+	s.readProc = func() ([]byte, error) { return []byte(sem), nil }
+	s.processAlive = func(uint32, uint64) bool { return false }
+	v.listLinks = links
+	v.netnsID = func(string) (int, error) { return -1, errors.New("no such process") }
+	v.containerOf = func(uint32) string { return "" }
+	setLiveNamespaces(d, func(string) map[uint32]uint32 { return map[uint32]uint32{} })
 	return d, &now, &logs
+}
+
+func semOf(d *Detector) *semResource   { return d.resource(ResourceSem).(*semResource) }
+func vethOf(d *Detector) *vethResource { return d.resource(ResourceVeth).(*vethResource) }
+
+// setLiveNamespaces replaces the /proc walk both resources make.
+func setLiveNamespaces(d *Detector, f func(kind string) map[uint32]uint32) {
+	semOf(d).liveNamespaces, vethOf(d).liveNamespaces = f, f
+}
+
+// residueOf keeps the items of one resource.
+func residueOf(items []Item, resource string) []Item {
+	var out []Item
+	for _, it := range items {
+		if it.Resource == resource {
+			out = append(out, it)
+		}
+	}
+	return out
 }
 
 func noLinks() ([]netlink.Link, error) { return nil, nil }
@@ -113,11 +130,11 @@ func TestSemCreatorLifecycle(t *testing.T) {
 	sem := "key semid perms nsems uid gid cuid cgid otime ctime\n"
 	d, now, _ := fakeDetector(t, sem, noLinks)
 	alive := true
-	d.opts.processAlive = func(uint32, uint64) bool { return alive }
+	semOf(d).processAlive = func(uint32, uint64) bool { return alive }
 	created := *now
-	d.Observe(&event.SemCreate{Header: event.Header{Time: created, PID: 42, Comm: "dmsetup", IPCNS: d.semNS}, SemID: 9, Key: 0x0d4d0001, NSems: 1, Flags: 0o3600})
+	d.Observe(&event.SemCreate{Header: event.Header{Time: created, PID: 42, Comm: "dmsetup", IPCNS: semOf(d).ns}, SemID: 9, Key: 0x0d4d0001, NSems: 1, Flags: 0o3600})
 	// The array appears in the scan.
-	d.opts.readSemProc = func() ([]byte, error) {
+	semOf(d).readProc = func() ([]byte, error) {
 		return []byte(sem + " 223150081 9 600 1 0 0 0 0 0 1795974690\n"), nil
 	}
 	*now = now.Add(2 * time.Second)
@@ -126,7 +143,7 @@ func TestSemCreatorLifecycle(t *testing.T) {
 		t.Fatalf("creator alive, yet residue %+v", r)
 	}
 	// A later IPC_CREAT lookup of the same key by another process keeps the creator.
-	d.Observe(&event.SemCreate{Header: event.Header{Time: *now, PID: 77, Comm: "other", IPCNS: d.semNS}, SemID: 9, Key: 0x0d4d0001, Flags: 0o1600})
+	d.Observe(&event.SemCreate{Header: event.Header{Time: *now, PID: 77, Comm: "other", IPCNS: semOf(d).ns}, SemID: 9, Key: 0x0d4d0001, Flags: 0o1600})
 	alive = false
 	d.Reconcile(context.Background())
 	*now = now.Add(59 * time.Second)
@@ -139,7 +156,7 @@ func TestSemCreatorLifecycle(t *testing.T) {
 		t.Fatalf("residue %+v", r)
 	}
 	// Removed by someone without our seeing it: the scan forgets it.
-	d.opts.readSemProc = func() ([]byte, error) { return []byte(sem), nil }
+	semOf(d).readProc = func() ([]byte, error) { return []byte(sem), nil }
 	d.Reconcile(context.Background())
 	if r := d.Residue(); len(r) != 0 || len(d.Semaphores()) != 0 {
 		t.Fatalf("after removal: residue %+v inventory %+v", r, d.Semaphores())
@@ -149,8 +166,8 @@ func TestSemCreatorLifecycle(t *testing.T) {
 // A scan read before an event's array existed must not drop the fresh entry.
 func TestSemScanRaceKeepsFreshEntry(t *testing.T) {
 	d, now, _ := fakeDetector(t, "key semid\n", noLinks)
-	d.opts.processAlive = func(uint32, uint64) bool { return true }
-	d.Observe(&event.SemCreate{Header: event.Header{Time: now.Add(time.Second), PID: 1, IPCNS: d.semNS}, SemID: 3, Key: 5, Flags: 0o3600})
+	semOf(d).processAlive = func(uint32, uint64) bool { return true }
+	d.Observe(&event.SemCreate{Header: event.Header{Time: now.Add(time.Second), PID: 1, IPCNS: semOf(d).ns}, SemID: 3, Key: 5, Flags: 0o3600})
 	d.Reconcile(context.Background())
 	if len(d.Semaphores()) != 1 {
 		t.Fatalf("inventory %+v", d.Semaphores())
@@ -159,7 +176,7 @@ func TestSemScanRaceKeepsFreshEntry(t *testing.T) {
 
 func TestSemScanFaults(t *testing.T) {
 	d, _, logs := fakeDetector(t, "", noLinks)
-	d.opts.readSemProc = func() ([]byte, error) { return nil, errors.New("permission denied") }
+	semOf(d).readProc = func() ([]byte, error) { return nil, errors.New("permission denied") }
 	d.Reconcile(context.Background())
 	d.Reconcile(context.Background())
 	if n := strings.Count(logs.String(), "permission denied"); n != 1 {
@@ -169,7 +186,7 @@ func TestSemScanFaults(t *testing.T) {
 		t.Fatal("the scan error is not in the report")
 	}
 	logs.Reset()
-	d.opts.readSemProc = func() ([]byte, error) {
+	semOf(d).readProc = func() ([]byte, error) {
 		return []byte("key semid perms\n\x00\x01garbage\n 1 2 600\n-- --\n"), nil
 	}
 	d.Reconcile(context.Background())
@@ -203,9 +220,9 @@ func TestVethRules(t *testing.T) {
 	if err := os.WriteFile(named+"/x", nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d.opts.namedNetnsDir = named
-	d.opts.liveNamespaces = func(string) map[uint32]uint32 { return map[uint32]uint32{1003: 103, 1004: 104, 1005: 105} }
-	d.opts.netnsID = func(path string) (int, error) {
+	vethOf(d).namedNetnsDir = named
+	setLiveNamespaces(d, func(string) map[uint32]uint32 { return map[uint32]uint32{1003: 103, 1004: 104, 1005: 105} })
+	vethOf(d).netnsID = func(path string) (int, error) {
 		switch path {
 		case "/proc/103/ns/net":
 			return 3, nil
@@ -218,10 +235,11 @@ func TestVethRules(t *testing.T) {
 		}
 		return -1, errors.New("gone")
 	}
-	d.opts.containerOf = func(pid uint32) string {
+	vethOf(d).containerOf = func(pid uint32) string {
 		return map[uint32]string{103: "running", 104: "stopped"}[pid]
 	}
-	d.reconcileVeths(*now, map[string]bool{"running": true}, nil)
+	vethOf(d).running = func(context.Context) (map[string]bool, error) { return map[string]bool{"running": true}, nil }
+	d.Reconcile(context.Background())
 	got := map[string]string{}
 	for _, v := range d.Veths() {
 		got[v.Name] = v.Reason
@@ -233,17 +251,19 @@ func TestVethRules(t *testing.T) {
 			t.Errorf("%s: reason %q, want residue=%v", name, got[name], residue)
 		}
 	}
-	if len(d.vethResidue(*now)) != 0 {
+	if len(residueOf(d.Residue(), ResourceVeth)) != 0 {
 		t.Fatal("residue before the grace period")
 	}
 	*now = now.Add(time.Minute)
-	if n := len(d.vethResidue(*now)); n != 5 {
+	if n := len(residueOf(d.Residue(), ResourceVeth)); n != 5 {
 		t.Fatalf("residue after grace: %d, want 5", n)
 	}
 	// Without the engine the Docker-bridge rule is not applied.
-	d2, now2, _ := fakeDetector(t, "", func() ([]netlink.Link, error) { return links, nil })
-	d2.opts.liveNamespaces, d2.opts.netnsID, d2.opts.containerOf = d.opts.liveNamespaces, d.opts.netnsID, d.opts.containerOf
-	d2.reconcileVeths(*now2, nil, errors.New("engine down"))
+	d2, _, _ := fakeDetector(t, "", func() ([]netlink.Link, error) { return links, nil })
+	setLiveNamespaces(d2, vethOf(d).liveNamespaces)
+	vethOf(d2).netnsID, vethOf(d2).containerOf = vethOf(d).netnsID, vethOf(d).containerOf
+	vethOf(d2).running = func(context.Context) (map[string]bool, error) { return nil, errors.New("engine down") }
+	d2.Reconcile(context.Background())
 	for _, v := range d2.Veths() {
 		if v.Name == "vethstale" && v.Reason != "" {
 			t.Fatalf("judged without the engine: %q", v.Reason)
@@ -294,15 +314,15 @@ func TestVethScanFaults(t *testing.T) {
 func TestVethCreatorFromEvent(t *testing.T) {
 	links := []netlink.Link{veth(20, "veth1234", 0, -1, 0)}
 	d, now, _ := fakeDetector(t, "", func() ([]netlink.Link, error) { return links, nil })
-	d.Observe(&event.VethChange{Header: event.Header{Type: event.TypeVethCreate, PID: 9, Comm: "dockerd", ContainerID: ""}, Name: "veth1234", Ifindex: 20, DevNetNS: d.netNS})
-	d.Observe(&event.VethChange{Header: event.Header{Type: event.TypeVethCreate, PID: 9, Comm: "dockerd"}, Name: "other", Ifindex: 21, DevNetNS: d.netNS + 1})
+	d.Observe(&event.VethChange{Header: event.Header{Type: event.TypeVethCreate, PID: 9, Comm: "dockerd", ContainerID: ""}, Name: "veth1234", Ifindex: 20, DevNetNS: vethOf(d).ns})
+	d.Observe(&event.VethChange{Header: event.Header{Type: event.TypeVethCreate, PID: 9, Comm: "dockerd"}, Name: "other", Ifindex: 21, DevNetNS: vethOf(d).ns + 1})
 	d.Reconcile(context.Background())
 	*now = now.Add(time.Minute)
 	r := d.Residue()
 	if len(r) != 1 || r[0].Creator.Comm != "dockerd" || r[0].Creator.PID != 9 || r[0].Remove != "ip link del veth1234" {
 		t.Fatalf("%+v", r)
 	}
-	d.Observe(&event.VethChange{Header: event.Header{Type: event.TypeVethDelete}, Name: "veth1234", Ifindex: 20, DevNetNS: d.netNS})
+	d.Observe(&event.VethChange{Header: event.Header{Type: event.TypeVethDelete}, Name: "veth1234", Ifindex: 20, DevNetNS: vethOf(d).ns})
 	if len(d.Veths()) != 0 {
 		t.Fatal("veth_delete did not remove the entry")
 	}
@@ -331,16 +351,5 @@ func TestCleanable(t *testing.T) {
 	v.AgeSecond = 61
 	if ok, _ := cleanable(v, CleanVeth, time.Minute); !ok {
 		t.Error("old veth not cleanable")
-	}
-}
-
-func TestMainFlags(t *testing.T) {
-	var out, errb bytes.Buffer
-	for _, args := range [][]string{{"--clean", "all"}, {"--older-than", "x"}, {"extra"}} {
-		out.Reset()
-		errb.Reset()
-		if code := Main(args, &out, &errb); code != 2 || strings.Count(errb.String(), "\n") != 1 {
-			t.Errorf("%v: code %d stderr %q", args, code, errb.String())
-		}
 	}
 }

@@ -1,92 +1,31 @@
 package residue
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/observer-dev/observer/internal/event"
 	"github.com/observer-dev/observer/internal/testenv"
+	"github.com/observer-dev/observer/internal/testenv/tracertest"
 	"github.com/observer-dev/observer/tracer"
 )
 
-const helperEnv = "OBSERVER_RESIDUE_SEM_HELPER"
-
 func TestMain(m *testing.M) {
-	if spec := os.Getenv(helperEnv); spec != "" {
-		os.Exit(semHelper(spec))
-	}
+	testenv.SemLeakerMain()
 	os.Exit(m.Run())
-}
-
-// semHelper creates one array per "key:remove" item of spec (key in hex, 0 =
-// IPC_PRIVATE), removes those marked 1, prints "id key" lines, then waits to be killed.
-func semHelper(spec string) int {
-	for _, item := range strings.Split(spec, ",") {
-		k, rm, _ := strings.Cut(item, ":")
-		key, err := strconv.ParseUint(k, 16, 32)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		id, err := sysSemget(int32(key), 1, unix.IPC_CREAT|unix.IPC_EXCL|0o600)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "semget:", err)
-			return 1
-		}
-		if rm == "1" {
-			if err := sysSemRemove(id); err != nil {
-				fmt.Fprintln(os.Stderr, "semctl:", err)
-				return 1
-			}
-			fmt.Printf("removed %d %x\n", id, key)
-			continue
-		}
-		fmt.Printf("kept %d %x\n", id, key)
-	}
-	fmt.Println("ready")
-	select {} // until SIGKILL
-}
-
-func sysSemget(key int32, nsems, flags int) (int32, error) {
-	id, _, errno := unix.Syscall(unix.SYS_SEMGET, uintptr(uint32(key)), uintptr(nsems), uintptr(flags))
-	if errno != 0 {
-		return -1, errno
-	}
-	return int32(id), nil
-}
-
-func sysSemRemove(id int32) error {
-	_, _, errno := unix.Syscall6(unix.SYS_SEMCTL, uintptr(id), 0, unix.IPC_RMID, 0, 0, 0)
-	if errno != 0 {
-		return errno
-	}
-	return nil
 }
 
 // startSemSensor runs the real sem sensor and feeds a detector.
 func startSemSensor(t *testing.T, d *Detector) {
 	t.Helper()
-	tr, err := tracer.New(tracer.Options{Sensors: []string{tracer.SensorSem}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := tr.Start(ctx); err != nil {
-		cancel()
-		t.Fatalf("sem sensor: %v", err)
-	}
+	tr := tracertest.Start(t, tracer.Options{Sensors: []string{tracer.SensorSem}})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -96,8 +35,7 @@ func startSemSensor(t *testing.T, d *Detector) {
 		}
 	}()
 	t.Cleanup(func() {
-		cancel()
-		tr.Close()
+		tr.Close() // closes Events (again at tracertest's cleanup: a no-op)
 		wg.Wait()
 	})
 }
@@ -133,38 +71,8 @@ func TestSemResidueKilledCreator(t *testing.T) {
 	otherKey := func(i uint32) uint32 { return 0x5e000000 | (low << 4) | i }
 	spec := fmt.Sprintf("%x:0,%x:1,%x:0,%x:0,%x:1,0:0", dmKey(0), dmKey(1), dmKey(2), otherKey(0), otherKey(1))
 
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"="+spec)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, kept, removed := testenv.StartSemLeaker(t, spec)
 	helperPid := uint32(cmd.Process.Pid)
-	kept := map[int32]uint32{}
-	var removed []int32
-	sc := bufio.NewScanner(out)
-	for sc.Scan() && sc.Text() != "ready" {
-		var what string
-		var id int32
-		var key uint32
-		if _, err := fmt.Sscanf(sc.Text(), "%s %d %x", &what, &id, &key); err != nil {
-			t.Fatalf("helper said %q: %v", sc.Text(), err)
-		}
-		if what == "kept" {
-			kept[id] = key
-		} else {
-			removed = append(removed, id)
-		}
-	}
-	t.Cleanup(func() {
-		for id := range kept {
-			sysSemRemove(id)
-		}
-	})
 	if len(kept) != 4 || len(removed) != 2 {
 		cmd.Process.Kill()
 		t.Fatalf("helper kept %v removed %v; want 4 and 2", kept, removed)
@@ -245,7 +153,7 @@ func TestSemResidueKilledCreator(t *testing.T) {
 	// --clean dm-sem removes only the dm cookies; --clean sem the rest, its
 	// creator being known to have exited.
 	var cleanOut strings.Builder
-	if code := Clean(items, CleanDMSem, 0, &cleanOut); code != 0 {
+	if err := Clean(items, CleanDMSem, 0, &cleanOut); err != nil {
 		t.Fatalf("clean dm-sem: %s", cleanOut.String())
 	}
 	if n := strings.Count(cleanOut.String(), "removed "); n != 2 {
@@ -256,7 +164,7 @@ func TestSemResidueKilledCreator(t *testing.T) {
 		t.Fatalf("after clean dm-sem: %+v", left)
 	}
 	cleanOut.Reset()
-	if code := Clean(helperItems(d.Residue(), kept, removed), CleanSem, 0, &cleanOut); code != 0 {
+	if err := Clean(helperItems(d.Residue(), kept, removed), CleanSem, 0, &cleanOut); err != nil {
 		t.Fatalf("clean sem: %s", cleanOut.String())
 	}
 	d.Reconcile(context.Background())

@@ -2,6 +2,7 @@ package residue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -11,11 +12,21 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vishvananda/netlink"
 
 	"github.com/observer-dev/observer/internal/container"
 	"github.com/observer-dev/observer/internal/event"
 )
+
+// ResourceVeth is host-side veth interfaces whose other end is gone, sits in a
+// namespace nothing uses, or never reached a running container.
+const ResourceVeth = "veth"
+
+// CleanVeth is the --clean class of veths.
+const CleanVeth = "veth"
+
+func init() { register(func(e *env) Resource { return newVethResource(e) }) }
 
 // NamedNetnsDir is where `ip netns add` pins namespaces: a namespace named
 // there is kept on purpose, even without processes.
@@ -52,31 +63,86 @@ type Veth struct {
 	Reason      string        `json:"orphan_reason,omitempty"`
 }
 
-// hostSide tells whether a veth event's device is in the observer's network
-// namespace: only those can be host sides.
-func (d *Detector) hostSide(ev *event.VethChange) bool {
-	return ev.DevNetNS == 0 || d.netNS == 0 || ev.DevNetNS == d.netNS
+// vethResource inventories the veths of the observer's network namespace
+// (from rtnetlink dumps) with their creators (from veth events), and judges
+// each by where its peer is. A veth is residue once a residue condition has
+// held for grace.
+type vethResource struct {
+	env *env
+	ns  uint32 // the observer's network namespace (0 offline)
+
+	// The kernel's and the engine's state, replaceable by tests.
+	listLinks      func() ([]netlink.Link, error)
+	netnsID        func(path string) (int, error)
+	namedNetnsDir  string
+	liveNamespaces func(kind string) map[uint32]uint32
+	containerOf    func(pid uint32) string
+	running        func(ctx context.Context) (map[string]bool, error)
+
+	// Under the detector's lock.
+	entries  map[int32]*vethEntry
+	creators *creatorCache // creators by ifindex, from events, until a scan sees the device
+	// removed, while a scan runs, are the veths events deleted (ifindex -> name).
+	removed map[int32]string
 }
 
-// onVethEvent records a creation or deletion of a host-side device; exe is
-// the creator's executable, read by the caller before it took d.mu.
-func (d *Detector) onVethEvent(ev *event.VethChange, exe string) {
-	if !d.hostSide(ev) {
-		return
+func newVethResource(e *env) *vethResource {
+	r := &vethResource{
+		env: e, entries: map[int32]*vethEntry{}, creators: newCreatorCache(maxCreators),
+		listLinks: netlink.LinkList, netnsID: netnsIDOf, namedNetnsDir: NamedNetnsDir,
+		liveNamespaces: liveNamespaces, containerOf: containerOfPid,
 	}
+	r.running = r.runningContainers
+	if !e.offline {
+		r.ns, _ = nsInode("/proc/self/ns/net")
+	}
+	return r
+}
+
+func (r *vethResource) Name() string    { return ResourceVeth }
+func (r *vethResource) Section() string { return SectionVeths }
+
+// Veths is the current inventory of host-side veth interfaces, by ifindex:
+// plain data, for /residue and flight-recorder snapshots.
+func (d *Detector) Veths() []Veth { return d.Inventory(SectionVeths).([]Veth) }
+
+// Veths is the report's inventory of veths.
+func (r Report) Veths() []Veth { return inventoryOf[Veth](r, SectionVeths) }
+
+// hostSide tells whether a veth event's device is in the observer's network
+// namespace: only those can be host sides.
+func (r *vethResource) hostSide(ev *event.VethChange) bool {
+	return ev.DevNetNS == 0 || r.ns == 0 || ev.DevNetNS == r.ns
+}
+
+// Observe records creations and deletions of host-side devices.
+func (r *vethResource) Observe(ev event.Event) func() {
+	e, ok := ev.(*event.VethChange)
+	if !ok || !r.hostSide(e) {
+		return nil
+	}
+	exe := ""
+	if e.Type != event.TypeVethDelete {
+		exe = exePath(e.PID)
+	}
+	return func() { r.onEvent(e, exe) }
+}
+
+// onEvent records a creation or deletion; exe is the creator's executable.
+func (r *vethResource) onEvent(ev *event.VethChange, exe string) {
 	if ev.Type == event.TypeVethDelete {
-		delete(d.veths, ev.Ifindex)
-		if d.scanning {
-			d.removedVeth[ev.Ifindex] = ev.Name
+		delete(r.entries, ev.Ifindex)
+		if r.removed != nil {
+			r.removed[ev.Ifindex] = ev.Name
 		}
 		return
 	}
 	c := event.Creator{Known: true, PID: ev.PID, Comm: ev.Comm, Exe: exe, ContainerID: ev.ContainerID}
-	if e, ok := d.veths[ev.Ifindex]; ok && e.name == ev.Name {
+	if e, ok := r.entries[ev.Ifindex]; ok && e.name == ev.Name {
 		e.creator = c
 		return
 	}
-	d.creators.put(ev.Ifindex, ev.Name, c)
+	r.creators.put(ev.Ifindex, ev.Name, c)
 }
 
 // dockerBridge tells whether a bridge is one Docker manages: docker0 or a
@@ -127,16 +193,16 @@ func containerOfPid(pid uint32) string {
 }
 
 // runningContainers asks the engine which containers run; nil when unknown.
-func (d *Detector) runningContainers(ctx context.Context) (map[string]bool, error) {
-	if d.opts.Engine == nil {
+func (r *vethResource) runningContainers(ctx context.Context) (map[string]bool, error) {
+	if r.env.engine == nil {
 		return nil, nil
 	}
-	list, err := d.opts.Engine.Running(ctx)
+	list, err := r.env.engine.Running(ctx)
 	if errors.Is(err, syscall.ENOENT) {
 		return nil, nil // no engine socket: Docker is not running here, nothing to ask
 	}
 	if err != nil {
-		return nil, fmt.Errorf("docker engine %s: %w", d.opts.Engine.Endpoint(), err)
+		return nil, fmt.Errorf("docker engine %s: %w", r.env.engine.Endpoint(), err)
 	}
 	out := make(map[string]bool, len(list))
 	for _, c := range list {
@@ -147,9 +213,9 @@ func (d *Detector) runningContainers(ctx context.Context) (map[string]bool, erro
 
 // listVeths dumps the links; an interrupted dump (links changed meanwhile) is
 // retried once, then used as partial.
-func (d *Detector) listVeths() (links []netlink.Link, complete bool, err error) {
+func (r *vethResource) listVeths() (links []netlink.Link, complete bool, err error) {
 	for attempt := 0; attempt < 2; attempt++ {
-		links, err = d.opts.listLinks()
+		links, err = r.listLinks()
 		if err == nil {
 			return links, true, nil
 		}
@@ -162,18 +228,18 @@ func (d *Detector) listVeths() (links []netlink.Link, complete bool, err error) 
 
 // peerNamespaces maps netns ids (as the observer's namespace numbers them) to
 // namespaces with a live process (inode, one pid) and to named namespaces.
-func (d *Detector) peerNamespaces() (live map[int]nsProc, named map[int]string) {
+func (r *vethResource) peerNamespaces() (live map[int]nsProc, named map[int]string) {
 	live, named = map[int]nsProc{}, map[int]string{}
-	for ino, pid := range d.opts.liveNamespaces("net") {
-		id, err := d.opts.netnsID(fmt.Sprintf("/proc/%d/ns/net", pid))
+	for ino, pid := range r.liveNamespaces("net") {
+		id, err := r.netnsID(fmt.Sprintf("/proc/%d/ns/net", pid))
 		if err != nil || id < 0 {
 			continue // exited meanwhile, or a namespace no veth of ours points into
 		}
 		live[id] = nsProc{ino: ino, pid: pid}
 	}
-	files, _ := filepath.Glob(filepath.Join(d.opts.namedNetnsDir, "*"))
+	files, _ := filepath.Glob(filepath.Join(r.namedNetnsDir, "*"))
 	for _, f := range files {
-		if id, err := d.opts.netnsID(f); err == nil && id >= 0 {
+		if id, err := r.netnsID(f); err == nil && id >= 0 {
 			named[id] = filepath.Base(f)
 		}
 	}
@@ -185,15 +251,19 @@ type nsProc struct {
 	pid uint32
 }
 
-// vethScan is what a scan read about links and namespaces, gathered without d.mu.
+// vethScan is what a scan read about the engine, links and namespaces,
+// gathered without the lock.
 type vethScan struct {
-	links    []netlink.Link
-	complete bool
-	err      error
-	byIndex  map[int]netlink.Link
-	live     map[int]nsProc    // peer namespaces with a live process, by netns id
-	named    map[int]string    // named peer namespaces, by netns id
-	ctrOf    map[uint32]string // container of a peer namespace's process (Docker-bridge rule)
+	r         *vethResource
+	running   map[string]bool // running containers; nil when unknown
+	engineErr error
+	links     []netlink.Link
+	complete  bool
+	err       error
+	byIndex   map[int]netlink.Link
+	live      map[int]nsProc    // peer namespaces with a live process, by netns id
+	named     map[int]string    // named peer namespaces, by netns id
+	ctrOf     map[uint32]string // container of a peer namespace's process (Docker-bridge rule)
 }
 
 // master is a link's master's name ("" when none, or it vanished mid-scan).
@@ -204,14 +274,20 @@ func (sc *vethScan) master(a *netlink.LinkAttrs) string {
 	return ""
 }
 
-// scanVeths dumps the links and, for veths whose peer is in another
-// namespace, looks the namespaces (a walk of /proc) and their processes'
-// containers up: all the I/O of a veth scan, without d.mu.
-func (d *Detector) scanVeths(running map[string]bool) vethScan {
-	var sc vethScan
-	sc.links, sc.complete, sc.err = d.listVeths()
+func (r *vethResource) BeginScan() Scan {
+	r.removed = map[int32]string{}
+	return &vethScan{r: r}
+}
+
+// Read asks the engine which containers run, dumps the links and, for veths
+// whose peer is in another namespace, looks the namespaces (a walk of /proc)
+// and their processes' containers up: all the I/O of a veth scan.
+func (sc *vethScan) Read(ctx context.Context) {
+	r := sc.r
+	sc.running, sc.engineErr = r.running(ctx)
+	sc.links, sc.complete, sc.err = r.listVeths()
 	if sc.err != nil {
-		return sc
+		return
 	}
 	sc.byIndex = make(map[int]netlink.Link, len(sc.links))
 	for _, l := range sc.links {
@@ -228,43 +304,36 @@ func (d *Detector) scanVeths(running map[string]bool) vethScan {
 			continue
 		}
 		if sc.live == nil {
-			sc.live, sc.named = d.peerNamespaces()
+			sc.live, sc.named = r.peerNamespaces()
 			sc.ctrOf = map[uint32]string{}
 		}
-		if p, ok := sc.live[a.NetNsID]; ok && running != nil && dockerBridge(sc.master(a)) {
+		if p, ok := sc.live[a.NetNsID]; ok && sc.running != nil && dockerBridge(sc.master(a)) {
 			if _, done := sc.ctrOf[p.pid]; !done {
-				sc.ctrOf[p.pid] = d.opts.containerOf(p.pid)
+				sc.ctrOf[p.pid] = r.containerOf(p.pid)
 			}
 		}
 	}
-	return sc
 }
 
-// reconcileVeths scans the links, then merges them under d.mu.
-func (d *Detector) reconcileVeths(now time.Time, running map[string]bool, engineErr error) {
-	sc := d.scanVeths(running)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.mergeVeths(now, sc, running, engineErr)
-}
-
-// mergeVeths applies a veth scan to the inventory and judges each veth.
-// Called with d.mu held; it does no I/O.
-func (d *Detector) mergeVeths(now time.Time, sc vethScan, running map[string]bool, engineErr error) {
-	if engineErr != nil {
-		d.noteError("docker", engineErr)
+// Merge applies the dump to the inventory and judges each veth.
+func (sc *vethScan) Merge(now time.Time) {
+	r := sc.r
+	defer func() { r.removed = nil }()
+	running := sc.running
+	if sc.engineErr != nil {
+		r.env.noteError("docker", sc.engineErr)
 	} else if running != nil {
-		d.clearError("docker")
+		r.env.clearError("docker")
 	}
 	if sc.err != nil {
-		d.noteError("veth", fmt.Errorf("list links: %w", sc.err))
+		r.env.noteError(ResourceVeth, fmt.Errorf("list links: %w", sc.err))
 		return
 	}
 	complete, byIndex := sc.complete, sc.byIndex
 	if !complete {
-		d.noteError("veth", errors.New("link dump interrupted twice (links changing); keeping entries the dump missed"))
+		r.env.noteError(ResourceVeth, errors.New("link dump interrupted twice (links changing); keeping entries the dump missed"))
 	} else {
-		d.clearError("veth")
+		r.env.clearError(ResourceVeth)
 	}
 	seen := map[int32]bool{}
 	for _, l := range sc.links {
@@ -273,17 +342,17 @@ func (d *Detector) mergeVeths(now time.Time, sc vethScan, running map[string]boo
 		}
 		a := l.Attrs()
 		idx := int32(a.Index)
-		if name, ok := d.removedVeth[idx]; ok && name == a.Name {
+		if name, ok := r.removed[idx]; ok && name == a.Name {
 			continue // deleted after the dump listed it
 		}
 		seen[idx] = true
-		e, ok := d.veths[idx]
+		e, ok := r.entries[idx]
 		if !ok || e.name != a.Name {
 			e = &vethEntry{ifindex: idx, name: a.Name, firstSeen: now}
-			if c, ok := d.creators.take(idx, a.Name); ok {
+			if c, ok := r.creators.take(idx, a.Name); ok {
 				e.creator = c
 			}
-			d.veths[idx] = e
+			r.entries[idx] = e
 		}
 		e.peerIndex, e.peerNetnsID, e.peerNS, e.master = a.ParentIndex, a.NetNsID, 0, sc.master(a)
 		reason := ""
@@ -328,22 +397,27 @@ func (d *Detector) mergeVeths(now time.Time, sc vethScan, running map[string]boo
 		e.reason = reason
 	}
 	if complete {
-		for idx := range d.veths {
+		for idx := range r.entries {
 			if !seen[idx] {
-				delete(d.veths, idx)
+				delete(r.entries, idx)
 			}
 		}
 	}
 }
 
-func (d *Detector) vethResidue(now time.Time) []*vethEntry {
-	var out []*vethEntry
-	for _, e := range d.veths {
-		if !e.orphanSince.IsZero() && now.Sub(e.orphanSince) >= d.opts.Grace {
-			out = append(out, e)
+// Findings are the veths orphaned for at least grace.
+func (r *vethResource) Findings(now time.Time) []Finding {
+	var found []*vethEntry
+	for _, e := range r.entries {
+		if !e.orphanSince.IsZero() && now.Sub(e.orphanSince) >= r.env.grace {
+			found = append(found, e)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ifindex < out[j].ifindex })
+	sort.Slice(found, func(i, j int) bool { return found[i].ifindex < found[j].ifindex })
+	out := make([]Finding, len(found))
+	for i, e := range found {
+		out[i] = Finding{Item: e.item(now), Reported: &e.reported}
+	}
 	return out
 }
 
@@ -362,13 +436,10 @@ func (e *vethEntry) item(now time.Time) Item {
 	}
 }
 
-// Veths is the current inventory of host-side veth interfaces, by ifindex:
-// plain data, for /residue and flight-recorder snapshots.
-func (d *Detector) Veths() []Veth {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	out := make([]Veth, 0, len(d.veths))
-	for _, e := range d.veths {
+// Inventory is []Veth, by ifindex.
+func (r *vethResource) Inventory() any {
+	out := make([]Veth, 0, len(r.entries))
+	for _, e := range r.entries {
 		out = append(out, Veth{
 			Ifindex: e.ifindex, Name: e.name, PeerIfindex: e.peerIndex, PeerNetnsID: e.peerNetnsID,
 			PeerNetNS: e.peerNS, Master: e.master, Creator: e.creator, FirstSeen: e.firstSeen,
@@ -379,19 +450,99 @@ func (d *Detector) Veths() []Veth {
 	return out
 }
 
-// watchLinks rescans when rtnetlink reports a link change. A failed
+// Replay follows a capture's veth events. Whether a new veth is a host side
+// the capture's scans decided; the snapshots carry the inventory. Events name
+// creators and deletions.
+func (r *vethResource) Replay(ev event.Event) (func(Item) bool, bool) {
+	e, ok := ev.(*event.VethChange)
+	if !ok {
+		return nil, false
+	}
+	v, known := r.entries[e.Ifindex]
+	if e.Type == event.TypeVethDelete {
+		delete(r.entries, e.Ifindex)
+		return func(it Item) bool { return it.Ifindex == e.Ifindex }, true
+	}
+	if known && v.name == e.Name {
+		v.creator = event.Creator{Known: true, PID: e.PID, Comm: e.Comm, ContainerID: e.ContainerID}
+	}
+	return nil, true
+}
+
+// Restore replaces the inventory with a snapshot's []Veth.
+func (r *vethResource) Restore(section json.RawMessage) error {
+	var veths []Veth
+	if err := json.Unmarshal(section, &veths); err != nil {
+		return err
+	}
+	r.entries = make(map[int32]*vethEntry, len(veths))
+	for _, v := range veths {
+		r.entries[v.Ifindex] = &vethEntry{
+			ifindex: v.Ifindex, name: v.Name, peerIndex: v.PeerIfindex, peerNetnsID: v.PeerNetnsID,
+			peerNS: v.PeerNetNS, master: v.Master, creator: v.Creator, firstSeen: v.FirstSeen,
+			orphanSince: v.OrphanSince, reason: v.Reason,
+		}
+	}
+	return nil
+}
+
+var (
+	vethDesc = prometheus.NewDesc("observer_veth_interfaces",
+		"veth interfaces in the observer's network namespace.", nil, nil)
+	vethResidueDesc = prometheus.NewDesc("observer_veth_residue",
+		"veth interfaces left behind: peer gone, peer namespace without processes, or on a Docker bridge with no running container.",
+		nil, nil)
+)
+
+func (r *vethResource) Describe(ch chan<- *prometheus.Desc) {
+	ch <- vethDesc
+	ch <- vethResidueDesc
+}
+
+func (r *vethResource) Collect(ch chan<- prometheus.Metric, residue []Item) {
+	ch <- prometheus.MustNewConstMetric(vethDesc, prometheus.GaugeValue, float64(len(r.entries)))
+	ch <- prometheus.MustNewConstMetric(vethResidueDesc, prometheus.GaugeValue, float64(len(residue)))
+}
+
+func (r *vethResource) CleanClasses() []string { return []string{CleanVeth} }
+
+func (r *vethResource) Cleanable(Item, string) (bool, string) { return true, "" }
+
+func (r *vethResource) Label(it Item) string { return it.Name }
+
+// Remove deletes the link if it is still the reported veth (same ifindex and name).
+func (r *vethResource) Remove(it Item) (string, error) {
+	label := "veth " + it.Name
+	l, err := netlink.LinkByIndex(int(it.Ifindex))
+	if err != nil {
+		return label, fmt.Errorf("ifindex %d: %w", it.Ifindex, err)
+	}
+	if l.Attrs().Name != it.Name || l.Type() != "veth" {
+		return label, fmt.Errorf("ifindex %d is now %s (%s): not the reported veth", it.Ifindex, l.Attrs().Name, l.Type())
+	}
+	return label, netlink.LinkDel(l)
+}
+
+// OneOff: a veth's first sighting in a one-off scan is no creation time, so
+// its age is unknown; orphaned in both scans, it counts.
+func (r *vethResource) OneOff(it Item, _ time.Duration) (Item, bool) {
+	it.AgeUnknown, it.Age, it.AgeSecond = true, "?", 0
+	return it, true
+}
+
+// Watch kicks a rescan when rtnetlink reports a link change. A failed
 // subscription is one log line; the periodic scan still runs.
-func (d *Detector) watchLinks(ctx context.Context) {
+func (r *vethResource) Watch(ctx context.Context, kick func()) {
 	ch := make(chan netlink.LinkUpdate, 64)
 	err := netlink.LinkSubscribeWithOptions(ch, ctx.Done(), netlink.LinkSubscribeOptions{
 		ErrorCallback: func(err error) {
 			if ctx.Err() == nil { // closing the socket at shutdown fails its last receive
-				d.log.Warn("rtnetlink link monitor", "err", err)
+				r.env.log.Warn("rtnetlink link monitor", "err", err)
 			}
 		},
 	})
 	if err != nil {
-		d.log.Warn("rtnetlink link monitor unavailable; relying on periodic scans", "err", err)
+		r.env.log.Warn("rtnetlink link monitor unavailable; relying on periodic scans", "err", err)
 		return
 	}
 	for {
@@ -403,7 +554,7 @@ func (d *Detector) watchLinks(ctx context.Context) {
 				return
 			}
 			if u.Link != nil && u.Link.Type() == "veth" {
-				d.Kick()
+				kick()
 			}
 		}
 	}

@@ -30,16 +30,7 @@ func TestVethPeerNamespaceGone(t *testing.T) {
 		t.Fatalf("ip netns add: %v: %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	la := netlink.NewLinkAttrs()
-	la.Name = host
-	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: host + "p"}); err != nil {
-		t.Fatalf("create veth: %v", err)
-	}
-	t.Cleanup(func() {
-		if l, err := netlink.LinkByName(host); err == nil {
-			netlink.LinkDel(l)
-		}
-	})
+	link := testenv.VethPair(t, host, host+"p")
 	pin, err := netns.GetFromName(ns)
 	if err != nil {
 		t.Fatal(err)
@@ -51,10 +42,6 @@ func TestVethPeerNamespaceGone(t *testing.T) {
 	}
 	if err := netlink.LinkSetNsFd(peer, int(pin)); err != nil {
 		t.Fatalf("move peer: %v", err)
-	}
-	link, err := netlink.LinkByName(host)
-	if err != nil {
-		t.Fatal(err)
 	}
 	idx := int32(link.Attrs().Index)
 
@@ -77,8 +64,8 @@ func TestVethPeerNamespaceGone(t *testing.T) {
 		t.Fatalf("item %+v", it)
 	}
 	var out bytes.Buffer
-	if code := Clean([]Item{*it}, CleanVeth, 0, &out); code != 0 {
-		t.Fatalf("clean: %d %s", code, out.String())
+	if err := Clean([]Item{*it}, CleanVeth, 0, &out); err != nil {
+		t.Fatalf("clean: %v %s", err, out.String())
 	}
 	if _, err := netlink.LinkByIndex(int(idx)); err == nil {
 		t.Fatalf("veth still there after clean: %s", out.String())

@@ -84,9 +84,6 @@ func New(opts Options) *Server {
 	return s
 }
 
-// Handler exposes every route, as the trusted socket serves them (tests).
-func (s *Server) Handler() http.Handler { return s.mux }
-
 // Serve serves on every endpoint until ctx ends, then shuts down: open
 // /events streams end because their request contexts derive from ctx. A
 // network endpoint serves the private routes only to clients its web config
