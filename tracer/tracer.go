@@ -226,41 +226,13 @@ func (t *Tracer) Runs(name string) bool {
 // Events delivers decoded events. It is closed after Close has stopped every reader.
 func (t *Tracer) Events() <-chan event.Event { return t.events }
 
-// Batching dense records (see read): the window bounds the delay it adds to
-// an event, and the records a ring must hold meanwhile (40 at 40k/s).
-const (
-	coalesceAfter  = 2 * time.Millisecond
-	coalesceWindow = time.Millisecond
-)
-
 // read drains one sensor's ring buffer. When consumers fall behind it blocks, the
 // ring buffer fills, and the kernel counts what it cannot reserve: back-pressure
 // ends as a counted loss, never as unbounded memory.
-//
-// Records are read in batches when they come densely: once the ring is
-// drained within coalesceAfter of the previous drain, the reader sleeps
-// coalesceWindow before it reads again, so that one wakeup of the reader (and
-// of the pipeline and consumers behind it) carries the records of a whole
-// window instead of one. The kernel wakes a reader only for a record written
-// to a ring it had emptied, so records written during the sleep wake nobody.
-// Sparse events (more than coalesceAfter apart) are read at once, as before.
 func (t *Tracer) read(ctx context.Context, r *running) {
 	defer t.wg.Done()
 	var rec ringbuf.Record
-	var lastDrain time.Time
 	for {
-		if r.reader.AvailableBytes() == 0 {
-			now := time.Now()
-			if now.Sub(lastDrain) < coalesceAfter {
-				select {
-				case <-time.After(coalesceWindow):
-				case <-t.done:
-					return
-				}
-				now = time.Now()
-			}
-			lastDrain = now
-		}
 		if err := r.reader.ReadInto(&rec); err != nil {
 			if errors.Is(err, ringbuf.ErrClosed) {
 				return
