@@ -1,7 +1,6 @@
 package tracer
 
 import (
-	"bufio"
 	"os"
 	"os/exec"
 	"slices"
@@ -12,21 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/observer-dev/observer/internal/testenv"
+	"github.com/observer-dev/observer/tracer/tracefs"
 )
-
-func TestMountinfoType(t *testing.T) {
-	for line, want := range map[string]string{
-		"36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue":                  "ext3",
-		"40 23 0:12 / /sys/kernel/tracing rw,nosuid,nodev,noexec,relatime shared:19 - tracefs tracefs rw": "tracefs",
-		"41 23 0:13 / /sys/kernel/debug rw,relatime - debugfs debugfs rw":                                 "debugfs",
-		"garbage":         "",
-		"1 2 3 4 5 6 7 -": "",
-	} {
-		if got := mountinfoType(line); got != want {
-			t.Errorf("mountinfoType(%q) = %q, want %q", line, got, want)
-		}
-	}
-}
 
 // The child half of TestTracefsMountedWhenMissing runs in its own mount
 // namespace, where it removes every tracefs and debugfs mount.
@@ -70,41 +56,23 @@ func TestTracefsMountedWhenMissing(t *testing.T) {
 			t.Fatalf("unmount %s in the private namespace: %v", mp, err)
 		}
 	}
-	if left := tracingMounts(t); len(left) > 0 || tracefsPresent() {
+	if left := tracingMounts(t); len(left) > 0 || tracefs.Present() {
 		t.Fatalf("tracefs or debugfs still mounted after unmounting: %v", left)
 	}
 	tr := startSensor(t, SensorRename, ModeTracepoint, Options{})
 	if tr == nil {
 		t.Fatal("rename in tracepoint mode did not attach with tracefs unmounted")
 	}
-	if !slices.ContainsFunc(readMountinfo(t), func(l string) bool { return mountinfoType(l) == "tracefs" }) {
+	if !tracefs.Present() {
 		t.Fatal("tracepoint mode attached, yet no tracefs is mounted")
 	}
 	testRenameExdev(t, tr)
 }
 
-// tracingMounts lists tracefs and debugfs mount points, innermost first.
 func tracingMounts(t *testing.T) []string {
-	var mps []string
-	for _, l := range readMountinfo(t) {
-		if fs := mountinfoType(l); fs == "tracefs" || fs == "debugfs" {
-			mps = append(mps, strings.Fields(l)[4])
-		}
-	}
-	slices.Reverse(mps)
-	return mps
-}
-
-func readMountinfo(t *testing.T) []string {
-	f, err := os.Open("/proc/self/mountinfo")
+	mps, err := tracefs.TracingMounts()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	return lines
+	return mps
 }

@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/observer-dev/observer/tracer/tracefs"
 )
 
 func main() {
@@ -104,6 +106,9 @@ func run(bin, rateList string, dur time.Duration, burst int, peer bool, env stri
 	}
 	var bt *proc
 	if peer {
+		if err := prepareBpftrace(); err != nil {
+			return err
+		}
 		if bt, err = startBpftrace(ctx, dir); err != nil {
 			return err
 		}
@@ -248,6 +253,44 @@ tracepoint:syscalls:sys_exit_renameat2 /@old[tid]/ {
 	delete(@old[tid]); delete(@new[tid]);
 }
 `
+
+// prepareBpftrace gives bpftrace what a fresh machine may lack, as the daemon
+// gives itself: a tracefs for its tracepoints ("tracepoint not found" without
+// one), and RLIMIT_MEMLOCK raised as far as this process may, which the child
+// inherits (kernels before 5.11 charge BPF maps to it).
+func prepareBpftrace() error {
+	mounted, err := tracefs.Ensure()
+	if err != nil {
+		return fmt.Errorf("tracefs for bpftrace's tracepoints: %w", err)
+	}
+	if mounted {
+		fmt.Fprintf(os.Stderr, "bench-events: tracefs was not mounted: mounted it at %s for bpftrace\n", tracefs.Dir)
+	}
+	return raiseMemlock()
+}
+
+// raiseMemlock lifts RLIMIT_MEMLOCK, or without CAP_SYS_RESOURCE (a container
+// may lack it, even as root) raises the soft limit to the hard one. bpftrace
+// then still warns that it could not set the limit; since 5.11 the kernel
+// charges BPF maps to the memory cgroup instead, so its maps load regardless.
+func raiseMemlock() error {
+	inf := unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}
+	if err := unix.Setrlimit(unix.RLIMIT_MEMLOCK, &inf); err == nil {
+		return nil
+	} else if !errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("lift RLIMIT_MEMLOCK for bpftrace: %w", err)
+	}
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_MEMLOCK, &lim); err != nil {
+		return fmt.Errorf("read RLIMIT_MEMLOCK: %w", err)
+	}
+	lim.Cur = lim.Max
+	if err := unix.Setrlimit(unix.RLIMIT_MEMLOCK, &lim); err != nil {
+		return fmt.Errorf("raise RLIMIT_MEMLOCK to its hard limit for bpftrace: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "bench-events: RLIMIT_MEMLOCK stays at %d KiB (no CAP_SYS_RESOURCE to lift it); bpftrace may warn, its maps need it only before Linux 5.11\n", lim.Max>>10)
+	return nil
+}
 
 func startBpftrace(ctx context.Context, dir string) (*proc, error) {
 	p := &proc{out: filepath.Join(dir, "bpftrace.out")}
