@@ -164,8 +164,23 @@ func semResidue(ctx context.Context, n *Node, t *T) error {
 	if err != nil {
 		return err
 	}
-	if len(left) > 0 {
-		return fmt.Errorf("cookies left after --clean dm-sem: %v", left)
+	// Only the leaked cookies must be gone. A client of docker.sock (the
+	// observer's resolver, for one) socket-activates a new dockerd after the
+	// kill, and its cookies of the moment are live: --clean leaves them, as
+	// it must (seen on 6.12: a new cookie during the check).
+	var still []string
+	for id, key := range leaked {
+		if left[id] == key {
+			still = append(still, fmt.Sprintf("%d (key %s)", id, key))
+		}
+	}
+	if len(still) > 0 {
+		return fmt.Errorf("leaked cookies left after --clean dm-sem: %v", still)
+	}
+	for id, key := range left {
+		if _, was := leaked[id]; !was {
+			t.Logf("cookie %d (key %s) of the dockerd running now left alone", id, key)
+		}
 	}
 	if _, err := Sh(ctx, "ipcs", "-s", "-i", strconv.Itoa(control)); err != nil {
 		return fmt.Errorf("--clean dm-sem removed the non-cookie semaphore %d: %w", control, err)
@@ -220,11 +235,13 @@ func dmKillRound(ctx context.Context, t *T, round int) error {
 	}
 	time.Sleep(time.Duration(rand.IntN(1000)) * time.Millisecond)
 	delay := time.Since(start)
+	// The loop stops first: its next `docker create` would socket-activate a
+	// new dockerd.
+	close(stop)
 	pid, err := mainPID(ctx, "docker")
 	if err == nil && pid > 0 {
 		_, err = Sh(ctx, "kill", "-KILL", strconv.Itoa(pid))
 	}
-	close(stop)
 	wg.Wait()
 	t.Logf("round %d: dockerd pid %d SIGKILLed %s after create/remove loops started, udev's exec queue held (%d create/remove)", round, pid, delay.Round(time.Millisecond), count)
 	return err
