@@ -36,19 +36,8 @@ func runResidue(args []string, stdout, stderr io.Writer) int {
 	grace := fs.Duration("grace", residue.DefaultGrace, "standalone scan: how old an array of unknown creator must be to count")
 	settle := fs.Duration("settle", 2*time.Second, "standalone scan: a veth must stay orphaned this long between two scans")
 	dockerHost := fs.String("docker-host", "", "standalone scan: Docker Engine API `address` (none disables)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fmt.Fprintln(stdout, "Usage: observer residue [flags]")
-			fs.PrintDefaults()
-			return exitOK
-		}
-		fmt.Fprintf(stderr, "observer residue: %v\n", err)
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "observer residue: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
+	if code, done := parseCommand(fs, args, "Usage: observer residue [flags]", stdout, stderr); done {
+		return code
 	}
 	if *clean != "" && !slices.Contains(classes, *clean) {
 		fmt.Fprintf(stderr, "observer residue: --clean %q: want %s\n", *clean, orList(classes))

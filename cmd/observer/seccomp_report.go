@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -24,19 +23,8 @@ func runSeccompReport(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(io.Discard)
 	daemonFlags := server.AddClientFlags(fs)
 	interval := fs.Duration("interval", 2*time.Second, "measure rates and percentiles over this `duration`; 0 shows totals since each container's first syscall")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stdout, "Usage: observer seccomp-report [--listen unix:PATH|HOST:PORT|https://HOST:PORT] [--interval DURATION]")
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return exitOK
-		}
-		fmt.Fprintf(stderr, "observer seccomp-report: %v\n", err)
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "observer seccomp-report: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
+	if code, done := parseCommand(fs, args, "Usage: observer seccomp-report [--listen unix:PATH|HOST:PORT|https://HOST:PORT] [--interval DURATION]", stdout, stderr); done {
+		return code
 	}
 	client, err := daemonFlags.NewClient()
 	if err != nil {
