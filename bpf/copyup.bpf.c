@@ -43,6 +43,7 @@
  *   kprobe: kprobe/kretprobe on the same functions
  */
 #include "common.h"
+#include "arch.h"
 
 /* Set by userspace before load (tracer/moduletypes.go): the kernel has no BTF
  * for the overlay module (5.10: module BTF is 5.11+), so nothing may read an
@@ -142,14 +143,7 @@ static __always_inline __u32 current_tid(void)
 	return (__u32)bpf_get_current_pid_tgid();
 }
 
-/* x86-64: the user registers sit at the top of the kernel stack
- * (task_pt_regs: stack + THREAD_SIZE - TOP_OF_KERNEL_STACK_PADDING, which is 0
- * there), THREAD_SIZE being 16 KiB without KASAN. __USER_CS tells a 64-bit
- * user frame from a misplaced guess. */
-#define X86_THREAD_SIZE (4096 << 2)
-#define X86_USER_CS 0x33
-
-/* The syscall the current thread is in: orig_ax of its user registers; -3
+/* The syscall the current thread is in, from its user registers (arch.h); -3
  * when they cannot be found. */
 static __always_inline __s64 current_syscall(void)
 {
@@ -164,11 +158,11 @@ static __always_inline __s64 current_syscall(void)
 	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs)) {
 		regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	} else {
-		regs = (struct pt_regs *)((void *)BPF_CORE_READ(task, stack) + X86_THREAD_SIZE) - 1;
-		if (BPF_CORE_READ(regs, cs) != X86_USER_CS)
+		regs = arch_stack_user_regs(task);
+		if (!regs)
 			return -3;
 	}
-	return (__s64)BPF_CORE_READ(regs, orig_ax);
+	return (__s64)ARCH_SYSCALL_NR_CORE(regs);
 }
 
 /* The topmost lower dentry of an overlay dentry: what is being copied up. */

@@ -240,7 +240,7 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(lat_exit_btf, struct pt_regs *regs, long ret)
 {
 	on_exit(current_task_read(seccomp.mode));
-	unsigned long nr = regs->orig_ax;
+	unsigned long nr = syscall_nr_at_exit(regs);
 	if (nr < SYSCALL_TAILS)
 		bpf_tail_call(ctx, &sys_exit_tails, (__u32)nr);
 	return 0;

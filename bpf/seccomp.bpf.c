@@ -15,6 +15,7 @@
  * Task pointers come from bpf_get_current_task and are read with CO-RE probe
  * reads, so the same programs load where bpf_get_current_task_btf is missing.
  */
+#include "arch.h"
 #include "hist.h"
 #include "overflow.h"
 #include "thread.h"

@@ -17,32 +17,20 @@
 
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include "arch.h"
 #include "task.h"
 
-/* Syscall numbers are below SYSCALL_TAILS on x86-64 (about 470 today); larger
- * ones (x32 syscalls, -1 for none) are never tail-called. An enum, so that
- * bpf2go emits it for tracer/tailcall.go (-type syscall_tail_size). */
+/* Syscall numbers are below SYSCALL_TAILS on x86-64 and arm64 (about 470 today;
+ * tracer/tailcall_test.go checks both tables); larger ones (x32 syscalls, -1
+ * for none) are never tail-called. An enum, so that bpf2go emits it for
+ * tracer/tailcall.go (-type syscall_tail_size). */
 enum syscall_tail_size {
 	SYSCALL_TAILS = 512,
 };
 const enum syscall_tail_size *unused_syscall_tail_size __attribute__((unused));
 
-/* TS_COMPAT in arch/x86/include/asm/thread_info.h: a 32-bit syscall is running. */
-#define TS_COMPAT 0x0002
-
-/* x86-64 syscall ABI: arguments in di, si, dx, r10, r8, r9. */
-static __always_inline void syscall_args(struct pt_regs *regs, unsigned long args[6])
-{
-	args[0] = regs->di;
-	args[1] = regs->si;
-	args[2] = regs->dx;
-	args[3] = regs->r10;
-	args[4] = regs->r8;
-	args[5] = regs->r9;
-}
-
-/* The same from a syscall tracepoint's record, into a stack copy: the verifier
- * refuses loads through a ctx pointer moved to args[]. */
+/* syscall_args (arch.h) from a syscall tracepoint's record, into a stack copy:
+ * the verifier refuses loads through a ctx pointer moved to args[]. */
 static __always_inline void tracepoint_args(struct trace_event_raw_sys_enter *ctx, unsigned long args[6])
 {
 	args[0] = ctx->args[0];
@@ -51,13 +39,6 @@ static __always_inline void tracepoint_args(struct trace_event_raw_sys_enter *ct
 	args[3] = ctx->args[3];
 	args[4] = ctx->args[4];
 	args[5] = ctx->args[5];
-}
-
-/* A 32-bit task's syscall numbers index another table: the tail-called
- * programs would misread them. The syscall tracepoints skip them too. */
-static __always_inline bool compat_syscall(void)
-{
-	return current_task_read(thread_info.status) & TS_COMPAT;
 }
 
 /* A sensor's four programs for one syscall, around its handlers

@@ -22,6 +22,7 @@
  * kworker and the peer is the host-side device that went away with it.
  */
 #include "common.h"
+#include "arch.h"
 
 #define IFNAMSIZ 16
 #define NETDEV_ALIGN 32

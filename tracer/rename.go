@@ -1,13 +1,12 @@
 package tracer
 
 import (
-	"golang.org/x/sys/unix"
-
 	"github.com/observer-dev/observer/internal/event"
 )
 
 // The rename sensor: rename(2), renameat(2) and renameat2(2) failing with
-// EXDEV (bpf/rename.bpf.c).
+// EXDEV (bpf/rename.bpf.c). arm64 has no rename(2) (its libc's rename calls
+// renameat): there its syscall programs get no slot and no tracepoint.
 var renameSensor = sensorDef{
 	name:      SensorRename,
 	load:      loadRename,
@@ -20,9 +19,9 @@ var renameSensor = sensorDef{
 // Its tail_call programs, by syscall: SYSCALL_PROGRAMS(name, ...) in
 // bpf/rename.bpf.c defines <name>_tail_enter and <name>_tail_exit.
 var renameTailCalls = []tailCall{
-	syscallTail(unix.SYS_RENAME, renameProgRenameTailEnter, renameProgRenameTailExit),
-	syscallTail(unix.SYS_RENAMEAT, renameProgRenameatTailEnter, renameProgRenameatTailExit),
-	syscallTail(unix.SYS_RENAMEAT2, renameProgRenameat2TailEnter, renameProgRenameat2TailExit),
+	syscallTail("rename", renameProgRenameTailEnter, renameProgRenameTailExit), // x86-64 only
+	syscallTail("renameat", renameProgRenameatTailEnter, renameProgRenameatTailExit),
+	syscallTail("renameat2", renameProgRenameat2TailEnter, renameProgRenameat2TailExit),
 }
 
 func decodeRename(raw []byte) (event.Event, error) {

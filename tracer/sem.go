@@ -3,8 +3,6 @@ package tracer
 import (
 	"fmt"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/observer-dev/observer/internal/event"
 )
 
@@ -20,8 +18,8 @@ var semSensor = sensorDef{
 
 // Its tail_call programs, by syscall (SYSCALL_PROGRAMS in bpf/sem.bpf.c).
 var semTailCalls = []tailCall{
-	syscallTail(unix.SYS_SEMGET, semProgSemgetTailEnter, semProgSemgetTailExit),
-	syscallTail(unix.SYS_SEMCTL, semProgSemctlTailEnter, semProgSemctlTailExit),
+	syscallTail("semget", semProgSemgetTailEnter, semProgSemgetTailExit),
+	syscallTail("semctl", semProgSemctlTailEnter, semProgSemctlTailExit),
 }
 
 func decodeSem(raw []byte) (event.Event, error) {

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/observer-dev/observer/internal/event"
+	"github.com/observer-dev/observer/internal/syscalls"
 )
 
 // sensorDef describes one BPF object: the modes its programs offer, best first, how
@@ -136,9 +137,10 @@ func (s *sensorDef) attachMode(m Mode, opts *Options, kernelBTF *btf.Cache, tail
 	if err != nil {
 		return nil, fmt.Errorf("read BPF object: %w", err)
 	}
-	// Keep only this mode's programs: the others may not even load on this kernel.
+	// Keep only this mode's programs: the others may not even load on this
+	// kernel; nor those of a syscall this architecture lacks.
 	for name, p := range spec.Programs {
-		if !m.owns(p.SectionName) {
+		if !m.owns(p.SectionName) || absentSyscall(s.tailCalls, name, p.SectionName, syscalls.Native) {
 			delete(spec.Programs, name)
 		}
 	}
@@ -169,7 +171,7 @@ func (s *sensorDef) attachMode(m Mode, opts *Options, kernelBTF *btf.Cache, tail
 	}
 	a := &attached{mode: m, variant: variant, coll: coll}
 	if m == ModeTailCall {
-		slots, err := tails.install(s.tailCalls, coll.Programs)
+		slots, err := tails.install(s.tailCalls, coll.Programs, syscalls.Native)
 		if err != nil {
 			a.close()
 			return nil, err

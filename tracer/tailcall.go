@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/observer-dev/observer/internal/syscalls"
 )
 
 // The tail_call mode (bpf/syscall_tail.h). A tracepoint with one probe calls
@@ -21,16 +24,51 @@ import (
 // tailCall is one syscall a sensor handles in tail_call mode: its programs,
 // which go into the latency sensor's prog arrays at the syscall's number.
 type tailCall struct {
-	nr    int    // x86-64 syscall number
-	enter string // program for sys_enter, in the sensor's object
-	exit  string // program for sys_exit
+	syscall string // its name; the number is the running architecture's
+	enter   string // program for sys_enter, in the sensor's object
+	exit    string // program for sys_exit
 }
 
 // syscallTail names a syscall's pair of tail_call programs. The names are
 // bpf2go's constants for the programs SYSCALL_PROGRAMS (bpf/syscall_tail.h)
 // defines, so a program renamed in C fails the build here, not the attach.
-func syscallTail(nr int, enter, exit string) tailCall {
-	return tailCall{nr: nr, enter: enter, exit: exit}
+// The syscall is named, not numbered: numbers differ between architectures
+// and some syscalls exist on only one (arm64 has no rename).
+func syscallTail(syscall, enter, exit string) tailCall {
+	return tailCall{syscall: syscall, enter: enter, exit: exit}
+}
+
+// slot is the call's prog-array index on an architecture, false when the
+// architecture has no such syscall: then its programs have no slot, which is
+// not a failure (the architecture's other syscalls carry the same operation).
+func (c tailCall) slot(t *syscalls.Table) (uint32, bool) {
+	nr, ok := t.Number(c.syscall)
+	if !ok || nr >= int64(syscallTails) {
+		return 0, false
+	}
+	return uint32(nr), true
+}
+
+// absentSyscall tells whether a program is for a syscall the architecture
+// lacks: a tail_call program without a slot, or the tracepoint of such a
+// syscall (syscalls/sys_enter_rename on arm64, which the kernel does not have
+// either). Such a program is left out, neither loaded nor attached.
+func absentSyscall(calls []tailCall, prog, section string, t *syscalls.Table) bool {
+	for _, c := range calls {
+		if prog == c.enter || prog == c.exit {
+			_, ok := c.slot(t)
+			return !ok
+		}
+	}
+	name, ok := strings.CutPrefix(section, "tracepoint/syscalls/sys_enter_")
+	if !ok {
+		name, ok = strings.CutPrefix(section, "tracepoint/syscalls/sys_exit_")
+	}
+	if !ok {
+		return false
+	}
+	_, have := t.Number(name)
+	return !have
 }
 
 // syscallTails is SYSCALL_TAILS in bpf/syscall_tail.h: the prog arrays' size.
@@ -67,9 +105,10 @@ func (t *Tracer) tailHooks() *tailHooks {
 // the prog arrays, so it works whichever sensor is closed first; and the
 // kernel clears a prog array whose last descriptor closes, so no slot outlives
 // both sensors.
-func (h *tailHooks) install(calls []tailCall, progs map[string]*ebpf.Program) (io.Closer, error) {
-	if len(calls) == 0 {
-		return nil, errors.New("sensor lists no syscalls to tail-call")
+// Calls whose syscall the architecture (table) lacks are skipped.
+func (h *tailHooks) install(calls []tailCall, progs map[string]*ebpf.Program, table *syscalls.Table) (io.Closer, error) {
+	if !slices.ContainsFunc(calls, func(c tailCall) bool { _, ok := c.slot(table); return ok }) {
+		return nil, fmt.Errorf("sensor lists no %s syscalls to tail-call", table.Arch())
 	}
 	s := &tailSlots{}
 	for _, m := range []*ebpf.Map{h.enter, h.exit} {
@@ -81,18 +120,22 @@ func (h *tailHooks) install(calls []tailCall, progs map[string]*ebpf.Program) (i
 		s.maps = append(s.maps, c)
 	}
 	for _, c := range calls {
+		nr, ok := c.slot(table)
+		if !ok {
+			continue
+		}
 		for i, name := range []string{c.enter, c.exit} {
 			p := progs[name]
 			if p == nil {
 				s.Close()
-				return nil, fmt.Errorf("tail calls: no program %s for syscall %d", name, c.nr)
+				return nil, fmt.Errorf("tail calls: no program %s for %s", name, c.syscall)
 			}
 			m := s.maps[i]
-			if err := m.Put(uint32(c.nr), p); err != nil {
+			if err := m.Put(nr, p); err != nil {
 				s.Close()
-				return nil, fmt.Errorf("tail calls: put %s in %s[%d]: %w", name, [...]string{mapEnterTails, mapExitTails}[i], c.nr, err)
+				return nil, fmt.Errorf("tail calls: put %s in %s[%d]: %w", name, [...]string{mapEnterTails, mapExitTails}[i], nr, err)
 			}
-			s.slots = append(s.slots, tailSlot{m, uint32(c.nr)})
+			s.slots = append(s.slots, tailSlot{m, nr})
 		}
 	}
 	return s, nil

@@ -2,14 +2,16 @@ package tracer
 
 import (
 	"errors"
+	"maps"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
 
 	"github.com/observer-dev/observer/internal/sensor"
+	"github.com/observer-dev/observer/internal/syscalls"
 )
 
 // modeOptions adds what a mode needs besides the sensor under test: tail_call
@@ -27,7 +29,8 @@ func modeOptions(mode Mode, opts Options) Options {
 
 // TestTailCallPrograms checks the per-sensor syscall lists against the BPF
 // objects: each names programs of the right hook, every tp_btf program is
-// used, and the numbers fit the latency sensor's prog arrays.
+// used, and on every architecture with a table the numbers fit the latency
+// sensor's prog arrays and each sensor keeps a slot.
 func TestTailCallPrograms(t *testing.T) {
 	lat, err := loadLatency()
 	if err != nil {
@@ -52,15 +55,27 @@ func TestTailCallPrograms(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		for _, arch := range []string{"amd64", "arm64"} {
+			table, _ := syscalls.ForArch(arch)
+			var slots int
+			for _, c := range def.tailCalls {
+				if nr, ok := table.Number(c.syscall); ok && nr >= int64(syscallTails) {
+					t.Errorf("%s: %s syscall %s (%d) outside the prog arrays", def.name, arch, c.syscall, nr)
+				}
+				if _, ok := c.slot(table); ok {
+					slots++
+				}
+			}
+			if slots == 0 {
+				t.Errorf("%s: no tail-call slot on %s", def.name, arch)
+			}
+		}
 		used := map[string]bool{}
 		for _, c := range def.tailCalls {
-			if c.nr < 0 || c.nr >= syscallTails {
-				t.Errorf("%s: syscall %d outside the prog arrays", def.name, c.nr)
-			}
 			for name, section := range map[string]string{c.enter: "tp_btf/sys_enter", c.exit: "tp_btf/sys_exit"} {
 				p := spec.Programs[name]
 				if p == nil || p.SectionName != section {
-					t.Errorf("%s: syscall %d: program %q is not in section %s", def.name, c.nr, name, section)
+					t.Errorf("%s: %s: program %q is not in section %s", def.name, c.syscall, name, section)
 				}
 				used[name] = true
 			}
@@ -73,6 +88,87 @@ func TestTailCallPrograms(t *testing.T) {
 	}
 	if riders != 2 {
 		t.Errorf("%d sensors offer tail_call, want rename and sem", riders)
+	}
+}
+
+// TestSyscallTablesFitTails: every syscall number of the architectures the
+// objects are built for indexes the prog arrays (SYSCALL_TAILS), so no
+// syscall a sensor may one day handle is out of reach.
+func TestSyscallTablesFitTails(t *testing.T) {
+	for _, arch := range []string{"amd64", "arm64"} {
+		table, ok := syscalls.ForArch(arch)
+		if !ok {
+			t.Fatalf("no %s syscall table", arch)
+		}
+		for nr := int64(syscallTails); nr < 1024; nr++ {
+			if name := table.Name(nr); !strings.HasPrefix(name, "syscall_") {
+				t.Errorf("%s: %s is %d, past SYSCALL_TAILS (%d)", arch, name, nr, syscallTails)
+			}
+		}
+	}
+}
+
+// TestAbsentSyscall: on arm64 rename's programs (tail_call and tracepoint)
+// are left out, renameat's kept; on amd64 all are kept; other sections never
+// count as a syscall's.
+func TestAbsentSyscall(t *testing.T) {
+	amd64, _ := syscalls.ForArch("amd64")
+	arm64, _ := syscalls.ForArch("arm64")
+	for _, c := range []struct {
+		table         *syscalls.Table
+		prog, section string
+		want          bool
+	}{
+		{arm64, renameProgRenameTailEnter, "tp_btf/sys_enter", true},
+		{arm64, renameProgRenameTailExit, "tp_btf/sys_exit", true},
+		{arm64, renameProgRenameEnter, "tracepoint/syscalls/sys_enter_rename", true},
+		{arm64, renameProgRenameExit, "tracepoint/syscalls/sys_exit_rename", true},
+		{arm64, renameProgRenameatTailEnter, "tp_btf/sys_enter", false},
+		{arm64, renameProgRenameatEnter, "tracepoint/syscalls/sys_enter_renameat", false},
+		{arm64, semProgSemgetEnter, "tracepoint/syscalls/sys_enter_semget", false},
+		{amd64, renameProgRenameTailEnter, "tp_btf/sys_enter", false},
+		{amd64, renameProgRenameEnter, "tracepoint/syscalls/sys_enter_rename", false},
+		{arm64, "rename_fentry", "fentry/do_renameat2", false},
+		{arm64, "x", "tracepoint/signal/signal_generate", false},
+	} {
+		if got := absentSyscall(renameTailCalls, c.prog, c.section, c.table); got != c.want {
+			t.Errorf("%s: %s %s: absent = %v, want %v", c.table.Arch(), c.prog, c.section, got, c.want)
+		}
+	}
+}
+
+// TestArchObjectsAlike: the amd64 and arm64 objects come from the same C, so
+// they hold the same programs in the same sections and the same maps; only
+// register reads differ (bpf/arch.h). Read from the committed .o files, so
+// both are checked whichever architecture runs the test.
+func TestArchObjectsAlike(t *testing.T) {
+	matches, err := filepath.Glob("*_x86_bpfel*.o")
+	if err != nil || len(matches) == 0 {
+		t.Fatalf("no x86 objects: %v", err)
+	}
+	for _, x86 := range matches {
+		arm64 := strings.Replace(x86, "_x86_", "_arm64_", 1)
+		a, err := ebpf.LoadCollectionSpec(x86)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := ebpf.LoadCollectionSpec(arm64)
+		if err != nil {
+			t.Fatalf("%s has no arm64 twin: %v", x86, err)
+		}
+		sections := func(s *ebpf.CollectionSpec) map[string]string {
+			m := map[string]string{}
+			for name, p := range s.Programs {
+				m[name] = p.SectionName
+			}
+			return m
+		}
+		if !maps.Equal(sections(a), sections(b)) {
+			t.Errorf("%s and %s: programs differ:\n%v\n%v", x86, arm64, sections(a), sections(b))
+		}
+		if !slices.Equal(slices.Sorted(maps.Keys(a.Maps)), slices.Sorted(maps.Keys(b.Maps))) {
+			t.Errorf("%s and %s: maps differ", x86, arm64)
+		}
 	}
 }
 
@@ -245,10 +341,20 @@ func TestTailCallSlotsEmptied(t *testing.T) {
 			}
 		}
 	}
-	renameNrs := []int{unix.SYS_RENAME, unix.SYS_RENAMEAT, unix.SYS_RENAMEAT2}
-	semNrs := []int{unix.SYS_SEMGET, unix.SYS_SEMCTL}
+	// The slots of this architecture's numbers (arm64 has no rename).
+	nrs := func(names ...string) []int {
+		var out []int
+		for _, name := range names {
+			if nr, ok := syscalls.Native.Number(name); ok {
+				out = append(out, int(nr))
+			}
+		}
+		return out
+	}
+	renameNrs := nrs("rename", "renameat", "renameat2")
+	semNrs := nrs("semget", "semctl")
 	want("attached", append(renameNrs, semNrs...), true)
-	want("attached", []int{unix.SYS_GETPPID, unix.SYS_OPENAT}, false)
+	want("attached", nrs("getppid", "openat"), false)
 
 	for _, r := range tr.running {
 		if r.def.name == SensorRename {

@@ -4,6 +4,8 @@ package testenv
 // helpers do not pull in the runtime-spec module for one JSON file. Field names
 // and defaults follow `runc spec` and Docker's defaults.
 
+import "runtime"
+
 type ociSpec struct {
 	Version  string     `json:"ociVersion"`
 	Process  ociProcess `json:"process"`
@@ -71,7 +73,7 @@ func dockerLikeSeccomp() *ociSeccomp {
 	eperm := uint(1)
 	return &ociSeccomp{
 		DefaultAction: "SCMP_ACT_ALLOW",
-		Architectures: []string{"SCMP_ARCH_X86_64"},
+		Architectures: []string{seccompArch[runtime.GOARCH]},
 		Syscalls: []ociSeccompSyscall{{
 			Names:    []string{"reboot", "kexec_load", "init_module", "delete_module", "swapon", "swapoff"},
 			Action:   "SCMP_ACT_ERRNO",
@@ -79,6 +81,10 @@ func dockerLikeSeccomp() *ociSeccomp {
 		}},
 	}
 }
+
+// seccompArch is libseccomp's name of each architecture the tests run on:
+// runc compiles the profile for the listed ones only.
+var seccompArch = map[string]string{"amd64": "SCMP_ARCH_X86_64", "arm64": "SCMP_ARCH_AARCH64"}
 
 type ociNamespace struct {
 	Type string `json:"type"`
