@@ -26,7 +26,7 @@ VMTEST_TIMEOUT ?= 5m
 # (the QEMU kernels' land in .vmtest/<kernel>/results.jsonl).
 HOST_RESULTS := .vmtest/host/results.jsonl
 
-.PHONY: all build image rules-test run test deps generate generate-locked syscalls check-generate vmlinux vmtest matrix-host matrix-table matrix-check bench bench-vm bench-events systemtest systemtest-table systemtest-check
+.PHONY: all build $(BUILD_ARCHES) image $(IMAGE_ARCHES) rules-test run test deps generate generate-locked syscalls check-generate vmlinux vmtest matrix-host matrix-table matrix-check bench bench-vm bench-events systemtest systemtest-table systemtest-check
 
 all: build
 
@@ -39,11 +39,25 @@ GO_LDFLAGS := -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).revision=$(REVI
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(GO_LDFLAGS)' -o bin/observer ./cmd/observer
 
+# The same for each architecture the BPF objects are built for, cross-compiled
+# (Go needs no other toolchain without cgo): bin/linux-amd64/observer,
+# bin/linux-arm64/observer.
+ARCHES := amd64 arm64
+BUILD_ARCHES := $(addprefix build-,$(ARCHES))
+$(BUILD_ARCHES): build-%:
+	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build -trimpath -ldflags '$(GO_LDFLAGS)' -o bin/linux-$*/observer ./cmd/observer
+
 # The container image (FROM scratch: the static binary only), tagged with the
-# version; IMAGE=name overrides the repository name.
+# version; IMAGE=name overrides the repository name. image-<arch> builds one
+# architecture's image from bin/linux-<arch>, tagged VERSION-<arch> and marked
+# with its platform (the image runs no build step, so no emulation is needed);
+# push each and join them with `docker manifest create` for a multi-arch tag.
 IMAGE ?= observer
 image: build
 	docker build -f deploy/image/Dockerfile -t $(IMAGE):$(VERSION) -t $(IMAGE):latest bin
+IMAGE_ARCHES := $(addprefix image-,$(ARCHES))
+$(IMAGE_ARCHES): image-%: build-%
+	docker build -f deploy/image/Dockerfile --platform linux/$* -t $(IMAGE):$(VERSION)-$* bin/linux-$*
 
 # Runs the daemon in the foreground, e.g. make run ARGS='--events -'. It needs
 # nothing but Go: the BPF objects are committed.

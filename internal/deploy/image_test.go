@@ -3,6 +3,7 @@ package deploy
 import (
 	"bufio"
 	"context"
+	"debug/elf"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -143,4 +144,39 @@ func findEvent(path string, match func(map[string]any) bool) map[string]any {
 		}
 	}
 	return nil
+}
+
+// TestImageArm64 builds the arm64 image (make image-arm64) on a private
+// dockerd of another architecture: it holds the arm64 binary and says so in
+// its platform, so an arm64 node runs it without a platform warning.
+func TestImageArm64(t *testing.T) {
+	d := testenv.StartDockerd(t)
+	tag := fmt.Sprintf("observer-test-%d", time.Now().UnixNano()%1e6)
+	mk := exec.Command("make", "-C", repoRoot(), "image-arm64", "IMAGE="+tag, "VERSION=test")
+	mk.Env = append(os.Environ(), "DOCKER_HOST="+d.Host)
+	if out, err := mk.CombinedOutput(); err != nil {
+		t.Fatalf("make image-arm64: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { d.CLI("rmi", tag+":test-arm64") })
+	out, err := d.CLI("image", "inspect", "-f", "{{.Os}}/{{.Architecture}} {{json .Config.Entrypoint}}", tag+":test-arm64")
+	if err != nil || strings.TrimSpace(out) != `linux/arm64 ["/observer"]` {
+		t.Fatalf("image %s:test-arm64: %q %v, want linux/arm64 with /observer", tag, out, err)
+	}
+	// The binary in it is the arm64 build: copied out of a created (never started) container.
+	if out, err := d.CLI("create", "--name", tag, "--platform", "linux/arm64", tag+":test-arm64"); err != nil {
+		t.Fatalf("docker create: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { d.CLI("rm", tag) })
+	bin := filepath.Join(t.TempDir(), "observer")
+	if out, err := d.CLI("cp", tag+":/observer", bin); err != nil {
+		t.Fatalf("docker cp: %v\n%s", err, out)
+	}
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.Machine != elf.EM_AARCH64 {
+		t.Errorf("/observer in the arm64 image is %v", f.Machine)
+	}
 }
