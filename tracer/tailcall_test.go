@@ -143,8 +143,11 @@ func TestAbsentSyscall(t *testing.T) {
 // both are checked whichever architecture runs the test.
 func TestArchObjectsAlike(t *testing.T) {
 	matches, err := filepath.Glob("*_x86_bpfel*.o")
-	if err != nil || len(matches) == 0 {
-		t.Fatalf("no x86 objects: %v", err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(matches) == 0 {
+		t.Skip("no BPF objects in the working directory: not run from the source tree (a vmtest guest)")
 	}
 	for _, x86 := range matches {
 		arm64 := strings.Replace(x86, "_x86_", "_arm64_", 1)
