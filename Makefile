@@ -7,13 +7,19 @@ ARGS ?=
 
 # Kernel matrix for vmtest: one line per kernel in this file.
 KERNELS_FILE := testdata/vmtest/kernels.txt
+# Architectures of the matrix other than the host's (fourth column): their
+# kernels and guest userland are unpacked from Debian's packages of that
+# architecture (dpkg --add-architecture), never installed.
+FOREIGN_ARCHES = $(shell awk '!/^[[:space:]]*\#/ && NF == 4 && $$4 != "amd64" { print $$4 }' $(KERNELS_FILE) | sort -u)
+GUEST_USERLAND := busybox-static runc libc6 libseccomp2
+USERLAND_DIR := /var/cache/observer/userland
 APT_BUILD := clang-19 llvm-19 libbpf-dev bpftool
-APT_TEST := docker.io runc iproute2 busybox-static qemu-system-x86 xz-utils cpio kmod chromium curl prometheus mmdebstrap e2fsprogs
+APT_TEST := docker.io runc iproute2 busybox-static qemu-system-x86 qemu-system-arm xz-utils cpio kmod chromium curl prometheus mmdebstrap e2fsprogs
 # Kernels whose vmlinuz glob is under /boot/ are installed with apt; the others
 # (older suites' kernels) are unpacked into the directory their glob names
 # before /boot/: "package root" pairs.
-APT_KERNELS = $(shell awk '!/^[[:space:]]*\#/ && NF == 3 && $$3 ~ /^\/boot\// { print $$2 }' $(KERNELS_FILE))
-EXTRACT_KERNELS = $(shell awk '!/^[[:space:]]*\#/ && NF == 3 && $$3 !~ /^\/boot\// { r = $$3; sub(/\/boot\/.*/, "", r); print $$2 "=" r }' $(KERNELS_FILE))
+APT_KERNELS = $(shell awk '!/^[[:space:]]*\#/ && NF >= 3 && $$3 ~ /^\/boot\// { print $$2 }' $(KERNELS_FILE))
+EXTRACT_KERNELS = $(shell awk '!/^[[:space:]]*\#/ && NF >= 3 && $$3 !~ /^\/boot\// { r = $$3; sub(/\/boot\/.*/, "", r); print $$2 "=" r }' $(KERNELS_FILE))
 # bench-events runs bpftrace beside the daemon as the peer it is measured against.
 APT_BENCH := bpftrace
 
@@ -94,6 +100,11 @@ deps:
 		out=$$(sh internal/vmtest/apt/add-suite.sh $$s) || exit 1; \
 		[ -n "$$out" ] && { echo "$$out"; updated=1; }; \
 	done; \
+	for a in $(FOREIGN_ARCHES); do \
+		dpkg --print-foreign-architectures | grep -qx $$a && continue; \
+		dpkg --add-architecture $$a || exit 1; \
+		echo "added dpkg architecture $$a"; updated=1; \
+	done; \
 	missing=""; \
 	for p in $(APT_BUILD) $(APT_TEST) $(APT_BENCH) $(APT_KERNELS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
@@ -107,6 +118,9 @@ deps:
 	fi; \
 	for pr in $(EXTRACT_KERNELS); do \
 		sh internal/vmtest/apt/extract-kernel.sh $${pr%%=*} $${pr#*=} || exit 1; \
+	done; \
+	for a in $(FOREIGN_ARCHES); do \
+		sh internal/vmtest/apt/extract-packages.sh $$a $(USERLAND_DIR)/$$a $(GUEST_USERLAND) || exit 1; \
 	done
 
 # Regenerates the committed BPF objects and Go bindings (clang-19, libbpf headers).

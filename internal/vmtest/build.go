@@ -19,11 +19,12 @@ type TestBinary struct {
 	Path       string // compiled binary on the host
 }
 
-// BuildTests compiles every package matching patterns that has tests, as
-// static binaries (CGO_ENABLED=0) because the guest has no libc for them.
+// BuildTests compiles every package matching patterns that has tests, for
+// the architecture a, as static binaries (CGO_ENABLED=0) because the guest
+// has no libc for them.
 // Patterns that match nothing are skipped, so the default list can name
 // packages that do not exist yet.
-func BuildTests(ctx context.Context, patterns []string, outDir string) ([]TestBinary, error) {
+func BuildTests(ctx context.Context, a Arch, patterns []string, outDir string) ([]TestBinary, error) {
 	args := append([]string{"list", "-e", "-f",
 		"{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}\t{{.Dir}}\t{{.Module.Path}}{{end}}"}, patterns...)
 	var stderr bytes.Buffer
@@ -53,9 +54,9 @@ func BuildTests(ctx context.Context, patterns []string, outDir string) ([]TestBi
 			name = "root"
 		}
 		tb := TestBinary{Name: name, ImportPath: f[0], Dir: f[1], Path: filepath.Join(outDir, name+".test")}
-		slog.Info("building test binary", "package", tb.ImportPath)
+		slog.Info("building test binary", "package", tb.ImportPath, "arch", a.Name)
 		build := exec.CommandContext(ctx, "go", "test", "-c", "-o", tb.Path, tb.ImportPath)
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+a.Name)
 		if out, err := build.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("go test -c %s: %w\n%s", tb.ImportPath, err, out)
 		}

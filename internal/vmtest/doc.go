@@ -1,9 +1,12 @@
 // Package vmtest runs the project's kernel-facing Go tests inside QEMU, once
-// per kernel listed in testdata/vmtest/kernels.txt (`make vmtest`).
+// per kernel listed in testdata/vmtest/kernels.txt (`make vmtest`), on that
+// kernel's architecture (amd64, or arm64 emulated on an amd64 host).
 //
-// For each run it compiles the test packages as static binaries, packs one
-// gzip'd newc initramfs with busybox, runc (plus the libraries ldd names),
-// the test binaries and a generated /init, and appends a small per-kernel
+// For each architecture it compiles the test packages as static binaries,
+// packs one gzip'd newc initramfs with busybox, runc (plus the loader and
+// libraries its ELF headers name; a foreign architecture's from the Debian
+// packages make deps unpacked, see arch.go), the test binaries and a
+// generated /init, and appends a small per-kernel
 // archive with that kernel's modules (resolved from its modules.dep,
 // decompressed on the host) and /vmtest/kernel.env. The guest's console is
 // streamed to .vmtest/<kernel>/console.log and parsed for markers.

@@ -8,21 +8,28 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 )
 
-// Guest tools taken from the host. busybox must be the static build.
+// Guest tools, at these paths in the guest and in the architecture's
+// userland root (Arch.UserlandRoot). busybox must be the static build.
 const (
+	guestBusybox = "/bin/busybox"
+	guestRunc    = "/usr/sbin/runc"
+	// hostBusybox lists the applets: a foreign busybox cannot run here, and
+	// Debian builds busybox-static with one configuration for every
+	// architecture.
 	hostBusybox = "/bin/busybox"
-	hostRunc    = "/usr/sbin/runc"
 )
 
-// CommonImage packs everything that is the same for every kernel: busybox,
-// /init, runc with its libraries, the test binaries and their testdata. It
-// returns a gzip-compressed newc archive. modesFile (the attach-mode
-// expectations, may be "") goes to guestModesFile.
-func CommonImage(bins []TestBinary, sel Selection, testTimeout time.Duration, modesFile string) ([]byte, error) {
+// CommonImage packs everything that is the same for every kernel of an
+// architecture: busybox, /init, runc with its libraries, the test binaries
+// (built for a) and their testdata. It returns a gzip-compressed newc
+// archive. modesFile (the attach-mode expectations, may be "") goes to
+// guestModesFile.
+func CommonImage(a Arch, bins []TestBinary, sel Selection, testTimeout time.Duration, modesFile string) ([]byte, error) {
 	var buf bytes.Buffer
 	// BestSpeed: the archive is read once by a local VM; packing time matters more.
 	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
@@ -30,7 +37,7 @@ func CommonImage(bins []TestBinary, sel Selection, testTimeout time.Duration, mo
 		return nil, err
 	}
 	c := newCPIO(zw)
-	if err := addCommon(c, bins, sel, testTimeout); err != nil {
+	if err := addCommon(c, a, bins, sel, testTimeout); err != nil {
 		return nil, err
 	}
 	if modesFile != "" {
@@ -47,7 +54,7 @@ func CommonImage(bins []TestBinary, sel Selection, testTimeout time.Duration, mo
 	return buf.Bytes(), nil
 }
 
-func addCommon(c *cpioWriter, bins []TestBinary, sel Selection, testTimeout time.Duration) error {
+func addCommon(c *cpioWriter, a Arch, bins []TestBinary, sel Selection, testTimeout time.Duration) error {
 	for _, d := range []string{"proc", "sys", "tmp", "root", "etc", "sbin", "usr/bin", "usr/sbin"} {
 		if err := c.mkdirAll(d); err != nil {
 			return err
@@ -56,13 +63,13 @@ func addCommon(c *cpioWriter, bins []TestBinary, sel Selection, testTimeout time
 	if err := c.charDev("dev/console", 5, 1); err != nil {
 		return err
 	}
-	if err := addBusybox(c); err != nil {
+	if err := addBusybox(c, a); err != nil {
 		return err
 	}
 	if err := c.file("etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\n")); err != nil {
 		return err
 	}
-	if err := addDynamic(c, hostRunc); err != nil {
+	if err := addDynamic(c, a, guestRunc); err != nil {
 		return fmt.Errorf("runc: %w", err)
 	}
 	names := make([]string, 0, len(bins))
@@ -81,9 +88,9 @@ func addCommon(c *cpioWriter, bins []TestBinary, sel Selection, testTimeout time
 	return c.file("init", 0o755, []byte(initScript(names, sel, testTimeout)))
 }
 
-func addBusybox(c *cpioWriter) error {
-	if err := c.copyFile("bin/busybox", hostBusybox); err != nil {
-		return fmt.Errorf("%w (apt-get install busybox-static)", err)
+func addBusybox(c *cpioWriter, a Arch) error {
+	if err := c.copyFile(strings.TrimPrefix(guestBusybox, "/"), filepath.Join(a.UserlandRoot(), guestBusybox)); err != nil {
+		return fmt.Errorf("%w (make deps installs busybox-static)", err)
 	}
 	out, err := exec.Command(hostBusybox, "--list-full").Output()
 	if err != nil {
@@ -93,22 +100,23 @@ func addBusybox(c *cpioWriter) error {
 		if filepath.Base(p) == "busybox" {
 			continue
 		}
-		if err := c.symlink(p, "/bin/busybox"); err != nil {
+		if err := c.symlink(p, guestBusybox); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// addDynamic adds a dynamically linked binary at its host path plus the
-// libraries and loader ldd names, also at their host paths.
-func addDynamic(c *cpioWriter, bin string) error {
-	libs, err := sharedLibs(bin)
+// addDynamic adds a dynamically linked binary of a's userland, its loader
+// and libraries, each at its path in that userland.
+func addDynamic(c *cpioWriter, a Arch, bin string) error {
+	root := a.UserlandRoot()
+	libs, err := sharedLibs(root, bin, a)
 	if err != nil {
 		return err
 	}
 	for _, p := range append([]string{bin}, libs...) {
-		if err := c.copyFile(p, p); err != nil {
+		if err := c.copyFile(strings.TrimPrefix(p, "/"), filepath.Join(root, p)); err != nil {
 			return err
 		}
 	}
@@ -228,7 +236,7 @@ func BootInitramfs(modDir string, want []string, initScript string) ([]byte, []s
 	if err := c.charDev("dev/console", 5, 1); err != nil {
 		return nil, nil, err
 	}
-	if err := addBusybox(c); err != nil {
+	if err := addBusybox(c, arches[runtime.GOARCH]); err != nil {
 		return nil, nil, err
 	}
 	for _, m := range order {

@@ -15,10 +15,11 @@ type Kernel struct {
 	Name    string // short name, e.g. "6.1"; also OBSERVER_VM_KERNEL in the guest
 	Package string // Debian package that installs it
 	Glob    string // glob for the vmlinuz, e.g. /boot/vmlinuz-6.1.*-amd64
+	Arch    Arch   // the guest's architecture (fourth field, default amd64)
 }
 
-// ParseKernels reads "name<TAB>package<TAB>glob" lines; blank lines and lines
-// starting with # are ignored. Any run of whitespace separates fields so an
+// ParseKernels reads "name<TAB>package<TAB>glob[<TAB>arch]" lines; blank lines
+// and lines starting with # are ignored. Any run of whitespace separates fields so an
 // editor that turns tabs into spaces does not break the file.
 func ParseKernels(r io.Reader) ([]Kernel, error) {
 	var ks []Kernel
@@ -30,14 +31,22 @@ func ParseKernels(r io.Reader) ([]Kernel, error) {
 			continue
 		}
 		f := strings.Fields(line)
-		if len(f) != 3 {
-			return nil, fmt.Errorf("line %d: want 3 fields (name, package, vmlinuz glob), got %d", n, len(f))
+		if len(f) != 3 && len(f) != 4 {
+			return nil, fmt.Errorf("line %d: want 3 or 4 fields (name, package, vmlinuz glob, [architecture]), got %d", n, len(f))
+		}
+		arch := DefaultArch
+		if len(f) == 4 {
+			arch = f[3]
+		}
+		a, err := LookupArch(arch)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", n, err)
 		}
 		if seen[f[0]] {
 			return nil, fmt.Errorf("line %d: duplicate kernel name %q", n, f[0])
 		}
 		seen[f[0]] = true
-		ks = append(ks, Kernel{Name: f[0], Package: f[1], Glob: f[2]})
+		ks = append(ks, Kernel{Name: f[0], Package: f[1], Glob: f[2], Arch: a})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
@@ -77,6 +86,18 @@ func Filter(ks []Kernel, names []string) ([]Kernel, error) {
 		out = append(out, k)
 	}
 	return out, nil
+}
+
+// OfArch keeps the kernels of one architecture (the systemtest node is the
+// host's).
+func OfArch(ks []Kernel, arch string) []Kernel {
+	var out []Kernel
+	for _, k := range ks {
+		if k.Arch.Name == arch {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // Root is the tree the kernel lives in: "/" for a kernel installed with apt

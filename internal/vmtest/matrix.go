@@ -43,34 +43,29 @@ type KernelResult struct {
 // Passed reports whether every test binary ran and passed.
 func (r KernelResult) Passed() bool { return len(r.Problems) == 0 }
 
-// RunMatrix builds the tests once and boots each kernel with them.
+// RunMatrix builds the tests once per architecture and boots each kernel
+// with its architecture's.
 func RunMatrix(ctx context.Context, cfg Config) ([]KernelResult, error) {
 	if len(cfg.Kernels) == 0 {
 		return nil, errors.New("no kernels to run")
 	}
-	start := time.Now()
-	bins, err := BuildTests(ctx, cfg.Packages, filepath.Join(cfg.OutDir, "bin"))
-	if err != nil {
-		return nil, err
+	images := map[string]guestImage{}
+	for _, k := range cfg.Kernels {
+		if _, ok := images[k.Arch.Name]; ok {
+			continue
+		}
+		img, err := buildImage(ctx, cfg, k.Arch)
+		if err != nil {
+			return nil, err
+		}
+		images[k.Arch.Name] = img
 	}
-	names := make([]string, len(bins))
-	for i, b := range bins {
-		names[i] = b.Name
-	}
-	// Leave the guest's own go test timeout some room before the host kills
-	// the VM, so a hung test prints its goroutine dump instead of vanishing.
-	testTimeout := max(cfg.Timeout-45*time.Second, 30*time.Second)
-	common, err := CommonImage(bins, Selection{Run: cfg.Run, Bench: cfg.Bench}, testTimeout, cfg.ModesFile)
-	if err != nil {
-		return nil, fmt.Errorf("packing initramfs: %w", err)
-	}
-	slog.Info("tests built and packed", "binaries", names, "initramfs_bytes", len(common), "took", time.Since(start).Round(time.Millisecond))
 
 	results := make([]KernelResult, len(cfg.Kernels))
 	if cfg.Parallel <= 1 {
 		// In matrix order, so logs read top to bottom.
 		for i, k := range cfg.Kernels {
-			results[i] = runKernel(ctx, cfg, k, common, names)
+			results[i] = runKernel(ctx, cfg, k, images[k.Arch.Name])
 		}
 		return results, nil
 	}
@@ -80,16 +75,44 @@ func RunMatrix(ctx context.Context, cfg Config) ([]KernelResult, error) {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			results[i] = runKernel(ctx, cfg, k, common, names)
+			results[i] = runKernel(ctx, cfg, k, images[k.Arch.Name])
 		})
 	}
 	wg.Wait()
 	return results, nil
 }
 
+// guestImage is the part of the initramfs every kernel of an architecture
+// shares, and the test binaries in it.
+type guestImage struct {
+	common []byte
+	names  []string
+}
+
+func buildImage(ctx context.Context, cfg Config, a Arch) (guestImage, error) {
+	start := time.Now()
+	bins, err := BuildTests(ctx, a, cfg.Packages, filepath.Join(cfg.OutDir, "bin", a.Name))
+	if err != nil {
+		return guestImage{}, err
+	}
+	names := make([]string, len(bins))
+	for i, b := range bins {
+		names[i] = b.Name
+	}
+	// Leave the guest's own go test timeout some room before the host kills
+	// the VM, so a hung test prints its goroutine dump instead of vanishing.
+	testTimeout := max(cfg.Timeout-45*time.Second, 30*time.Second)
+	common, err := CommonImage(a, bins, Selection{Run: cfg.Run, Bench: cfg.Bench}, testTimeout, cfg.ModesFile)
+	if err != nil {
+		return guestImage{}, fmt.Errorf("packing the %s initramfs: %w", a.Name, err)
+	}
+	slog.Info("tests built and packed", "arch", a.Name, "binaries", names, "initramfs_bytes", len(common), "took", time.Since(start).Round(time.Millisecond))
+	return guestImage{common: common, names: names}, nil
+}
+
 // runKernel never returns an error: every failure becomes a Problem so the
 // other kernels still run and the report names all of them.
-func runKernel(ctx context.Context, cfg Config, k Kernel, common []byte, names []string) KernelResult {
+func runKernel(ctx context.Context, cfg Config, k Kernel, img guestImage) KernelResult {
 	start := time.Now()
 	res := KernelResult{Kernel: k}
 	fail := func(err error) KernelResult {
@@ -111,7 +134,7 @@ func runKernel(ctx context.Context, cfg Config, k Kernel, common []byte, names [
 	}
 	res.Modules = order
 	initrd := filepath.Join(dir, "initramfs.cpio.gz")
-	if err := os.WriteFile(initrd, append(append([]byte{}, common...), part...), 0o644); err != nil {
+	if err := os.WriteFile(initrd, append(append([]byte{}, img.common...), part...), 0o644); err != nil {
 		return fail(fmt.Errorf("writing initramfs: %w", err))
 	}
 	res.LogPath = filepath.Join(dir, "console.log")
@@ -121,14 +144,14 @@ func runKernel(ctx context.Context, cfg Config, k Kernel, common []byte, names [
 	}
 	defer logf.Close()
 
-	slog.Info("booting", "kernel", k.Name, "vmlinuz", vmlinuz, "modules", order, "log", res.LogPath)
+	slog.Info("booting", "kernel", k.Name, "arch", k.Arch.Name, "vmlinuz", vmlinuz, "modules", order, "log", res.LogPath)
 	con := NewConsole(k.Name)
 	bootCtx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	bootErr := cfg.QEMU.Boot(bootCtx, vmlinuz, initrd, logf, con.Line)
+	bootErr := cfg.QEMU.For(k.Arch).Boot(bootCtx, vmlinuz, initrd, logf, con.Line)
 
 	res.Release, res.Binaries = con.Release, con.Binaries
-	res.Problems = con.Problems(names)
+	res.Problems = con.Problems(img.names)
 	if bootErr != nil {
 		msg := bootErr.Error()
 		if errors.Is(bootErr, context.DeadlineExceeded) {

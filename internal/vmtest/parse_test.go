@@ -7,15 +7,22 @@ import (
 )
 
 func TestParseKernels(t *testing.T) {
-	in := "# comment\n\n6.1\tlinux-image-amd64\t/boot/vmlinuz-6.1.*\n6.12  linux-image-6.12-amd64  /boot/vmlinuz-6.12.*\n"
+	in := "# comment\n\n6.1\tlinux-image-amd64\t/boot/vmlinuz-6.1.*\n6.12  linux-image-6.12-amd64  /boot/vmlinuz-6.12.*\n" +
+		"6.1-arm64\tlinux-image-arm64:arm64\t/k/6.1-arm64/boot/vmlinuz-6.1.*-arm64\tarm64\n"
 	ks, err := ParseKernels(strings.NewReader(in))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ks) != 2 || ks[1].Name != "6.12" || ks[1].Package != "linux-image-6.12-amd64" {
+	if len(ks) != 3 || ks[1].Name != "6.12" || ks[1].Package != "linux-image-6.12-amd64" {
 		t.Fatalf("got %+v", ks)
 	}
-	for _, bad := range []string{"6.1\tpkg\n", "a b c\na d e\n"} {
+	if ks[0].Arch.Name != "amd64" || ks[2].Arch.Name != "arm64" || ks[2].Arch.QEMU != "qemu-system-aarch64" {
+		t.Errorf("architectures: %q %q %q", ks[0].Arch.Name, ks[2].Arch.Name, ks[2].Arch.QEMU)
+	}
+	if got := OfArch(ks, "arm64"); len(got) != 1 || got[0].Name != "6.1-arm64" {
+		t.Errorf("OfArch(arm64) = %+v", got)
+	}
+	for _, bad := range []string{"6.1\tpkg\n", "a b c\na d e\n", "a b c riscv64\n", "a b c arm64 x\n"} {
 		if _, err := ParseKernels(strings.NewReader(bad)); err == nil {
 			t.Errorf("%q: want error", bad)
 		}

@@ -14,18 +14,21 @@ import (
 // QEMU is how a guest is booted. KVM cannot run Debian's stock kernels on
 // these machines (they hang), so the default is multi-threaded TCG.
 type QEMU struct {
-	Binary string   // qemu-system-x86_64
-	Accel  []string // e.g. -accel tcg,thread=multi -cpu max
-	Memory string   // -m
-	CPUs   int      // -smp
+	Binary  string   // qemu-system-x86_64
+	Board   []string // the emulated machine, e.g. -M virt (none on x86)
+	Accel   []string // e.g. -accel tcg,thread=multi -cpu max
+	Memory  string   // -m
+	CPUs    int      // -smp
+	Console string   // the guest kernel's console device
 }
 
 // DefaultQEMU matches what was measured to boot Debian 6.1 and 6.12 here.
 func DefaultQEMU() QEMU {
 	return QEMU{
-		Binary: "qemu-system-x86_64",
-		Accel:  []string{"-accel", "tcg,thread=multi", "-cpu", "max"},
-		Memory: "1024",
+		Binary:  "qemu-system-x86_64",
+		Console: "ttyS0",
+		Accel:   []string{"-accel", "tcg,thread=multi", "-cpu", "max"},
+		Memory:  "1024",
 		// One vCPU: with two, a 6.12 guest oopsed on an int3 left in kernel text
 		// while a tracepoint's static key was being patched (multi-threaded TCG
 		// does not always see cross-modifying code from the other vCPU).
@@ -33,11 +36,17 @@ func DefaultQEMU() QEMU {
 	}
 }
 
+// For is q for a guest of architecture a: its emulator, board and console.
+func (q QEMU) For(a Arch) QEMU {
+	q.Binary, q.Board, q.Console = a.QEMU, a.Board, a.Console
+	return q
+}
+
 // Boot runs the guest until it powers off or ctx ends, sending every console
 // line to the log and to onLine. A timeout is reported as an error that wraps
 // context.DeadlineExceeded.
 func (q QEMU) Boot(ctx context.Context, vmlinuz, initrd string, log io.Writer, onLine func(string)) error {
-	return q.Run(ctx, Guest{Kernel: vmlinuz, Initrd: initrd, Append: "console=ttyS0 quiet panic=-1"}, log, onLine)
+	return q.Run(ctx, Guest{Kernel: vmlinuz, Initrd: initrd, Append: "console=" + q.Console + " quiet panic=-1"}, log, onLine)
 }
 
 // Guest is what one boot runs: a kernel, its initrd, its command line and
@@ -49,7 +58,7 @@ type Guest struct {
 
 // Run boots g like Boot.
 func (q QEMU) Run(ctx context.Context, g Guest, log io.Writer, onLine func(string)) error {
-	args := append([]string{}, q.Accel...)
+	args := append(append([]string{}, q.Board...), q.Accel...)
 	args = append(args,
 		"-m", q.Memory, "-smp", fmt.Sprint(q.CPUs),
 		"-kernel", g.Kernel, "-initrd", g.Initrd,
