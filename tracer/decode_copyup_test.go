@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/observer-dev/observer/internal/event"
+	"github.com/observer-dev/observer/internal/syscalls"
 )
 
 func copyUpRecord(names ...string) copyupCopyUpEvent {
@@ -37,7 +38,8 @@ func TestDecodeCopyUp(t *testing.T) {
 	r := copyUpRecord("big", "lib", "var")
 	r.Size, r.Bytes, r.DurationNs = 100, 40, 7
 	r.Ret = -int32(unix.ENOSPC)
-	r.SyscallNr = 257
+	openat, _ := syscalls.Native.Number("openat")
+	r.SyscallNr = openat
 	r.HaveLower, r.HaveMode, r.Mode, r.Nlink = 1, 1, unix.S_IFREG|0o644, 2
 	e := decodeRecord(t, &r)
 	if e.Path != "/var/lib/big" || e.Result != "ENOSPC" || e.Errno != 28 || e.Trigger != "openat" ||

@@ -215,15 +215,16 @@ func TestSyscallLatencyHistogram(t *testing.T) {
 				}
 				// Go's runtime makes syscalls of its own: the counts are lower bounds.
 				fast := bucketSum(h, 0, helperFastMax-1)
-				sleepHi := helperSleepHi
+				sleepHi, fastShare := helperSleepHi, uint64(99)
 				if testenv.VMKernel() != "" {
-					sleepHi = helperSleepHiVM
+					// Emulated CPUs (TCG, arm64 most) stall a few getppid calls past 2^16 ns.
+					sleepHi, fastShare = helperSleepHiVM, 95
 				}
 				slow := bucketSum(h, helperSleepLo, sleepHi)
 				t.Logf("%s (%s): %d syscalls, %d below 2^%d ns, %d in [2^%d, 2^%d) ns, mean %.0f ns",
 					c.name, c.want, h.Count(), fast, helperFastMax, slow, helperSleepLo, sleepHi+1, float64(h.SumNs)/float64(h.Count()))
-				if fast < helperFast*99/100 {
-					t.Errorf("%s: %d fast syscalls, want >= %d (getppid)", c.name, fast, helperFast*99/100)
+				if fast < helperFast*fastShare/100 {
+					t.Errorf("%s: %d fast syscalls, want >= %d (getppid)", c.name, fast, helperFast*fastShare/100)
 				}
 				if slow < helperSlow {
 					t.Errorf("%s: %d syscalls of ~10 ms, want >= %d (nanosleep)", c.name, slow, helperSlow)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/observer-dev/observer/internal/container"
 	"github.com/observer-dev/observer/internal/sensor"
+	"github.com/observer-dev/observer/internal/syscalls"
 )
 
 type fakeSource struct {
@@ -62,6 +63,17 @@ const (
 	ctrB = "bbbbbbbbbbbb0000000000000000000000000000000000000000000000000000"
 )
 
+// nativeNr is a syscall's number on the architecture running the test: the
+// collector names numbers with the native table.
+func nativeNr(t *testing.T, name string) uint32 {
+	t.Helper()
+	nr, ok := syscalls.Native.Number(name)
+	if !ok {
+		t.Fatalf("no %s syscall here", name)
+	}
+	return uint32(nr)
+}
+
 func TestCollectorLabelsAndForget(t *testing.T) {
 	src := &fakeSource{
 		lat: sensor.LatencySnapshot{SampleEvery: 2, Latency: []sensor.SyscallLatency{
@@ -69,7 +81,7 @@ func TestCollectorLabelsAndForget(t *testing.T) {
 			{CgroupID: 2, Seccomp: "filter", Hist: hist(8, 5, 1500), Calls: 9}, // second cgroup of A
 			{CgroupID: 3, Seccomp: "none", Hist: hist(8, 7, 2100), Calls: 15},
 			{CgroupID: 9, Seccomp: "none", Hist: hist(10, 1, 1000), Calls: 3}, // host
-		}, Syscalls: []sensor.SyscallStat{{CgroupID: 1, Nr: 110, Count: 10, SumNs: 3000}}, HistOverflow: 3},
+		}, Syscalls: []sensor.SyscallStat{{CgroupID: 1, Nr: nativeNr(t, "getppid"), Count: 10, SumNs: 3000}}, HistOverflow: 3},
 		filt: sensor.SeccompSnapshot{SampleEvery: 2, Filter: []sensor.SeccompFilterTime{{CgroupID: 1, Filters: 2, Hist: hist(6, 10, 1000)}}, Unmatched: 1, Slept: 4},
 	}
 	res := fakeResolver{1: ctrA, 2: ctrA, 3: ctrB}
