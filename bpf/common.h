@@ -68,6 +68,33 @@ static __always_inline void *reserve_event(__u64 size)
 	return e;
 }
 
+/* Wakeups are most of what a record costs the reader (a thread woken, goroutines
+ * handed events across CPUs): a record submitted within WAKEUP_INTERVAL_NS of the
+ * last wakeup of its ring's reader does not wake it again. The reader drains such
+ * records with the next forced wakeup or, when none comes, at its own short
+ * deadline (tracer.go, strandedBound), so each waits at most a few ms; a record
+ * after a quiet spell wakes the reader at once. */
+#define WAKEUP_INTERVAL_NS 1000000ULL
+
+/* When this object's ring last woke its reader (bpf_ktime_get_ns). CPUs race on
+ * it: the worst outcome is an extra wakeup. */
+static __u64 last_wakeup_ns;
+
+static __always_inline void submit_event(void *e)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	if (now - last_wakeup_ns >= WAKEUP_INTERVAL_NS) {
+		last_wakeup_ns = now;
+		/* Forced, not adaptive: the kernel's default wakes only a reader
+		 * that has caught up, so records left unwoken before this one would
+		 * keep this one from waking it too. */
+		flags = BPF_RB_FORCE_WAKEUP;
+	}
+	bpf_ringbuf_submit(e, flags);
+}
+
 /* fill_header describes the current task: the one whose action the event reports. */
 static __always_inline void fill_header(struct event_header *h, __u16 type)
 {

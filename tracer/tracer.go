@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -93,6 +94,9 @@ type running struct {
 	decodeEr atomic.Uint64
 	lost     atomic.Uint64          // last events_lost read, reported once the maps are closed
 	failed   atomic.Pointer[string] // why the reader stopped early, if it did
+	// failNext, set by tests, is the error the reader's next deadline wakeup
+	// (strandedBound) fails with, as a read failure would.
+	failNext atomic.Pointer[error]
 }
 
 // New validates the options. It touches nothing in the kernel.
@@ -226,14 +230,39 @@ func (t *Tracer) Runs(name string) bool {
 // Events delivers decoded events. It is closed after Close has stopped every reader.
 func (t *Tracer) Events() <-chan event.Event { return t.events }
 
+// strandedBound is how long the reader waits for more records once it has seen
+// some: a record the kernel submitted without a wakeup (bpf/common.h,
+// submit_event), with no later record to wake the reader, is read by then.
+// While no records come the reader waits without a deadline: no idle polling.
+const strandedBound = 2 * time.Millisecond
+
 // read drains one sensor's ring buffer. When consumers fall behind it blocks, the
 // ring buffer fills, and the kernel counts what it cannot reserve: back-pressure
 // ends as a counted loss, never as unbounded memory.
 func (t *Tracer) read(ctx context.Context, r *running) {
 	defer t.wg.Done()
 	var rec ringbuf.Record
+	armed := false // a deadline strandedBound after a record is set
+	seen := 0      // records read since it was set
 	for {
-		if err := r.reader.ReadInto(&rec); err != nil {
+		err := r.reader.ReadInto(&rec)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// The ring is empty. Records came lately: wait for stranded ones
+			// again; none since the last deadline: wait for a wakeup.
+			if f := r.failNext.Swap(nil); f != nil {
+				err = *f
+			} else {
+				if seen > 0 {
+					r.reader.SetDeadline(time.Now().Add(strandedBound))
+				} else {
+					r.reader.SetDeadline(time.Time{})
+					armed = false
+				}
+				seen = 0
+				continue
+			}
+		}
+		if err != nil {
 			if errors.Is(err, ringbuf.ErrClosed) {
 				return
 			}
@@ -245,6 +274,11 @@ func (t *Tracer) read(ctx context.Context, r *running) {
 			t.log.Error("sensor stopped", "sensor", r.def.name, "reason", reason)
 			return
 		}
+		if !armed {
+			r.reader.SetDeadline(time.Now().Add(strandedBound))
+			armed = true
+		}
+		seen++
 		ev, err := r.def.decode(rec.RawSample)
 		if err != nil {
 			r.decodeEr.Add(1)

@@ -122,8 +122,8 @@ func run(bin, rateList string, dur time.Duration, burst int, peer bool, env stri
 	pid := os.Getpid()
 	fmt.Printf("rename-EXDEV storm on an overlay mount, %s with its defaults and --events FILE (kernel %s, %d CPUs)\n\n",
 		bin, release(), runtime.NumCPU())
-	fmt.Println("| phase | produced | delivered | lost in kernel | dropped (file) | observer µs CPU/event | observer RSS MiB (peak) | bpftrace delivered | bpftrace µs CPU/event | observer / bpftrace CPU |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| phase | produced | delivered | lost in kernel | dropped (file) | observer µs CPU/event | observer RSS MiB (peak) | observer context switches/1k events | bpftrace delivered | bpftrace µs CPU/event | observer / bpftrace CPU |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
 	obsLines := &lineCounter{path: obs.out, pid: pid}
 	type result struct {
 		row        string
@@ -144,6 +144,7 @@ func run(bin, rateList string, dur time.Duration, burst int, peer bool, env stri
 			return err
 		}
 		c0 := cpuTime(obs.cmd.Process.Pid)
+		s0 := ctxSwitches(obs.cmd.Process.Pid)
 		var bc0 time.Duration
 		if bt != nil {
 			bc0 = cpuTime(bt.cmd.Process.Pid)
@@ -177,8 +178,10 @@ func run(bin, rateList string, dur time.Duration, burst int, peer bool, env stri
 		}
 		delivered, lost, dropped := d1-d0, int(m1.lost-m0.lost), int(m1.fileDropped-m0.fileDropped)
 		cpu := cpuTime(obs.cmd.Process.Pid) - c0
+		switches := ctxSwitches(obs.cmd.Process.Pid) - s0
 		rss, peak := memory(obs.cmd.Process.Pid)
-		row := fmt.Sprintf("| %s | %d | %d | %d | %d | %.2f | %d (%d) |", ph.name, produced, delivered, lost, dropped, perEvent(cpu, delivered), rss>>20, peak>>20)
+		row := fmt.Sprintf("| %s | %d | %d | %d | %d | %.2f | %d (%d) | %.0f |", ph.name, produced, delivered, lost, dropped, perEvent(cpu, delivered), rss>>20, peak>>20,
+			float64(switches)*1000/float64(max(delivered, 1)))
 		results[i] = result{row: row, cpu: cpu, delivered: delivered}
 		if bt != nil {
 			time.Sleep(200 * time.Millisecond)
@@ -209,7 +212,7 @@ func run(bin, rateList string, dur time.Duration, burst int, peer bool, env stri
 		}
 		fmt.Printf("%s %d | %.2f | %.2f |\n", r.row, btCounts[i], perEvent(r.btCPU, btCounts[i]), perEvent(r.cpu, r.delivered)/perEvent(r.btCPU, btCounts[i]))
 	}
-	fmt.Println("\nCPU is the process's user+system time over the phase and its drain (/proc/PID/stat); the BPF programs' own time is charged to the renaming thread, for both.")
+	fmt.Println("\nCPU is the process's user+system time over the phase and its drain (/proc/PID/stat); the BPF programs' own time is charged to the renaming thread, for both. Context switches are the daemon's threads' voluntary and involuntary ones (/proc/PID/task/*/status): each is a wakeup or a preemption.")
 	if len(bad) > 0 {
 		return errors.New("accounting does not add up:\n" + strings.Join(bad, "\n"))
 	}
@@ -450,6 +453,25 @@ func cpuTime(pid int) time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+// ctxSwitches is how often a process's threads have been switched out so far,
+// voluntarily (blocked: each is a later wakeup) or not. Threads that exited are
+// not counted; the Go runtime keeps its threads.
+func ctxSwitches(pid int) int64 {
+	dirs, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	var n int64
+	for _, p := range dirs {
+		b, _ := os.ReadFile(p)
+		for _, line := range strings.Split(string(b), "\n") {
+			k, v, _ := strings.Cut(line, ":")
+			if k == "voluntary_ctxt_switches" || k == "nonvoluntary_ctxt_switches" {
+				c, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				n += c
+			}
+		}
+	}
+	return n
 }
 
 // memory is a process's resident set now and at its peak (VmRSS, VmHWM).
