@@ -69,12 +69,13 @@ static __always_inline void *reserve_event(__u64 size)
 }
 
 /* Wakeups are most of what a record costs the reader (a thread woken, goroutines
- * handed events across CPUs): a record submitted within WAKEUP_INTERVAL_NS of the
- * last wakeup of its ring's reader does not wake it again. The reader drains such
- * records with the next forced wakeup or, when none comes, at its own short
- * deadline (tracer.go, strandedBound), so each waits at most a few ms; a record
- * after a quiet spell wakes the reader at once. */
-#define WAKEUP_INTERVAL_NS 1000000ULL
+ * handed events across CPUs): a record submitted within wakeup_interval_ns of
+ * the last wakeup of its ring's reader does not wake it again. The reader drains
+ * such records with the next forced wakeup or, when none comes, at its own
+ * deadline a little longer than the interval (tracer.go, strandedBound); a
+ * record after a quiet spell wakes the reader at once. Userspace sets it before
+ * load (tracer.go, wakeupInterval). */
+const volatile __u64 wakeup_interval_ns = 1000000;
 
 /* When this object's ring last woke its reader (bpf_ktime_get_ns). CPUs race on
  * it: the worst outcome is an extra wakeup. */
@@ -85,7 +86,7 @@ static __always_inline void submit_event(void *e)
 	__u64 now = bpf_ktime_get_ns();
 	__u64 flags = BPF_RB_NO_WAKEUP;
 
-	if (now - last_wakeup_ns >= WAKEUP_INTERVAL_NS) {
+	if (now - last_wakeup_ns >= wakeup_interval_ns) {
 		last_wakeup_ns = now;
 		/* Forced, not adaptive: the kernel's default wakes only a reader
 		 * that has caught up, so records left unwoken before this one would

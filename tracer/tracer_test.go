@@ -439,8 +439,8 @@ func TestReadFailureDetaches(t *testing.T) {
 	root := cgroup2Mount(t)
 	tr := startSensor(t, SensorCgroup, "", Options{})
 	r := tr.running[0]
-	// The reader's next wakeup after records (at its strandedBound deadline)
-	// fails as a read would: records generated below bring it there.
+	// The reader's next read of an empty ring fails as a read would: records
+	// generated below bring it there.
 	injected := errors.New("injected read failure")
 	r.failNext.Store(&injected)
 	deadline := time.Now().Add(10 * time.Second)
