@@ -328,7 +328,9 @@ func (t *Tracer) read(ctx context.Context, r *running) {
 		err := wake.Read(func(fd uintptr) bool { return readable(int(fd)) })
 		timedOut = errors.Is(err, os.ErrDeadlineExceeded)
 		if err != nil && !timedOut {
-			if !errors.Is(err, os.ErrClosed) {
+			select {
+			case <-t.done: // Close closed r.wake ("use of closed file")
+			default:
 				t.readFailed(r, err)
 			}
 			return
