@@ -92,7 +92,8 @@ func run(bin, rateList string, dur time.Duration, burst int, peer bool, env stri
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	obs := &proc{out: filepath.Join(dir, "events.jsonl")}
-	obs.cmd = exec.CommandContext(ctx, bin, "--events", obs.out, "--listen", addr,
+	sock := filepath.Join(dir, "observer.sock") // /events is served only here
+	obs.cmd = exec.CommandContext(ctx, bin, "--events", obs.out, "--listen", addr, "--socket", sock,
 		"--docker-host", "none", "--capture-dir", filepath.Join(dir, "captures"))
 	obs.cmd.Stderr = mustCreate(filepath.Join(dir, "observer.log"))
 	if env != "" {
@@ -215,7 +216,7 @@ func run(bin, rateList string, dur time.Duration, burst int, peer bool, env stri
 		fmt.Printf("%s %d | %.2f | %.2f |\n", r.row, btCounts[i], perEvent(r.btCPU, btCounts[i]), perEvent(r.cpu, r.delivered)/perEvent(r.btCPU, btCounts[i]))
 	}
 	if latN > 0 {
-		q, err := latency(addr, oldPath, filepath.Join(merged, "lat"), latN)
+		q, err := latency(sock, oldPath, filepath.Join(merged, "lat"), latN)
 		if err != nil {
 			return err
 		}
@@ -230,14 +231,20 @@ func run(bin, rateList string, dur time.Duration, burst int, peer bool, env stri
 }
 
 // latency renames n times at 100/s, each to its own new path, with a client
-// of the daemon's /events reading the events, and returns the quantiles of
+// of the daemon's /events (on its control socket) reading the events, and returns the quantiles of
 // the time from just before each rename to the client's read of its line.
-func latency(addr, oldPath, newPrefix string, n int) (func(float64) float64, error) {
-	resp, err := http.Get("http://" + addr + "/events?type=rename_exdev")
+func latency(sock, oldPath, newPrefix string, n int) (func(float64) float64, error) {
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	resp, err := c.Get("http://observer/events?type=rename_exdev")
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /events on %s: %s", sock, resp.Status)
+	}
 	sent, recv := make([]time.Time, n), make([]time.Time, n)
 	got := make(chan int, 1)
 	go func() {
