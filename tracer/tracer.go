@@ -305,8 +305,8 @@ func (t *Tracer) read(ctx context.Context, r *running) {
 				r.received.Add(1)
 				batch = append(batch, ev)
 			}
-			// Remaining is what the producer had committed past this record
-			// when it was read: zero means the ring was empty.
+			// Remaining is how far the producer was past this record when it
+			// was read: zero means nothing else was in the ring.
 			if rec.Remaining == 0 || len(batch) == maxBatch {
 				if !flush() {
 					return
