@@ -28,7 +28,7 @@ static __always_inline void emit(__u16 type, __u64 id, const char *path)
 	fill_header(&e->hdr, type);
 	e->id = id;
 	bpf_probe_read_kernel_str(e->path, sizeof(e->path), path);
-	bpf_ringbuf_submit(e, 0);
+	submit_event(e);
 }
 
 static __always_inline void emit_btf(__u16 type, struct cgroup *cgrp, const char *path)

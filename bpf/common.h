@@ -68,6 +68,34 @@ static __always_inline void *reserve_event(__u64 size)
 	return e;
 }
 
+/* Wakeups are most of what a record costs the reader (a thread woken, goroutines
+ * handed events across CPUs): a record submitted within wakeup_interval_ns of
+ * the last wakeup of its ring's reader does not wake it again. The reader drains
+ * such records with the next forced wakeup or, when none comes, at its own
+ * deadline a little longer than the interval (tracer.go, strandedBound); a
+ * record after a quiet spell wakes the reader at once. Userspace sets it before
+ * load (tracer.go, wakeupInterval). */
+const volatile __u64 wakeup_interval_ns = 1000000;
+
+/* When this object's ring last woke its reader (bpf_ktime_get_ns). CPUs race on
+ * it: the worst outcome is an extra wakeup. */
+static __u64 last_wakeup_ns;
+
+static __always_inline void submit_event(void *e)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	if (now - last_wakeup_ns >= wakeup_interval_ns) {
+		last_wakeup_ns = now;
+		/* Forced, not adaptive: the kernel's default wakes only a reader
+		 * that has caught up, so records left unwoken before this one would
+		 * keep this one from waking it too. */
+		flags = BPF_RB_FORCE_WAKEUP;
+	}
+	bpf_ringbuf_submit(e, flags);
+}
+
 /* fill_header describes the current task: the one whose action the event reports. */
 static __always_inline void fill_header(struct event_header *h, __u16 type)
 {

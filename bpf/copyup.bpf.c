@@ -293,7 +293,7 @@ static __always_inline void finish(int ret)
 	if (depth == PATH_DEPTH && d && BPF_CORE_READ(d, d_parent) != d)
 		e->truncated = 1;
 	e->depth = depth;
-	bpf_ringbuf_submit(e, 0);
+	submit_event(e);
 out:
 	/* Every way out of a copy-up (done, failed, or done by another thread
 	 * first) passes here. */

@@ -96,7 +96,7 @@ static __always_inline void finish(long ret)
 			e->flags = a->flags;
 			__builtin_memcpy(e->old_path, a->old_path, PATH_LEN);
 			__builtin_memcpy(e->new_path, a->new_path, PATH_LEN);
-			bpf_ringbuf_submit(e, 0);
+			submit_event(e);
 		}
 	}
 	bpf_map_delete_elem(&inflight, &tid);

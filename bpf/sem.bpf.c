@@ -86,7 +86,7 @@ static __always_inline void emit(__u16 type, __u32 ipc_ns, __s32 semid, __s32 ke
 	e->nsems = nsems;
 	e->flags = flags;
 	e->start_boottime = BPF_CORE_READ(task, group_leader, start_boottime);
-	bpf_ringbuf_submit(e, 0);
+	submit_event(e);
 }
 
 /* The syscall modes (tracepoint, tail_call): args are the syscall's arguments. */

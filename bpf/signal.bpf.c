@@ -109,7 +109,7 @@ static __always_inline void emit_signal(int sig, int result, int group, __u32 ta
 	e->target_tgid = target_tgid;
 	e->disposition = disposition;
 	__builtin_memcpy(e->target_comm, target_comm, TASK_COMM_LEN);
-	bpf_ringbuf_submit(e, 0);
+	submit_event(e);
 }
 
 SEC("tp_btf/signal_generate")
@@ -215,7 +215,7 @@ static __always_inline void exit_current(void)
 	else
 		e->exit_code = BPF_CORE_READ(leader, exit_code);
 	e->_pad = 0;
-	bpf_ringbuf_submit(e, 0);
+	submit_event(e);
 }
 
 SEC("tp_btf/sched_process_exit")

@@ -94,7 +94,7 @@ static __always_inline void emit(__u16 type, struct net_device *dev, long ret)
 		e->peer_netns = 0;
 		e->peer_name[0] = 0;
 	}
-	bpf_ringbuf_submit(e, 0);
+	submit_event(e);
 }
 
 static __always_inline int newlink_params_api(void)

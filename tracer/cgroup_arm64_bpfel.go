@@ -59,6 +59,7 @@ const (
 	cgroupProgCgroupRmdirTp    = "cgroup_rmdir_tp"
 	cgroupVarUnusedCgroupEvent = "unused_cgroup_event"
 	cgroupVarUnusedEventType   = "unused_event_type"
+	cgroupVarWakeupIntervalNs  = "wakeup_interval_ns"
 )
 
 // loadCgroup returns the embedded CollectionSpec for cgroup.
@@ -123,6 +124,7 @@ type cgroupMapSpecs struct {
 type cgroupVariableSpecs struct {
 	UnusedCgroupEvent *ebpf.VariableSpec `ebpf:"unused_cgroup_event"`
 	UnusedEventType   *ebpf.VariableSpec `ebpf:"unused_event_type"`
+	WakeupIntervalNs  *ebpf.VariableSpec `ebpf:"wakeup_interval_ns"`
 }
 
 // cgroupObjects contains all objects after they have been loaded into the kernel.
@@ -162,6 +164,7 @@ func (m *cgroupMaps) Close() error {
 type cgroupVariables struct {
 	UnusedCgroupEvent *ebpf.Variable `ebpf:"unused_cgroup_event"`
 	UnusedEventType   *ebpf.Variable `ebpf:"unused_event_type"`
+	WakeupIntervalNs  *ebpf.Variable `ebpf:"wakeup_interval_ns"`
 }
 
 // cgroupPrograms contains all programs after they have been loaded into the kernel.

@@ -108,6 +108,7 @@ const (
 	copyupVarUnusedCopyUpEvent       = "unused_copy_up_event"
 	copyupVarUnusedEventType         = "unused_event_type"
 	copyupVarVmlinuxOnly             = "vmlinux_only"
+	copyupVarWakeupIntervalNs        = "wakeup_interval_ns"
 )
 
 // loadCopyup returns the embedded CollectionSpec for copyup.
@@ -187,6 +188,7 @@ type copyupVariableSpecs struct {
 	UnusedCopyUpEvent *ebpf.VariableSpec `ebpf:"unused_copy_up_event"`
 	UnusedEventType   *ebpf.VariableSpec `ebpf:"unused_event_type"`
 	VmlinuxOnly       *ebpf.VariableSpec `ebpf:"vmlinux_only"`
+	WakeupIntervalNs  *ebpf.VariableSpec `ebpf:"wakeup_interval_ns"`
 }
 
 // copyupObjects contains all objects after they have been loaded into the kernel.
@@ -230,6 +232,7 @@ type copyupVariables struct {
 	UnusedCopyUpEvent *ebpf.Variable `ebpf:"unused_copy_up_event"`
 	UnusedEventType   *ebpf.Variable `ebpf:"unused_event_type"`
 	VmlinuxOnly       *ebpf.Variable `ebpf:"vmlinux_only"`
+	WakeupIntervalNs  *ebpf.Variable `ebpf:"wakeup_interval_ns"`
 }
 
 // copyupPrograms contains all programs after they have been loaded into the kernel.

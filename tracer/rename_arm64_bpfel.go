@@ -83,6 +83,7 @@ const (
 	renameVarUnusedEventType       = "unused_event_type"
 	renameVarUnusedRenameEvent     = "unused_rename_event"
 	renameVarUnusedSyscallTailSize = "unused_syscall_tail_size"
+	renameVarWakeupIntervalNs      = "wakeup_interval_ns"
 )
 
 // loadRename returns the embedded CollectionSpec for rename.
@@ -162,6 +163,7 @@ type renameVariableSpecs struct {
 	UnusedEventType       *ebpf.VariableSpec `ebpf:"unused_event_type"`
 	UnusedRenameEvent     *ebpf.VariableSpec `ebpf:"unused_rename_event"`
 	UnusedSyscallTailSize *ebpf.VariableSpec `ebpf:"unused_syscall_tail_size"`
+	WakeupIntervalNs      *ebpf.VariableSpec `ebpf:"wakeup_interval_ns"`
 }
 
 // renameObjects contains all objects after they have been loaded into the kernel.
@@ -206,6 +208,7 @@ type renameVariables struct {
 	UnusedEventType       *ebpf.Variable `ebpf:"unused_event_type"`
 	UnusedRenameEvent     *ebpf.Variable `ebpf:"unused_rename_event"`
 	UnusedSyscallTailSize *ebpf.Variable `ebpf:"unused_syscall_tail_size"`
+	WakeupIntervalNs      *ebpf.Variable `ebpf:"wakeup_interval_ns"`
 }
 
 // renamePrograms contains all programs after they have been loaded into the kernel.

@@ -82,6 +82,7 @@ const (
 	semVarUnusedEventType       = "unused_event_type"
 	semVarUnusedSemEvent        = "unused_sem_event"
 	semVarUnusedSyscallTailSize = "unused_syscall_tail_size"
+	semVarWakeupIntervalNs      = "wakeup_interval_ns"
 )
 
 // loadSem returns the embedded CollectionSpec for sem.
@@ -158,6 +159,7 @@ type semVariableSpecs struct {
 	UnusedEventType       *ebpf.VariableSpec `ebpf:"unused_event_type"`
 	UnusedSemEvent        *ebpf.VariableSpec `ebpf:"unused_sem_event"`
 	UnusedSyscallTailSize *ebpf.VariableSpec `ebpf:"unused_syscall_tail_size"`
+	WakeupIntervalNs      *ebpf.VariableSpec `ebpf:"wakeup_interval_ns"`
 }
 
 // semObjects contains all objects after they have been loaded into the kernel.
@@ -202,6 +204,7 @@ type semVariables struct {
 	UnusedEventType       *ebpf.Variable `ebpf:"unused_event_type"`
 	UnusedSemEvent        *ebpf.Variable `ebpf:"unused_sem_event"`
 	UnusedSyscallTailSize *ebpf.Variable `ebpf:"unused_syscall_tail_size"`
+	WakeupIntervalNs      *ebpf.Variable `ebpf:"wakeup_interval_ns"`
 }
 
 // semPrograms contains all programs after they have been loaded into the kernel.

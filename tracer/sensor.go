@@ -150,6 +150,11 @@ func (s *sensorDef) attachMode(m Mode, opts *Options, kernelBTF *btf.Cache, tail
 	if ring, ok := spec.Maps["events"]; ok {
 		ring.MaxEntries = uint32(s.ringSize(opts))
 	}
+	if v, ok := spec.Variables["wakeup_interval_ns"]; ok {
+		if err := v.Set(uint64(wakeupInterval)); err != nil {
+			return nil, fmt.Errorf("set wakeup_interval_ns: %w", err)
+		}
+	}
 	if s.configure != nil {
 		if err := s.configure(spec, opts); err != nil {
 			return nil, err

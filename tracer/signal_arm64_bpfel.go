@@ -116,6 +116,7 @@ const (
 	signalVarUnusedExitEvent    = "unused_exit_event"
 	signalVarUnusedSignalEvent  = "unused_signal_event"
 	signalVarUnusedWatchSize    = "unused_watch_size"
+	signalVarWakeupIntervalNs   = "wakeup_interval_ns"
 	signalVarWatch              = "watch"
 	signalVarWatchCount         = "watch_count"
 )
@@ -186,6 +187,7 @@ type signalVariableSpecs struct {
 	UnusedExitEvent   *ebpf.VariableSpec `ebpf:"unused_exit_event"`
 	UnusedSignalEvent *ebpf.VariableSpec `ebpf:"unused_signal_event"`
 	UnusedWatchSize   *ebpf.VariableSpec `ebpf:"unused_watch_size"`
+	WakeupIntervalNs  *ebpf.VariableSpec `ebpf:"wakeup_interval_ns"`
 	Watch             *ebpf.VariableSpec `ebpf:"watch"`
 	WatchCount        *ebpf.VariableSpec `ebpf:"watch_count"`
 }
@@ -232,6 +234,7 @@ type signalVariables struct {
 	UnusedExitEvent   *ebpf.Variable `ebpf:"unused_exit_event"`
 	UnusedSignalEvent *ebpf.Variable `ebpf:"unused_signal_event"`
 	UnusedWatchSize   *ebpf.Variable `ebpf:"unused_watch_size"`
+	WakeupIntervalNs  *ebpf.Variable `ebpf:"wakeup_interval_ns"`
 	Watch             *ebpf.Variable `ebpf:"watch"`
 	WatchCount        *ebpf.Variable `ebpf:"watch_count"`
 }

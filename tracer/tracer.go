@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 
 	"github.com/observer-dev/observer/internal/event"
 	"github.com/observer-dev/observer/internal/sensor"
@@ -93,6 +95,11 @@ type running struct {
 	decodeEr atomic.Uint64
 	lost     atomic.Uint64          // last events_lost read, reported once the maps are closed
 	failed   atomic.Pointer[string] // why the reader stopped early, if it did
+	// wake is the ring buffer's fd in Go's poller (pollFile); Close closes it.
+	wake *os.File
+	// failNext, set by tests, is the error the reader's next read of an
+	// empty ring fails with, as a read failure would.
+	failNext atomic.Pointer[error]
 }
 
 // New validates the options. It touches nothing in the kernel.
@@ -206,15 +213,19 @@ func (t *Tracer) attachSensor(s sensorDef, kernelBTF *btf.Cache) (*running, erro
 	if err != nil {
 		return nil, err
 	}
-	var rd *ringbuf.Reader
+	r := &running{def: s, att: att}
 	if s.decode != nil {
-		rd, err = ringbuf.NewReader(att.coll.Maps["events"])
-		if err != nil {
+		if r.reader, err = ringbuf.NewReader(att.coll.Maps["events"]); err != nil {
 			att.close()
 			return nil, fmt.Errorf("open ring buffer: %w", err)
 		}
+		if r.wake, err = pollFile(att.coll.Maps["events"].FD()); err != nil {
+			r.reader.Close()
+			att.close()
+			return nil, err
+		}
 	}
-	return &running{def: s, att: att, reader: rd}, nil
+	return r, nil
 }
 
 // Runs says whether the sensor is among those this tracer starts (or tries
@@ -226,40 +237,158 @@ func (t *Tracer) Runs(name string) bool {
 // Events delivers decoded events. It is closed after Close has stopped every reader.
 func (t *Tracer) Events() <-chan event.Event { return t.events }
 
+// wakeupInterval is how often, at most, a sensor's records wake its reader
+// (bpf/common.h, submit_event; set before load): records within it of the last
+// wakeup are left for the reader to find with the next one.
+const wakeupInterval = 4 * time.Millisecond
+
+// strandedBound is how long the reader waits for more records once it has seen
+// some: a record the kernel submitted without a wakeup, with no later record to
+// wake the reader, is read by then. It exceeds wakeupInterval so that a wait
+// that times out with nothing read proves no such record can come: the reader
+// then waits without a deadline (no idle polling).
+const strandedBound = wakeupInterval + time.Millisecond
+
+// maxBatch bounds the events the reader decodes before it hands them on.
+const maxBatch = 256
+
 // read drains one sensor's ring buffer. When consumers fall behind it blocks, the
 // ring buffer fills, and the kernel counts what it cannot reserve: back-pressure
 // ends as a counted loss, never as unbounded memory.
+//
+// It waits for records in Go's network poller (r.wake), not in a blocking
+// epoll_wait: a goroutine parked there holds no thread, so the runtime does
+// not hand its processor to another thread on each wait. ReadInto then never
+// blocks (a deadline in the past): it returns os.ErrDeadlineExceeded once the
+// ring is empty. What the ring holds is decoded (up to maxBatch) before any of
+// it is handed on, then sent back to back: the pipeline, woken by the first
+// event, finds the rest queued instead of being woken for each.
 func (t *Tracer) read(ctx context.Context, r *running) {
 	defer t.wg.Done()
 	var rec ringbuf.Record
+	batch := make([]event.Event, 0, maxBatch)
+	flush := func() bool {
+		ok := t.send(ctx, batch)
+		clear(batch) // no references kept to events handed on
+		batch = batch[:0]
+		return ok
+	}
+	r.reader.SetDeadline(time.Unix(1, 0))
+	wake, err := r.wake.SyscallConn()
+	if err != nil {
+		t.readFailed(r, err)
+		return
+	}
+	timedOut := false
 	for {
-		if err := r.reader.ReadInto(&rec); err != nil {
-			if errors.Is(err, ringbuf.ErrClosed) {
+		n := 0 // records read in this drain
+		for {
+			err := r.reader.ReadInto(&rec)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				f := r.failNext.Swap(nil)
+				if f == nil {
+					break // empty
+				}
+				err = *f
+			}
+			if err != nil {
+				if flush() && !errors.Is(err, ringbuf.ErrClosed) {
+					t.readFailed(r, err)
+				}
 				return
 			}
-			reason := fmt.Sprintf("ring buffer read failed: %v", err)
-			r.failed.Store(&reason)
-			// Nobody reads this sensor any more: stop paying for its programs.
-			// Its maps stay open until Close for the lost-event count.
-			r.att.detach()
-			t.log.Error("sensor stopped", "sensor", r.def.name, "reason", reason)
+			n++
+			if ev, err := r.def.decode(rec.RawSample); err != nil {
+				r.decodeEr.Add(1)
+				t.log.Debug("undecodable record", "sensor", r.def.name, "err", err)
+			} else {
+				r.received.Add(1)
+				batch = append(batch, ev)
+			}
+			// Remaining is how far the producer was past this record when it
+			// was read: zero means nothing else was in the ring.
+			if rec.Remaining == 0 || len(batch) == maxBatch {
+				if !flush() {
+					return
+				}
+			}
+		}
+		if !flush() {
 			return
 		}
-		ev, err := r.def.decode(rec.RawSample)
-		if err != nil {
-			r.decodeEr.Add(1)
-			t.log.Debug("undecodable record", "sensor", r.def.name, "err", err)
-			continue
+		// Records came: more may follow without a wakeup, so wait at most
+		// strandedBound. A wait that timed out and found none: the sensor is
+		// quiet, wait for a wakeup however long it takes.
+		switch {
+		case n > 0:
+			r.wake.SetReadDeadline(time.Now().Add(strandedBound))
+		case timedOut:
+			r.wake.SetReadDeadline(time.Time{})
 		}
-		r.received.Add(1)
-		select {
-		case t.events <- ev:
-		case <-ctx.Done():
-			return
-		case <-t.done:
+		err := wake.Read(func(fd uintptr) bool { return readable(int(fd)) })
+		timedOut = errors.Is(err, os.ErrDeadlineExceeded)
+		if err != nil && !timedOut {
+			select {
+			case <-t.done: // Close closed r.wake ("use of closed file")
+			default:
+				t.readFailed(r, err)
+			}
 			return
 		}
 	}
+}
+
+// readFailed stops a sensor whose ring buffer can no longer be read.
+func (t *Tracer) readFailed(r *running, err error) {
+	reason := fmt.Sprintf("ring buffer read failed: %v", err)
+	r.failed.Store(&reason)
+	// Nobody reads this sensor any more: stop paying for its programs.
+	// Its maps stay open until Close for the lost-event count.
+	r.att.detach()
+	t.log.Error("sensor stopped", "sensor", r.def.name, "reason", reason)
+}
+
+// readable says whether a ring buffer's fd has records to read, without
+// waiting (the kernel compares the ring's producer and consumer positions).
+func readable(fd int) bool {
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(pfd, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		// An error is left to the next read, which reports it.
+		return n != 0 || err != nil
+	}
+}
+
+// pollFile is a ring buffer map's fd, duplicated and non-blocking, as a file
+// Go's network poller waits on: it is readable when the ring holds records
+// and the kernel has woken its waiters.
+func pollFile(fd int) (*os.File, error) {
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("dup ring buffer fd: %w", err)
+	}
+	if err := unix.SetNonblock(dup, true); err != nil {
+		unix.Close(dup)
+		return nil, fmt.Errorf("ring buffer fd non-blocking: %w", err)
+	}
+	return os.NewFile(uintptr(dup), "ringbuf"), nil
+}
+
+// send hands a batch on, in order; false when the tracer or ctx has ended.
+func (t *Tracer) send(ctx context.Context, batch []event.Event) bool {
+	for _, ev := range batch {
+		select {
+		case t.events <- ev:
+		case <-ctx.Done():
+			return false
+		case <-t.done:
+			return false
+		}
+	}
+	return true
 }
 
 // Status reports every sensor, running or not, with its counters.
@@ -318,6 +447,7 @@ func (t *Tracer) Close() error {
 	for _, r := range t.running {
 		if r.reader != nil {
 			r.reader.Close()
+			r.wake.Close() // ends a reader's wait
 		}
 	}
 	t.wg.Wait()

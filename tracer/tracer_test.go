@@ -2,6 +2,7 @@ package tracer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -438,11 +439,10 @@ func TestReadFailureDetaches(t *testing.T) {
 	root := cgroup2Mount(t)
 	tr := startSensor(t, SensorCgroup, "", Options{})
 	r := tr.running[0]
-	// A deadline in the past makes the reader fail with a timeout once the
-	// ring buffer is empty: a read failure other than a close. SetDeadline
-	// waits for the reader's lock, which a blocked read holds: records
-	// generated below wake the reader.
-	go r.reader.SetDeadline(time.Now().Add(-time.Second))
+	// The reader's next read of an empty ring fails as a read would: records
+	// generated below bring it there.
+	injected := errors.New("injected read failure")
+	r.failNext.Store(&injected)
 	deadline := time.Now().Add(10 * time.Second)
 	for i := 0; ; i++ {
 		dir := filepath.Join(root, fmt.Sprintf("observer-wake-%d-%d", os.Getpid(), i))

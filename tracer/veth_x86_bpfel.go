@@ -67,6 +67,7 @@ const (
 	vethProgVethNewlinkKretprobe = "veth_newlink_kretprobe"
 	vethVarUnusedEventType       = "unused_event_type"
 	vethVarUnusedVethEvent       = "unused_veth_event"
+	vethVarWakeupIntervalNs      = "wakeup_interval_ns"
 )
 
 // loadVeth returns the embedded CollectionSpec for veth.
@@ -131,8 +132,9 @@ type vethMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type vethVariableSpecs struct {
-	UnusedEventType *ebpf.VariableSpec `ebpf:"unused_event_type"`
-	UnusedVethEvent *ebpf.VariableSpec `ebpf:"unused_veth_event"`
+	UnusedEventType  *ebpf.VariableSpec `ebpf:"unused_event_type"`
+	UnusedVethEvent  *ebpf.VariableSpec `ebpf:"unused_veth_event"`
+	WakeupIntervalNs *ebpf.VariableSpec `ebpf:"wakeup_interval_ns"`
 }
 
 // vethObjects contains all objects after they have been loaded into the kernel.
@@ -172,8 +174,9 @@ func (m *vethMaps) Close() error {
 //
 // It can be passed to loadVethObjects or ebpf.CollectionSpec.LoadAndAssign.
 type vethVariables struct {
-	UnusedEventType *ebpf.Variable `ebpf:"unused_event_type"`
-	UnusedVethEvent *ebpf.Variable `ebpf:"unused_veth_event"`
+	UnusedEventType  *ebpf.Variable `ebpf:"unused_event_type"`
+	UnusedVethEvent  *ebpf.Variable `ebpf:"unused_veth_event"`
+	WakeupIntervalNs *ebpf.Variable `ebpf:"wakeup_interval_ns"`
 }
 
 // vethPrograms contains all programs after they have been loaded into the kernel.

@@ -72,10 +72,19 @@ func (p *Pipeline) Inject(ev event.Event) bool {
 // InjectDropped counts events Inject dropped because its queue was full.
 func (p *Pipeline) InjectDropped() uint64 { return p.dropped.Load() }
 
+// maxBatch bounds the source events Run takes at once.
+const maxBatch = 256
+
 // Run processes in, and injected events, until in is closed or ctx ends.
 // Events injected before in closes are still processed.
+//
+// What the source has queued is taken as one batch (up to maxBatch): each is
+// stamped and observed in order, then the batch is published back to back, so
+// a consumer woken by its first event finds the rest queued instead of being
+// woken for each (and the event file is flushed once for them).
 func (p *Pipeline) Run(ctx context.Context, in <-chan event.Event) {
 	p.init()
+	batch := make([]event.Event, 0, maxBatch)
 	for {
 		select {
 		case <-ctx.Done():
@@ -90,9 +99,42 @@ func (p *Pipeline) Run(ctx context.Context, in <-chan event.Event) {
 				p.drainInjected()
 				return
 			}
-			p.handle(ev)
+			batch = append(batch, ev)
+			open := p.take(in, &batch)
+			for i, ev := range batch {
+				if !p.prepare(ev) {
+					batch[i] = nil
+				}
+			}
+			for _, ev := range batch {
+				if ev != nil {
+					p.Bus.Publish(ev)
+				}
+			}
+			clear(batch)
+			batch = batch[:0]
+			if !open {
+				p.drainInjected()
+				return
+			}
 		}
 	}
+}
+
+// take appends what in holds now to batch, up to maxBatch; false once in is closed.
+func (p *Pipeline) take(in <-chan event.Event, batch *[]event.Event) bool {
+	for len(*batch) < maxBatch {
+		select {
+		case ev, ok := <-in:
+			if !ok {
+				return false
+			}
+			*batch = append(*batch, ev)
+		default:
+			return true
+		}
+	}
+	return true
 }
 
 // drainInjected handles what is queued now; observers may inject more, which
@@ -109,6 +151,14 @@ func (p *Pipeline) drainInjected() {
 }
 
 func (p *Pipeline) handle(ev event.Event) {
+	if p.prepare(ev) {
+		p.Bus.Publish(ev)
+	}
+}
+
+// prepare stamps ev with its container and shows it to the observers; false
+// for an event that is not published (index upkeep).
+func (p *Pipeline) prepare(ev event.Event) bool {
 	if c, ok := ev.(*event.CgroupChange); ok {
 		// Index upkeep, not news for users.
 		if c.Type == event.TypeCgroupRmdir {
@@ -116,7 +166,7 @@ func (p *Pipeline) handle(ev event.Event) {
 		} else {
 			p.Correlator.CgroupCreated(c.ID, c.Path)
 		}
-		return
+		return false
 	}
 	h := ev.Hdr()
 	// An event that already names its container (a replayed capture) keeps it.
@@ -128,7 +178,7 @@ func (p *Pipeline) handle(ev event.Event) {
 	for _, o := range p.Observers {
 		o.Observe(ev)
 	}
-	p.Bus.Publish(ev)
+	return true
 }
 
 // drainSource handles the events queued in `in` when it is called, and no more:

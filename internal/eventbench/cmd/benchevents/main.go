@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,8 +40,9 @@ func main() {
 	burst := flag.Int("burst", 10000, "events in the back-to-back burst phase (0: none)")
 	peer := flag.Bool("bpftrace", true, "run bpftrace beside the daemon")
 	env := flag.String("env", "", "extra `NAME=VALUE` in the daemon's environment (e.g. GOMEMLIMIT=off)")
+	lat := flag.Int("latency", 1000, "events at 100/s whose kernel → /events latency is measured (0: none)")
 	flag.Parse()
-	if err := run(*bin, *rates, *dur, *burst, *peer, *env); err != nil {
+	if err := run(*bin, *rates, *dur, *burst, *peer, *env, *lat); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-events:", err)
 		os.Exit(1)
 	}
@@ -57,7 +59,7 @@ type proc struct {
 	out string // its event output
 }
 
-func run(bin, rateList string, dur time.Duration, burst int, peer bool, env string) error {
+func run(bin, rateList string, dur time.Duration, burst int, peer bool, env string, latN int) error {
 	if os.Geteuid() != 0 {
 		return errors.New("needs root (BPF, overlay mount)")
 	}
@@ -90,7 +92,8 @@ func run(bin, rateList string, dur time.Duration, burst int, peer bool, env stri
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	obs := &proc{out: filepath.Join(dir, "events.jsonl")}
-	obs.cmd = exec.CommandContext(ctx, bin, "--events", obs.out, "--listen", addr,
+	sock := filepath.Join(dir, "observer.sock") // /events is served only here
+	obs.cmd = exec.CommandContext(ctx, bin, "--events", obs.out, "--listen", addr, "--socket", sock,
 		"--docker-host", "none", "--capture-dir", filepath.Join(dir, "captures"))
 	obs.cmd.Stderr = mustCreate(filepath.Join(dir, "observer.log"))
 	if env != "" {
@@ -122,8 +125,8 @@ func run(bin, rateList string, dur time.Duration, burst int, peer bool, env stri
 	pid := os.Getpid()
 	fmt.Printf("rename-EXDEV storm on an overlay mount, %s with its defaults and --events FILE (kernel %s, %d CPUs)\n\n",
 		bin, release(), runtime.NumCPU())
-	fmt.Println("| phase | produced | delivered | lost in kernel | dropped (file) | observer µs CPU/event | observer RSS MiB (peak) | bpftrace delivered | bpftrace µs CPU/event | observer / bpftrace CPU |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| phase | produced | delivered | lost in kernel | dropped (file) | observer µs CPU/event | observer RSS MiB (peak) | observer context switches/1k events | bpftrace delivered | bpftrace µs CPU/event | observer / bpftrace CPU |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
 	obsLines := &lineCounter{path: obs.out, pid: pid}
 	type result struct {
 		row        string
@@ -144,6 +147,7 @@ func run(bin, rateList string, dur time.Duration, burst int, peer bool, env stri
 			return err
 		}
 		c0 := cpuTime(obs.cmd.Process.Pid)
+		s0 := ctxSwitches(obs.cmd.Process.Pid)
 		var bc0 time.Duration
 		if bt != nil {
 			bc0 = cpuTime(bt.cmd.Process.Pid)
@@ -177,8 +181,10 @@ func run(bin, rateList string, dur time.Duration, burst int, peer bool, env stri
 		}
 		delivered, lost, dropped := d1-d0, int(m1.lost-m0.lost), int(m1.fileDropped-m0.fileDropped)
 		cpu := cpuTime(obs.cmd.Process.Pid) - c0
+		switches := ctxSwitches(obs.cmd.Process.Pid) - s0
 		rss, peak := memory(obs.cmd.Process.Pid)
-		row := fmt.Sprintf("| %s | %d | %d | %d | %d | %.2f | %d (%d) |", ph.name, produced, delivered, lost, dropped, perEvent(cpu, delivered), rss>>20, peak>>20)
+		row := fmt.Sprintf("| %s | %d | %d | %d | %d | %.2f | %d (%d) | %.0f |", ph.name, produced, delivered, lost, dropped, perEvent(cpu, delivered), rss>>20, peak>>20,
+			float64(switches)*1000/float64(max(delivered, 1)))
 		results[i] = result{row: row, cpu: cpu, delivered: delivered}
 		if bt != nil {
 			time.Sleep(200 * time.Millisecond)
@@ -209,11 +215,85 @@ func run(bin, rateList string, dur time.Duration, burst int, peer bool, env stri
 		}
 		fmt.Printf("%s %d | %.2f | %.2f |\n", r.row, btCounts[i], perEvent(r.btCPU, btCounts[i]), perEvent(r.cpu, r.delivered)/perEvent(r.btCPU, btCounts[i]))
 	}
-	fmt.Println("\nCPU is the process's user+system time over the phase and its drain (/proc/PID/stat); the BPF programs' own time is charged to the renaming thread, for both.")
+	if latN > 0 {
+		q, err := latency(sock, oldPath, filepath.Join(merged, "lat"), latN)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("\nkernel → /events client latency, %d events at 100/s (from just before each rename to the client's read of its line): p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+			latN, q(0.5), q(0.99), q(1))
+	}
+	fmt.Println("\nCPU is the process's user+system time over the phase and its drain (/proc/PID/stat); the BPF programs' own time is charged to the renaming thread, for both. Context switches are the daemon's threads' voluntary and involuntary ones (/proc/PID/task/*/status): each is a wakeup or a preemption.")
 	if len(bad) > 0 {
 		return errors.New("accounting does not add up:\n" + strings.Join(bad, "\n"))
 	}
 	return nil
+}
+
+// latency renames n times at 100/s, each to its own new path, with a client
+// of the daemon's /events (on its control socket) reading the events, and returns the quantiles of
+// the time from just before each rename to the client's read of its line.
+func latency(sock, oldPath, newPrefix string, n int) (func(float64) float64, error) {
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	resp, err := c.Get("http://observer/events?type=rename_exdev")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /events on %s: %s", sock, resp.Status)
+	}
+	sent, recv := make([]time.Time, n), make([]time.Time, n)
+	got := make(chan int, 1)
+	go func() {
+		seen := 0
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for seen < n && sc.Scan() {
+			now := time.Now()
+			line := sc.Bytes()
+			i := bytes.Index(line, []byte(`"new_path":"`+newPrefix+"-"))
+			if i < 0 {
+				continue
+			}
+			rest := line[i+len(`"new_path":"`+newPrefix+"-"):]
+			k, err := strconv.Atoi(string(rest[:bytes.IndexByte(rest, '"')]))
+			if err != nil || k < 0 || k >= n || !recv[k].IsZero() {
+				continue
+			}
+			recv[k] = now
+			seen++
+		}
+		got <- seen
+	}()
+	time.Sleep(200 * time.Millisecond) // the stream subscribed
+	for i := range n {
+		time.Sleep(10 * time.Millisecond)
+		sent[i] = time.Now()
+		if err := unix.Renameat2(unix.AT_FDCWD, oldPath, unix.AT_FDCWD, fmt.Sprintf("%s-%d", newPrefix, i), 0); err != unix.EXDEV {
+			return nil, fmt.Errorf("renameat2 on the overlay: %v, want EXDEV", err)
+		}
+	}
+	var seen int
+	select {
+	case seen = <-got:
+	case <-time.After(5 * time.Second):
+		resp.Body.Close()
+		seen = <-got
+	}
+	if seen < n {
+		return nil, fmt.Errorf("latency phase: the /events client read %d of %d events", seen, n)
+	}
+	lat := make([]time.Duration, n)
+	for i := range n {
+		lat[i] = recv[i].Sub(sent[i])
+	}
+	slices.Sort(lat)
+	return func(q float64) float64 {
+		return float64(lat[min(int(q*float64(n)), n-1)].Microseconds()) / 1000
+	}, nil
 }
 
 // storm makes count renames fail with EXDEV, at rate per second (paced in
@@ -450,6 +530,25 @@ func cpuTime(pid int) time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+// ctxSwitches is how often a process's threads have been switched out so far,
+// voluntarily (blocked: each is a later wakeup) or not. Threads that exited are
+// not counted; the Go runtime keeps its threads.
+func ctxSwitches(pid int) int64 {
+	dirs, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	var n int64
+	for _, p := range dirs {
+		b, _ := os.ReadFile(p)
+		for _, line := range strings.Split(string(b), "\n") {
+			k, v, _ := strings.Cut(line, ":")
+			if k == "voluntary_ctxt_switches" || k == "nonvoluntary_ctxt_switches" {
+				c, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				n += c
+			}
+		}
+	}
+	return n
 }
 
 // memory is a process's resident set now and at its peak (VmRSS, VmHWM).
