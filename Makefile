@@ -32,7 +32,7 @@ VMTEST_TIMEOUT ?= 5m
 # (the QEMU kernels' land in .vmtest/<kernel>/results.jsonl).
 HOST_RESULTS := .vmtest/host/results.jsonl
 
-.PHONY: all build $(BUILD_ARCHES) image $(IMAGE_ARCHES) rules-test run test deps generate generate-locked syscalls check-generate vmlinux vmtest matrix-host matrix-table matrix-check bench bench-vm bench-events systemtest systemtest-table systemtest-check
+.PHONY: all build image rules-test run test deps generate generate-locked syscalls check-generate vmlinux vmtest matrix-host matrix-table matrix-check bench bench-vm bench-events systemtest systemtest-table systemtest-check
 
 all: build
 
@@ -62,6 +62,7 @@ IMAGE ?= observer
 image: build
 	docker build -f deploy/image/Dockerfile -t $(IMAGE):$(VERSION) -t $(IMAGE):latest bin
 IMAGE_ARCHES := $(addprefix image-,$(ARCHES))
+.PHONY: $(BUILD_ARCHES) $(IMAGE_ARCHES)
 $(IMAGE_ARCHES): image-%: build-%
 	docker build -f deploy/image/Dockerfile --platform linux/$* -t $(IMAGE):$(VERSION)-$* bin/linux-$*
 
