@@ -72,8 +72,8 @@ func RunMatrix(ctx context.Context, cfg Config) ([]KernelResult, error) {
 	sem := make(chan struct{}, cfg.Parallel)
 	var wg sync.WaitGroup
 	for i, k := range cfg.Kernels {
+		sem <- struct{}{} // here, not in the goroutine: guests start in matrix order
 		wg.Go(func() {
-			sem <- struct{}{}
 			defer func() { <-sem }()
 			results[i] = runKernel(ctx, cfg, k, images[k.Arch.Name])
 		})

@@ -30,7 +30,7 @@ func run() int {
 		benchRE  = flag.String("bench", "", "passed to the test binaries as -test.bench (with -test.benchtime=1x); the tables are in each kernel's console.log")
 		timeout  = flag.Duration("timeout", 3*time.Minute, "per-kernel limit from boot to poweroff")
 		out      = flag.String("out", ".vmtest", "output directory (logs, results.jsonl, initramfs)")
-		parallel = flag.Int("parallel", 1, "kernels booted at once (TCG is CPU-bound: 1 is fastest on 2 cores)")
+		parallel = flag.Int("parallel", 1, "kernels booted at once (one TCG vCPU each; make vmtest boots 2)")
 	)
 	flag.Parse()
 	if flag.NArg() > 0 {
