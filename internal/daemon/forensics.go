@@ -31,7 +31,7 @@ const lostCheckEvery = 5 * time.Second
 // memoryHeadroom is what the Go memory limit allows beyond the recorder's
 // bound: the rest of the daemon's live heap (containers, queues, the
 // pipeline's batches) and the garbage a storm makes between collections.
-const memoryHeadroom = 40 << 20
+const memoryHeadroom = 24 << 20
 
 // MemoryLimit is the Go runtime's soft memory limit as /status reports it.
 type MemoryLimit struct {
@@ -54,7 +54,7 @@ func setMemoryLimit(fc config.Forensics, log *slog.Logger) MemoryLimit {
 	}
 	l := MemoryLimit{Bytes: fc.MaxBytes + memoryHeadroom, From: "recorder"}
 	debug.SetMemoryLimit(l.Bytes)
-	log.Info("go memory limit", "bytes", l.Bytes, "from", "--recorder-bytes + 40MiB (set GOMEMLIMIT to override)")
+	log.Info("go memory limit", "bytes", l.Bytes, "from", "--recorder-bytes + 24MiB (set GOMEMLIMIT to override)")
 	return l
 }
 
