@@ -50,6 +50,7 @@ func setMemoryLimit(fc config.Forensics, log *slog.Logger) MemoryLimit {
 		return l
 	}
 	if !fc.Enabled {
+		log.Info("go memory limit", "bytes", "none", "from", "no recorder, no GOMEMLIMIT")
 		return MemoryLimit{Bytes: debug.SetMemoryLimit(-1), From: "none"}
 	}
 	l := MemoryLimit{Bytes: fc.MaxBytes + memoryHeadroom, From: "recorder"}
