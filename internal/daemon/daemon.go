@@ -84,7 +84,9 @@ type Status struct {
 	// SubscriberDropped counts events slow consumers missed, by consumer.
 	SubscriberDropped map[string]uint64 `json:"subscriber_dropped_events"`
 	Recorder          *recorder.Stats   `json:"recorder,omitempty"`
-	Source            any               `json:"source,omitempty"`
+	// GoMemoryLimit is the Go runtime's soft memory limit and where it came from.
+	GoMemoryLimit MemoryLimit `json:"go_memory_limit"`
+	Source        any         `json:"source,omitempty"`
 	// SyscallLatency summarises the latency sensor per container.
 	SyscallLatency *latency.Summary `json:"syscall_latency,omitempty"`
 	// Residue lists leaked semaphore arrays and veths (see /residue for the
@@ -153,6 +155,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 	var wg sync.WaitGroup
+	memLimit := setMemoryLimit(opts.Config.Forensics, log)
 	fx, err := startForensics(ctx, &wg, opts, events, m, kernel)
 	if err != nil {
 		closeListeners()
@@ -170,6 +173,7 @@ func Run(ctx context.Context, opts Options) error {
 			Containers:        opts.Resolver.Containers(),
 			SubscriberDropped: events.Dropped(),
 			Recorder:          fx.stats(),
+			GoMemoryLimit:     memLimit,
 		}
 		st.Residue = det.Residue()
 		if n := len(st.Residue); n > residue.MaxReportItems {

@@ -3,10 +3,12 @@ package daemon
 import (
 	"bufio"
 	"context"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/observer-dev/observer/internal/bus"
 	"github.com/observer-dev/observer/internal/capture"
+	"github.com/observer-dev/observer/internal/config"
 	"github.com/observer-dev/observer/internal/incident"
 	"github.com/observer-dev/observer/internal/metrics"
 	"github.com/observer-dev/observer/internal/pipeline"
@@ -24,6 +27,37 @@ import (
 
 // lostCheckEvery is how often the events_lost rule reads the sensors' counters.
 const lostCheckEvery = 5 * time.Second
+
+// memoryHeadroom is what the Go memory limit allows beyond the recorder's
+// bound: the rest of the daemon's live heap (containers, queues, the
+// pipeline's batches) and the garbage a storm makes between collections.
+const memoryHeadroom = 24 << 20
+
+// MemoryLimit is the Go runtime's soft memory limit as /status reports it.
+type MemoryLimit struct {
+	Bytes int64  `json:"bytes"`
+	From  string `json:"from"` // "GOMEMLIMIT", "recorder" (--recorder-bytes + headroom) or "none"
+}
+
+// setMemoryLimit bounds the Go heap by the recorder's bound plus a fixed
+// headroom, unless the user set GOMEMLIMIT. Without it the collector lets the
+// heap grow to twice the live heap (GOGC=100), and a full recorder is most of
+// the live heap: RSS went to 3x --recorder-bytes under a storm.
+func setMemoryLimit(fc config.Forensics, log *slog.Logger) MemoryLimit {
+	if _, ok := os.LookupEnv("GOMEMLIMIT"); ok {
+		l := MemoryLimit{Bytes: debug.SetMemoryLimit(-1), From: "GOMEMLIMIT"}
+		log.Info("go memory limit", "bytes", l.Bytes, "from", l.From)
+		return l
+	}
+	if !fc.Enabled {
+		log.Info("go memory limit", "bytes", "none", "from", "no recorder, no GOMEMLIMIT")
+		return MemoryLimit{Bytes: debug.SetMemoryLimit(-1), From: "none"}
+	}
+	l := MemoryLimit{Bytes: fc.MaxBytes + memoryHeadroom, From: "recorder"}
+	debug.SetMemoryLimit(l.Bytes)
+	log.Info("go memory limit", "bytes", l.Bytes, "from", "--recorder-bytes + 24MiB (set GOMEMLIMIT to override)")
+	return l
+}
 
 // forensics is the flight recorder with its captures and incident rules.
 type forensics struct {

@@ -1,11 +1,14 @@
 package recorder
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"runtime"
 	"testing"
 	"time"
 
+	"github.com/observer-dev/observer/internal/capture"
 	"github.com/observer-dev/observer/internal/event"
 )
 
@@ -45,4 +48,99 @@ func TestAccountingMatchesHeap(t *testing.T) {
 	}
 	t.Logf("heap +%d bytes, recorder accounts %d (%d entries)", heap, st.Bytes, st.Entries)
 	runtime.KeepAlive(r)
+}
+
+// blockFirst blocks its first Write until release is closed.
+type blockFirst struct {
+	started, release chan struct{}
+	once             bool
+	buf              bytes.Buffer
+}
+
+func (b *blockFirst) Write(p []byte) (int, error) {
+	if !b.once {
+		b.once = true
+		close(b.started)
+		<-b.release
+	}
+	return b.buf.Write(p)
+}
+
+// A capture's past is views into the store's chunks: a storm that evicts
+// every one of them while the capture is still writing must not change what
+// the capture writes (dropped chunks are not reused while a capture runs).
+func TestCapturePastSurvivesEviction(t *testing.T) {
+	r, err := New(Options{MaxBytes: 64 << 10, Window: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	var want [][]byte
+	for i := range 2000 {
+		ev := rename(now, i)
+		r.Record(ev)
+		b, _ := event.AppendJSON(nil, ev)
+		want = append(want, b)
+	}
+	st := r.Stats()
+	want = want[len(want)-st.Entries:]
+	out := &blockFirst{started: make(chan struct{}), release: make(chan struct{})}
+	done := make(chan error)
+	go func() {
+		_, err := r.Capture(context.Background(), out, CaptureOptions{Duration: time.Millisecond})
+		done <- err
+	}()
+	<-out.started // the past is taken; overwrite everything the recorder holds
+	for i := range 20000 {
+		r.Record(rename(now, 100000+i))
+	}
+	if ev := r.Stats().Evicted; ev < uint64(2000+st.Entries) {
+		t.Fatalf("evicted %d: the storm did not replace the past", ev)
+	}
+	close(out.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	_, recs, _ := readCapture(t, out.buf.Bytes())
+	var got [][]byte
+	for _, rec := range recs {
+		if rec.Kind == capture.KindEvent {
+			b, _ := event.AppendJSON(nil, rec.Event)
+			got = append(got, b)
+		}
+	}
+	if len(got) < len(want) {
+		t.Fatalf("capture has %d events, want at least the %d of the past", len(got), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("past event %d = %s, want %s", i, got[i], want[i])
+		}
+	}
+}
+
+// Bytes counted is exactly the chunks held: their capacities plus the chunk list.
+func TestAccountingIsChunks(t *testing.T) {
+	r, _ := New(Options{MaxBytes: 1 << 20, Window: time.Hour})
+	now := time.Now()
+	for i := range 50_000 {
+		r.Record(rename(now, i))
+		if i%997 != 0 {
+			continue
+		}
+		r.mu.Lock()
+		s := &r.store
+		var sum int64
+		entries := 0
+		for _, c := range s.chunks[s.head:] {
+			sum += int64(cap(c))
+		}
+		eachEntry(s.view(), func(time.Time, bool, []byte) error { entries++; return nil })
+		sum += int64(cap(s.spare)) + int64(cap(s.chunks))*sliceOverhead
+		r.mu.Unlock()
+		st := r.Stats()
+		if st.Bytes != sum || st.Entries != entries || st.Bytes > 1<<20 {
+			t.Fatalf("after %d events: stats %d bytes, %d entries; store holds %d bytes, %d entries (bound %d)", i+1, st.Bytes, st.Entries, sum, entries, 1<<20)
+		}
+	}
 }

@@ -4,7 +4,6 @@
 package recorder
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,7 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/observer-dev/observer/internal/bus"
 	"github.com/observer-dev/observer/internal/capture"
@@ -45,15 +43,15 @@ type Options struct {
 }
 
 // entry is one recorded item, already encoded: encoding once on arrival makes
-// the byte bound exact and captures cheap.
+// the byte bound exact and captures cheap. Its data is a view into the store.
 type entry struct {
 	t    time.Time
 	snap bool
 	data []byte
 }
 
-// entryOverhead is what an entry costs in the entry array.
-const entryOverhead = int64(unsafe.Sizeof(entry{}))
+// maxScratch bounds the encoding buffer kept between events.
+const maxScratch = 64 << 10
 
 // Recorder is safe for concurrent use.
 type Recorder struct {
@@ -61,11 +59,10 @@ type Recorder struct {
 	log  *slog.Logger
 	now  func() time.Time
 
-	mu   sync.Mutex
-	ring []entry // oldest first, from head
-	head int
-	data int64 // bytes of encoded entries held: their allocations (cap), not their lengths
-	taps map[*tap]struct{}
+	mu      sync.Mutex
+	store   store
+	scratch []byte // the encoding buffer, reused
+	taps    map[*tap]struct{}
 
 	sub     *bus.Subscription
 	evicted atomic.Uint64
@@ -94,7 +91,8 @@ func New(opts Options) (*Recorder, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Recorder{opts: opts, log: opts.Logger.With("component", "recorder"), now: time.Now, taps: map[*tap]struct{}{}}, nil
+	return &Recorder{opts: opts, log: opts.Logger.With("component", "recorder"), now: time.Now, taps: map[*tap]struct{}{},
+		store: newStore(opts.MaxBytes)}, nil
 }
 
 // Subscribe attaches the recorder to the bus. Call it before events flow, then Run.
@@ -125,15 +123,17 @@ func (r *Recorder) Run(ctx context.Context) {
 
 // Record adds one event. Run calls it for every event on the bus.
 func (r *Recorder) Record(ev event.Event) {
-	data, err := event.AppendJSON(nil, ev)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	data, err := event.AppendJSON(r.scratch[:0], ev)
 	if err != nil {
 		r.log.Debug("event not recorded", "type", ev.Hdr().Type, "err", err)
 		return
 	}
-	if cap(data) > len(data)+len(data)/8 {
-		data = bytes.Clone(data) // append's growth slack would be held for nothing
+	if cap(data) <= maxScratch {
+		r.scratch = data
 	}
-	r.add(entry{t: ev.Hdr().Time, data: data})
+	r.add(ev.Hdr().Time, false, data)
 }
 
 func (r *Recorder) snapshot(ctx context.Context, reason string) {
@@ -142,61 +142,49 @@ func (r *Recorder) snapshot(ctx context.Context, reason string) {
 		r.log.Warn("snapshot not recorded", "err", err)
 		return
 	}
-	r.add(entry{t: r.now(), snap: true, data: data})
-}
-
-func (r *Recorder) add(e entry) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.ring = append(r.ring, e)
-	r.data += int64(cap(e.data))
-	for t := range r.taps {
-		t.offer(e)
-	}
-	r.evict()
+	r.add(r.now(), true, data)
 }
 
-// held is the recorder's accounting of its memory: the encoded entries plus the
-// whole entry array, slack included. Called with mu held.
-func (r *Recorder) held() int64 { return r.data + int64(cap(r.ring))*entryOverhead }
-
-// evict drops the oldest entries beyond either bound. Called with mu held.
-func (r *Recorder) evict() {
+// add stores an entry, first dropping the oldest chunks its chunk would not
+// fit beside, then whatever is older than the window. Called with mu held.
+func (r *Recorder) add(t time.Time, snap bool, data []byte) {
+	s := &r.store
+	reuse := len(r.taps) == 0 // a capture may be reading dropped chunks
+	if !s.room(len(data)) {
+		for s.entries > 0 && s.held()+s.newChunkCost(len(data)) > r.opts.MaxBytes {
+			r.evicted.Add(uint64(s.dropHead(reuse)))
+		}
+		if s.held()+s.newChunkCost(len(data)) > r.opts.MaxBytes {
+			r.evicted.Add(1) // larger than the whole bound: recorded and evicted at once
+			return
+		}
+	}
+	e := entry{t: t, snap: snap, data: s.push(t, snap, data)}
+	for tp := range r.taps {
+		tp.offer(e)
+	}
 	cutoff := r.now().Add(-r.opts.Window)
-	for r.head < len(r.ring) {
-		e := r.ring[r.head]
-		if r.held() <= r.opts.MaxBytes && !e.t.Before(cutoff) {
+	for {
+		t, ok := s.oldest()
+		if !ok || !t.Before(cutoff) {
 			break
 		}
-		r.data -= int64(cap(e.data))
-		r.ring[r.head] = entry{}
-		r.head++
+		s.popOldest(reuse)
 		r.evicted.Add(1)
-		r.compact()
 	}
-	r.compact()
 }
 
-// compact drops the dead prefix once it is half the slice, and shrinks the
-// array when it is mostly empty, so memory follows the live entries and appends
-// stay amortised O(1).
-func (r *Recorder) compact() {
-	if r.head > 0 && r.head >= len(r.ring)/2 {
-		n := copy(r.ring, r.ring[r.head:])
-		clear(r.ring[n:])
-		r.ring = r.ring[:n]
-		r.head = 0
-		if cap(r.ring) > 64 && n < cap(r.ring)/4 {
-			r.ring = append(make([]entry, 0, 2*n), r.ring...)
-		}
-	}
-}
+// held is the recorder's accounting of its memory. Called with mu held.
+func (r *Recorder) held() int64 { return r.store.held() }
 
 // Stats is the recorder's own accounting.
 type Stats struct {
 	Entries int `json:"entries"`
-	// Bytes is what the recorder holds: encoded entries plus the entry array's
-	// whole capacity. It stays at or under Options.MaxBytes.
+	// Bytes is what the recorder holds: the chunks its entries are stored in
+	// (each entry's bytes plus a 13-byte header), whole, and the chunk list.
+	// It stays at or under Options.MaxBytes.
 	Bytes   int64     `json:"bytes"`
 	Oldest  time.Time `json:"oldest"`
 	Evicted uint64    `json:"evicted"`
@@ -207,10 +195,8 @@ type Stats struct {
 func (r *Recorder) Stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := Stats{Entries: len(r.ring) - r.head, Bytes: r.held(), Evicted: r.evicted.Load()}
-	if s.Entries > 0 {
-		s.Oldest = r.ring[r.head].t
-	}
+	s := Stats{Entries: r.store.entries, Bytes: r.held(), Evicted: r.evicted.Load()}
+	s.Oldest, _ = r.store.oldest()
 	if r.sub != nil {
 		s.Dropped = r.sub.Dropped()
 	}
@@ -253,8 +239,10 @@ func (r *Recorder) Capture(ctx context.Context, out io.Writer, opts CaptureOptio
 
 	// Copy the ring and start the tap atomically: nothing is missed or repeated.
 	t := &tap{ch: make(chan entry, tapQueue)}
+	// The past is views into the store's chunks: while a tap is registered no
+	// dropped chunk is reused, so they stay as they are.
 	r.mu.Lock()
-	past := append([]entry(nil), r.ring[r.head:]...)
+	past := r.store.view()
 	r.taps[t] = struct{}{}
 	r.mu.Unlock()
 	defer func() {
@@ -276,10 +264,10 @@ func (r *Recorder) Capture(ctx context.Context, out io.Writer, opts CaptureOptio
 		end.Events++
 		return w.WriteEvent(e.data)
 	}
-	for _, e := range past {
-		if err := put(e); err != nil {
-			return end, err
-		}
+	if err := eachEntry(past, func(t time.Time, snap bool, data []byte) error {
+		return put(entry{t: t, snap: snap, data: data})
+	}); err != nil {
+		return end, err
 	}
 	end.Snapshots++
 	if err := w.WriteSnapshot(start); err != nil {
