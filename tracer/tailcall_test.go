@@ -55,6 +55,18 @@ func TestTailCallPrograms(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A misspelt name would have no slot anywhere and be skipped silently.
+		for _, c := range def.tailCalls {
+			known := false
+			for _, arch := range []string{"amd64", "arm64"} {
+				table, _ := syscalls.ForArch(arch)
+				_, ok := table.Number(c.syscall)
+				known = known || ok
+			}
+			if !known {
+				t.Errorf("%s: syscall %q is in no architecture's table", def.name, c.syscall)
+			}
+		}
 		for _, arch := range []string{"amd64", "arm64"} {
 			table, _ := syscalls.ForArch(arch)
 			var slots int
