@@ -115,3 +115,15 @@ func TestCopyUpSyscallMarkers(t *testing.T) {
 		}
 	}
 }
+
+// checkSyscallNames compares the trigger names with x/sys's numbers for this
+// architecture (decode_copyup_<arch>_test.go lists them), so a table wrong for
+// the architecture cannot name the wrong syscall.
+func checkSyscallNames(t *testing.T, want map[string]int64) {
+	t.Helper()
+	for name, nr := range want {
+		if got := syscallName(nr); got != name {
+			t.Errorf("syscall %d = %q, want %q", nr, got, name)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package daemon
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -55,7 +56,7 @@ func setMemoryLimit(fc config.Forensics, log *slog.Logger) MemoryLimit {
 	}
 	l := MemoryLimit{Bytes: fc.MaxBytes + memoryHeadroom, From: "recorder"}
 	debug.SetMemoryLimit(l.Bytes)
-	log.Info("go memory limit", "bytes", l.Bytes, "from", "--recorder-bytes + 24MiB (set GOMEMLIMIT to override)")
+	log.Info("go memory limit", "bytes", l.Bytes, "from", fmt.Sprintf("--recorder-bytes + %dMiB (set GOMEMLIMIT to override)", memoryHeadroom>>20))
 	return l
 }
 
