@@ -27,7 +27,10 @@ APT_BENCH := bpftrace
 KERNELS ?=
 RUN ?=
 VMTEST_PACKAGES ?= ./tracer/... ./internal/latency ./internal/vmtest/probe
-VMTEST_TIMEOUT ?= 5m
+# Per kernel, boot to poweroff: a limit for hangs, not a time the tests should
+# take. An arm64 guest needs 4 to 4.5 min two at a time, and a run that hit 5m
+# was cut off mid-test (6.1-arm64), hence twice that.
+VMTEST_TIMEOUT ?= 10m
 # Guests booted at once, one vCPU each: on 2 cores the five kernels took 7m46s
 # two at a time, 13m10s one at a time, with the same results.
 VMTEST_PARALLEL ?= 2
