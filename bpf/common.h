@@ -68,30 +68,30 @@ static __always_inline void *reserve_event(__u64 size)
 	return e;
 }
 
-/* Wakeups are most of what a record costs the reader (a thread woken, goroutines
- * handed events across CPUs): a record submitted within wakeup_interval_ns of
- * the last wakeup of its ring's reader does not wake it again. The reader drains
- * such records with the next forced wakeup or, when none comes, at its own
- * deadline a little longer than the interval (tracer.go, strandedBound); a
- * record after a quiet spell wakes the reader at once. Userspace sets it before
- * load (tracer.go, wakeupInterval). */
-const volatile __u64 wakeup_interval_ns = 1000000;
+/* Wakeups are most of what a record costs the reader (a thread woken,
+ * goroutines handed events across CPUs), so the reader picks how records wake
+ * it, and switches while loaded (tracer/wakeup.go):
+ * - reader_polling == 0, at low rates: the kernel's default, a record wakes the
+ *   reader when the reader has read everything before it (it may be asleep), so
+ *   each event reaches userspace at once;
+ * - reader_polling != 0, at high rates: the reader reads the ring on a timer,
+ *   and a record wakes it only once the ring holds wake_watermark bytes, so that
+ *   a burst cannot fill the ring between two reads.
+ * A record whose program read the old value when the reader switched back to
+ * waking is drained by the reader's next timed read. */
+volatile __u32 reader_polling;
 
-/* When this object's ring last woke its reader (bpf_ktime_get_ns). CPUs race on
- * it: the worst outcome is an extra wakeup. */
-static __u64 last_wakeup_ns;
+/* Set before load from the ring's size (tracer/sensor.go). */
+const volatile __u64 wake_watermark = 64 * 1024;
 
 static __always_inline void submit_event(void *e)
 {
-	__u64 now = bpf_ktime_get_ns();
-	__u64 flags = BPF_RB_NO_WAKEUP;
+	__u64 flags = 0;
 
-	if (now - last_wakeup_ns >= wakeup_interval_ns) {
-		last_wakeup_ns = now;
-		/* Forced, not adaptive: the kernel's default wakes only a reader
-		 * that has caught up, so records left unwoken before this one would
-		 * keep this one from waking it too. */
-		flags = BPF_RB_FORCE_WAKEUP;
+	if (reader_polling) {
+		flags = BPF_RB_NO_WAKEUP;
+		if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wake_watermark)
+			flags = BPF_RB_FORCE_WAKEUP;
 	}
 	bpf_ringbuf_submit(e, flags);
 }

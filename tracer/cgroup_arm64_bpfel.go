@@ -57,9 +57,10 @@ const (
 	cgroupProgCgroupMkdirTp    = "cgroup_mkdir_tp"
 	cgroupProgCgroupRmdirBtf   = "cgroup_rmdir_btf"
 	cgroupProgCgroupRmdirTp    = "cgroup_rmdir_tp"
+	cgroupVarReaderPolling     = "reader_polling"
 	cgroupVarUnusedCgroupEvent = "unused_cgroup_event"
 	cgroupVarUnusedEventType   = "unused_event_type"
-	cgroupVarWakeupIntervalNs  = "wakeup_interval_ns"
+	cgroupVarWakeWatermark     = "wake_watermark"
 )
 
 // loadCgroup returns the embedded CollectionSpec for cgroup.
@@ -122,9 +123,10 @@ type cgroupMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type cgroupVariableSpecs struct {
+	ReaderPolling     *ebpf.VariableSpec `ebpf:"reader_polling"`
 	UnusedCgroupEvent *ebpf.VariableSpec `ebpf:"unused_cgroup_event"`
 	UnusedEventType   *ebpf.VariableSpec `ebpf:"unused_event_type"`
-	WakeupIntervalNs  *ebpf.VariableSpec `ebpf:"wakeup_interval_ns"`
+	WakeWatermark     *ebpf.VariableSpec `ebpf:"wake_watermark"`
 }
 
 // cgroupObjects contains all objects after they have been loaded into the kernel.
@@ -162,9 +164,10 @@ func (m *cgroupMaps) Close() error {
 //
 // It can be passed to loadCgroupObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cgroupVariables struct {
+	ReaderPolling     *ebpf.Variable `ebpf:"reader_polling"`
 	UnusedCgroupEvent *ebpf.Variable `ebpf:"unused_cgroup_event"`
 	UnusedEventType   *ebpf.Variable `ebpf:"unused_event_type"`
-	WakeupIntervalNs  *ebpf.Variable `ebpf:"wakeup_interval_ns"`
+	WakeWatermark     *ebpf.Variable `ebpf:"wake_watermark"`
 }
 
 // cgroupPrograms contains all programs after they have been loaded into the kernel.

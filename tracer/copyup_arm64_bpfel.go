@@ -105,10 +105,11 @@ const (
 	copyupProgCopyUpStartFexit       = "copy_up_start_fexit"
 	copyupProgCopyUpStartKretprobe   = "copy_up_start_kretprobe"
 	copyupVarCopyupsInflight         = "copyups_inflight"
+	copyupVarReaderPolling           = "reader_polling"
 	copyupVarUnusedCopyUpEvent       = "unused_copy_up_event"
 	copyupVarUnusedEventType         = "unused_event_type"
 	copyupVarVmlinuxOnly             = "vmlinux_only"
-	copyupVarWakeupIntervalNs        = "wakeup_interval_ns"
+	copyupVarWakeWatermark           = "wake_watermark"
 )
 
 // loadCopyup returns the embedded CollectionSpec for copyup.
@@ -185,10 +186,11 @@ type copyupMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type copyupVariableSpecs struct {
 	CopyupsInflight   *ebpf.VariableSpec `ebpf:"copyups_inflight"`
+	ReaderPolling     *ebpf.VariableSpec `ebpf:"reader_polling"`
 	UnusedCopyUpEvent *ebpf.VariableSpec `ebpf:"unused_copy_up_event"`
 	UnusedEventType   *ebpf.VariableSpec `ebpf:"unused_event_type"`
 	VmlinuxOnly       *ebpf.VariableSpec `ebpf:"vmlinux_only"`
-	WakeupIntervalNs  *ebpf.VariableSpec `ebpf:"wakeup_interval_ns"`
+	WakeWatermark     *ebpf.VariableSpec `ebpf:"wake_watermark"`
 }
 
 // copyupObjects contains all objects after they have been loaded into the kernel.
@@ -229,10 +231,11 @@ func (m *copyupMaps) Close() error {
 // It can be passed to loadCopyupObjects or ebpf.CollectionSpec.LoadAndAssign.
 type copyupVariables struct {
 	CopyupsInflight   *ebpf.Variable `ebpf:"copyups_inflight"`
+	ReaderPolling     *ebpf.Variable `ebpf:"reader_polling"`
 	UnusedCopyUpEvent *ebpf.Variable `ebpf:"unused_copy_up_event"`
 	UnusedEventType   *ebpf.Variable `ebpf:"unused_event_type"`
 	VmlinuxOnly       *ebpf.Variable `ebpf:"vmlinux_only"`
-	WakeupIntervalNs  *ebpf.Variable `ebpf:"wakeup_interval_ns"`
+	WakeWatermark     *ebpf.Variable `ebpf:"wake_watermark"`
 }
 
 // copyupPrograms contains all programs after they have been loaded into the kernel.

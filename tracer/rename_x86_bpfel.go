@@ -80,10 +80,11 @@ const (
 	renameProgRenameatExit         = "renameat_exit"
 	renameProgRenameatTailEnter    = "renameat_tail_enter"
 	renameProgRenameatTailExit     = "renameat_tail_exit"
+	renameVarReaderPolling         = "reader_polling"
 	renameVarUnusedEventType       = "unused_event_type"
 	renameVarUnusedRenameEvent     = "unused_rename_event"
 	renameVarUnusedSyscallTailSize = "unused_syscall_tail_size"
-	renameVarWakeupIntervalNs      = "wakeup_interval_ns"
+	renameVarWakeWatermark         = "wake_watermark"
 )
 
 // loadRename returns the embedded CollectionSpec for rename.
@@ -160,10 +161,11 @@ type renameMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type renameVariableSpecs struct {
+	ReaderPolling         *ebpf.VariableSpec `ebpf:"reader_polling"`
 	UnusedEventType       *ebpf.VariableSpec `ebpf:"unused_event_type"`
 	UnusedRenameEvent     *ebpf.VariableSpec `ebpf:"unused_rename_event"`
 	UnusedSyscallTailSize *ebpf.VariableSpec `ebpf:"unused_syscall_tail_size"`
-	WakeupIntervalNs      *ebpf.VariableSpec `ebpf:"wakeup_interval_ns"`
+	WakeWatermark         *ebpf.VariableSpec `ebpf:"wake_watermark"`
 }
 
 // renameObjects contains all objects after they have been loaded into the kernel.
@@ -205,10 +207,11 @@ func (m *renameMaps) Close() error {
 //
 // It can be passed to loadRenameObjects or ebpf.CollectionSpec.LoadAndAssign.
 type renameVariables struct {
+	ReaderPolling         *ebpf.Variable `ebpf:"reader_polling"`
 	UnusedEventType       *ebpf.Variable `ebpf:"unused_event_type"`
 	UnusedRenameEvent     *ebpf.Variable `ebpf:"unused_rename_event"`
 	UnusedSyscallTailSize *ebpf.Variable `ebpf:"unused_syscall_tail_size"`
-	WakeupIntervalNs      *ebpf.Variable `ebpf:"wakeup_interval_ns"`
+	WakeWatermark         *ebpf.Variable `ebpf:"wake_watermark"`
 }
 
 // renamePrograms contains all programs after they have been loaded into the kernel.

@@ -79,10 +79,11 @@ const (
 	semProgSemgetExit           = "semget_exit"
 	semProgSemgetTailEnter      = "semget_tail_enter"
 	semProgSemgetTailExit       = "semget_tail_exit"
+	semVarReaderPolling         = "reader_polling"
 	semVarUnusedEventType       = "unused_event_type"
 	semVarUnusedSemEvent        = "unused_sem_event"
 	semVarUnusedSyscallTailSize = "unused_syscall_tail_size"
-	semVarWakeupIntervalNs      = "wakeup_interval_ns"
+	semVarWakeWatermark         = "wake_watermark"
 )
 
 // loadSem returns the embedded CollectionSpec for sem.
@@ -156,10 +157,11 @@ type semMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type semVariableSpecs struct {
+	ReaderPolling         *ebpf.VariableSpec `ebpf:"reader_polling"`
 	UnusedEventType       *ebpf.VariableSpec `ebpf:"unused_event_type"`
 	UnusedSemEvent        *ebpf.VariableSpec `ebpf:"unused_sem_event"`
 	UnusedSyscallTailSize *ebpf.VariableSpec `ebpf:"unused_syscall_tail_size"`
-	WakeupIntervalNs      *ebpf.VariableSpec `ebpf:"wakeup_interval_ns"`
+	WakeWatermark         *ebpf.VariableSpec `ebpf:"wake_watermark"`
 }
 
 // semObjects contains all objects after they have been loaded into the kernel.
@@ -201,10 +203,11 @@ func (m *semMaps) Close() error {
 //
 // It can be passed to loadSemObjects or ebpf.CollectionSpec.LoadAndAssign.
 type semVariables struct {
+	ReaderPolling         *ebpf.Variable `ebpf:"reader_polling"`
 	UnusedEventType       *ebpf.Variable `ebpf:"unused_event_type"`
 	UnusedSemEvent        *ebpf.Variable `ebpf:"unused_sem_event"`
 	UnusedSyscallTailSize *ebpf.Variable `ebpf:"unused_syscall_tail_size"`
-	WakeupIntervalNs      *ebpf.Variable `ebpf:"wakeup_interval_ns"`
+	WakeWatermark         *ebpf.Variable `ebpf:"wake_watermark"`
 }
 
 // semPrograms contains all programs after they have been loaded into the kernel.

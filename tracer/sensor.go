@@ -148,11 +148,12 @@ func (s *sensorDef) attachMode(m Mode, opts *Options, kernelBTF *btf.Cache, tail
 		return nil, fmt.Errorf("no programs for this mode")
 	}
 	if ring, ok := spec.Maps["events"]; ok {
-		ring.MaxEntries = uint32(s.ringSize(opts))
-	}
-	if v, ok := spec.Variables["wakeup_interval_ns"]; ok {
-		if err := v.Set(uint64(wakeupInterval)); err != nil {
-			return nil, fmt.Errorf("set wakeup_interval_ns: %w", err)
+		size := s.ringSize(opts)
+		ring.MaxEntries = uint32(size)
+		if v, ok := spec.Variables["wake_watermark"]; ok {
+			if err := v.Set(uint64(wakeWatermark(size))); err != nil {
+				return nil, fmt.Errorf("set wake_watermark: %w", err)
+			}
 		}
 	}
 	if s.configure != nil {

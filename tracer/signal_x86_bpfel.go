@@ -111,12 +111,13 @@ const (
 	signalProgProcessExitTp     = "process_exit_tp"
 	signalProgSignalGenerateBtf = "signal_generate_btf"
 	signalProgSignalGenerateTp  = "signal_generate_tp"
+	signalVarReaderPolling      = "reader_polling"
 	signalVarUnusedDisposition  = "unused_disposition"
 	signalVarUnusedEventType    = "unused_event_type"
 	signalVarUnusedExitEvent    = "unused_exit_event"
 	signalVarUnusedSignalEvent  = "unused_signal_event"
 	signalVarUnusedWatchSize    = "unused_watch_size"
-	signalVarWakeupIntervalNs   = "wakeup_interval_ns"
+	signalVarWakeWatermark      = "wake_watermark"
 	signalVarWatch              = "watch"
 	signalVarWatchCount         = "watch_count"
 )
@@ -182,12 +183,13 @@ type signalMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type signalVariableSpecs struct {
+	ReaderPolling     *ebpf.VariableSpec `ebpf:"reader_polling"`
 	UnusedDisposition *ebpf.VariableSpec `ebpf:"unused_disposition"`
 	UnusedEventType   *ebpf.VariableSpec `ebpf:"unused_event_type"`
 	UnusedExitEvent   *ebpf.VariableSpec `ebpf:"unused_exit_event"`
 	UnusedSignalEvent *ebpf.VariableSpec `ebpf:"unused_signal_event"`
 	UnusedWatchSize   *ebpf.VariableSpec `ebpf:"unused_watch_size"`
-	WakeupIntervalNs  *ebpf.VariableSpec `ebpf:"wakeup_interval_ns"`
+	WakeWatermark     *ebpf.VariableSpec `ebpf:"wake_watermark"`
 	Watch             *ebpf.VariableSpec `ebpf:"watch"`
 	WatchCount        *ebpf.VariableSpec `ebpf:"watch_count"`
 }
@@ -229,12 +231,13 @@ func (m *signalMaps) Close() error {
 //
 // It can be passed to loadSignalObjects or ebpf.CollectionSpec.LoadAndAssign.
 type signalVariables struct {
+	ReaderPolling     *ebpf.Variable `ebpf:"reader_polling"`
 	UnusedDisposition *ebpf.Variable `ebpf:"unused_disposition"`
 	UnusedEventType   *ebpf.Variable `ebpf:"unused_event_type"`
 	UnusedExitEvent   *ebpf.Variable `ebpf:"unused_exit_event"`
 	UnusedSignalEvent *ebpf.Variable `ebpf:"unused_signal_event"`
 	UnusedWatchSize   *ebpf.Variable `ebpf:"unused_watch_size"`
-	WakeupIntervalNs  *ebpf.Variable `ebpf:"wakeup_interval_ns"`
+	WakeWatermark     *ebpf.Variable `ebpf:"wake_watermark"`
 	Watch             *ebpf.Variable `ebpf:"watch"`
 	WatchCount        *ebpf.Variable `ebpf:"watch_count"`
 }

@@ -97,6 +97,9 @@ type running struct {
 	failed   atomic.Pointer[string] // why the reader stopped early, if it did
 	// wake is the ring buffer's fd in Go's poller (pollFile); Close closes it.
 	wake *os.File
+	// polling is the programs' reader_polling flag (setPolling); nil when
+	// the kernel cannot share it.
+	polling *ebpf.Variable
 	// failNext, set by tests, is the error the reader's next read of an
 	// empty ring fails with, as a read failure would.
 	failNext atomic.Pointer[error]
@@ -224,6 +227,9 @@ func (t *Tracer) attachSensor(s sensorDef, kernelBTF *btf.Cache) (*running, erro
 			att.close()
 			return nil, err
 		}
+		if v, ok := att.coll.Variables["reader_polling"]; ok && !v.ReadOnly() {
+			r.polling = v
+		}
 	}
 	return r, nil
 }
@@ -237,18 +243,6 @@ func (t *Tracer) Runs(name string) bool {
 // Events delivers decoded events. It is closed after Close has stopped every reader.
 func (t *Tracer) Events() <-chan event.Event { return t.events }
 
-// wakeupInterval is how often, at most, a sensor's records wake its reader
-// (bpf/common.h, submit_event; set before load): records within it of the last
-// wakeup are left for the reader to find with the next one.
-const wakeupInterval = 4 * time.Millisecond
-
-// strandedBound is how long the reader waits for more records once it has seen
-// some: a record the kernel submitted without a wakeup, with no later record to
-// wake the reader, is read by then. It exceeds wakeupInterval so that a wait
-// that times out with nothing read proves no such record can come: the reader
-// then waits without a deadline (no idle polling).
-const strandedBound = wakeupInterval + time.Millisecond
-
 // maxBatch bounds the events the reader decodes before it hands them on.
 const maxBatch = 256
 
@@ -256,13 +250,16 @@ const maxBatch = 256
 // ring buffer fills, and the kernel counts what it cannot reserve: back-pressure
 // ends as a counted loss, never as unbounded memory.
 //
-// It waits for records in Go's network poller (r.wake), not in a blocking
-// epoll_wait: a goroutine parked there holds no thread, so the runtime does
-// not hand its processor to another thread on each wait. ReadInto then never
-// blocks (a deadline in the past): it returns os.ErrDeadlineExceeded once the
-// ring is empty. What the ring holds is decoded (up to maxBatch) before any of
-// it is handed on, then sent back to back: the pipeline, woken by the first
-// event, finds the rest queued instead of being woken for each.
+// It waits in Go's network poller (r.wake), not in a blocking epoll_wait: a
+// goroutine parked there holds no thread, so the runtime does not hand its
+// processor to another thread on each wait. How long it waits, and whether
+// records wake it, is its wakePolicy's choice (wakeup.go). It reads the ring
+// only while the ring holds something (AvailableBytes reads the ring's
+// positions from shared memory), so a drain makes no system call; ReadInto
+// never blocks (a deadline in the past). What the ring holds is decoded (up to
+// maxBatch) before any of it is handed on, then sent back to back: the
+// pipeline, woken by the first event, finds the rest queued instead of being
+// woken for each.
 func (t *Tracer) read(ctx context.Context, r *running) {
 	defer t.wg.Done()
 	var rec ringbuf.Record
@@ -279,17 +276,21 @@ func (t *Tracer) read(ctx context.Context, r *running) {
 		t.readFailed(r, err)
 		return
 	}
+	var policy wakePolicy
+	var deadline time.Time // of the wait r.wake has armed
 	timedOut := false
 	for {
 		n := 0 // records read in this drain
 		for {
-			err := r.reader.ReadInto(&rec)
-			if errors.Is(err, os.ErrDeadlineExceeded) {
+			var err error
+			if r.reader.AvailableBytes() == 0 {
 				f := r.failNext.Swap(nil)
 				if f == nil {
 					break // empty
 				}
 				err = *f
+			} else if err = r.reader.ReadInto(&rec); errors.Is(err, os.ErrDeadlineExceeded) {
+				break // only discarded records were left
 			}
 			if err != nil {
 				if flush() && !errors.Is(err, ringbuf.ErrClosed) {
@@ -316,16 +317,23 @@ func (t *Tracer) read(ctx context.Context, r *running) {
 		if !flush() {
 			return
 		}
-		// Records came: more may follow without a wakeup, so wait at most
-		// strandedBound. A wait that timed out and found none: the sensor is
-		// quiet, wait for a wakeup however long it takes.
-		switch {
-		case n > 0:
-			r.wake.SetReadDeadline(time.Now().Add(strandedBound))
-		case timedOut:
-			r.wake.SetReadDeadline(time.Time{})
+		switched, next := policy.drained(time.Now(), n, timedOut)
+		if switched {
+			t.setPolling(r, policy.polling)
 		}
-		err := wake.Read(func(fd uintptr) bool { return readable(int(fd)) })
+		// Re-armed only when it changes or has passed: each costs a timer.
+		if timedOut || !next.Equal(deadline) {
+			r.wake.SetReadDeadline(next)
+			deadline = next
+		}
+		// The first call says whether to read before waiting at all: when
+		// polling, never (the records are left for the next period); else
+		// when records are there. Any later call follows a wakeup.
+		calls := 0
+		err := wake.Read(func(uintptr) bool {
+			calls++
+			return calls > 1 || !policy.polling && r.reader.AvailableBytes() > 0
+		})
 		timedOut = errors.Is(err, os.ErrDeadlineExceeded)
 		if err != nil && !timedOut {
 			select {
@@ -338,6 +346,24 @@ func (t *Tracer) read(ctx context.Context, r *running) {
 	}
 }
 
+// setPolling tells a sensor's programs whether its reader polls the ring
+// (bpf/common.h, reader_polling). A kernel that cannot share the variable with
+// userspace keeps every record waking the reader: the reader then only polls
+// records that were going to wake it anyway.
+func (t *Tracer) setPolling(r *running, polling bool) {
+	if r.polling == nil {
+		return
+	}
+	var v uint32
+	if polling {
+		v = 1
+	}
+	if err := r.polling.Set(v); err != nil {
+		t.log.Warn("reader cannot switch wakeups; every record wakes it", "sensor", r.def.name, "err", err)
+		r.polling = nil
+	}
+}
+
 // readFailed stops a sensor whose ring buffer can no longer be read.
 func (t *Tracer) readFailed(r *running, err error) {
 	reason := fmt.Sprintf("ring buffer read failed: %v", err)
@@ -346,20 +372,6 @@ func (t *Tracer) readFailed(r *running, err error) {
 	// Its maps stay open until Close for the lost-event count.
 	r.att.detach()
 	t.log.Error("sensor stopped", "sensor", r.def.name, "reason", reason)
-}
-
-// readable says whether a ring buffer's fd has records to read, without
-// waiting (the kernel compares the ring's producer and consumer positions).
-func readable(fd int) bool {
-	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	for {
-		n, err := unix.Poll(pfd, 0)
-		if err == unix.EINTR {
-			continue
-		}
-		// An error is left to the next read, which reports it.
-		return n != 0 || err != nil
-	}
 }
 
 // pollFile is a ring buffer map's fd, duplicated and non-blocking, as a file
@@ -444,13 +456,19 @@ func (t *Tracer) Close() error {
 	if t.retryDone != nil {
 		<-t.retryDone
 	}
+	// Readers end before their rings close: a reader reads a ring's
+	// positions from its mapping (AvailableBytes), which Close unmaps.
 	for _, r := range t.running {
 		if r.reader != nil {
-			r.reader.Close()
 			r.wake.Close() // ends a reader's wait
 		}
 	}
 	t.wg.Wait()
+	for _, r := range t.running {
+		if r.reader != nil {
+			r.reader.Close()
+		}
+	}
 	t.mapsMu.Lock()
 	// Last attached first: a sensor in tail_call mode leaves the latency
 	// sensor's prog arrays before that sensor goes.

@@ -65,9 +65,10 @@ const (
 	vethProgVethNewlinkFexit     = "veth_newlink_fexit"
 	vethProgVethNewlinkKprobe    = "veth_newlink_kprobe"
 	vethProgVethNewlinkKretprobe = "veth_newlink_kretprobe"
+	vethVarReaderPolling         = "reader_polling"
 	vethVarUnusedEventType       = "unused_event_type"
 	vethVarUnusedVethEvent       = "unused_veth_event"
-	vethVarWakeupIntervalNs      = "wakeup_interval_ns"
+	vethVarWakeWatermark         = "wake_watermark"
 )
 
 // loadVeth returns the embedded CollectionSpec for veth.
@@ -132,9 +133,10 @@ type vethMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type vethVariableSpecs struct {
-	UnusedEventType  *ebpf.VariableSpec `ebpf:"unused_event_type"`
-	UnusedVethEvent  *ebpf.VariableSpec `ebpf:"unused_veth_event"`
-	WakeupIntervalNs *ebpf.VariableSpec `ebpf:"wakeup_interval_ns"`
+	ReaderPolling   *ebpf.VariableSpec `ebpf:"reader_polling"`
+	UnusedEventType *ebpf.VariableSpec `ebpf:"unused_event_type"`
+	UnusedVethEvent *ebpf.VariableSpec `ebpf:"unused_veth_event"`
+	WakeWatermark   *ebpf.VariableSpec `ebpf:"wake_watermark"`
 }
 
 // vethObjects contains all objects after they have been loaded into the kernel.
@@ -174,9 +176,10 @@ func (m *vethMaps) Close() error {
 //
 // It can be passed to loadVethObjects or ebpf.CollectionSpec.LoadAndAssign.
 type vethVariables struct {
-	UnusedEventType  *ebpf.Variable `ebpf:"unused_event_type"`
-	UnusedVethEvent  *ebpf.Variable `ebpf:"unused_veth_event"`
-	WakeupIntervalNs *ebpf.Variable `ebpf:"wakeup_interval_ns"`
+	ReaderPolling   *ebpf.Variable `ebpf:"reader_polling"`
+	UnusedEventType *ebpf.Variable `ebpf:"unused_event_type"`
+	UnusedVethEvent *ebpf.Variable `ebpf:"unused_veth_event"`
+	WakeWatermark   *ebpf.Variable `ebpf:"wake_watermark"`
 }
 
 // vethPrograms contains all programs after they have been loaded into the kernel.
