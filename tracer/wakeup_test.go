@@ -18,18 +18,18 @@ func TestWakePolicy(t *testing.T) {
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
 	var p wakePolicy
 
-	// 100 records/s: two a period, each after a wakeup; no deadline.
+	// 100 records/s, each after a wakeup: no deadline.
 	for i := range 10 {
 		if sw, dl := p.drained(at(time.Duration(i)*10*time.Millisecond), 1, false); sw || !dl.IsZero() || p.polling {
 			t.Fatalf("record %d at 100/s: switched %v, deadline %v, polling %v", i, sw, dl, p.polling)
 		}
 	}
-	// Five records within a period: polling, the next read a period on.
+	// pollEnter records within a period: polling, the next read a period on.
 	now := at(time.Second)
-	p.drained(now, 2, false)
+	p.drained(now, pollEnter-3, false)
 	sw, dl := p.drained(now.Add(time.Millisecond), 3, false)
 	if !sw || !p.polling || !dl.Equal(now.Add(time.Millisecond+pollPeriod)) {
-		t.Fatalf("5 records in 1ms: switched %v, polling %v, deadline %v", sw, p.polling, dl)
+		t.Fatalf("%d records in 1ms: switched %v, polling %v, deadline %v", pollEnter, sw, p.polling, dl)
 	}
 	tick := dl
 	// A watermark wakeup before the tick leaves the tick where it was.
@@ -37,7 +37,7 @@ func TestWakePolicy(t *testing.T) {
 		t.Fatalf("watermark wakeup: switched %v, deadline %v, want %v", sw, dl, tick)
 	}
 	// The tick, with records since the last: polling goes on.
-	if sw, dl := p.drained(tick, 20, true); sw || !p.polling || !dl.Equal(tick.Add(pollPeriod)) {
+	if sw, dl := p.drained(tick, pollLeave+1, true); sw || !p.polling || !dl.Equal(tick.Add(pollPeriod)) {
 		t.Fatalf("busy tick: switched %v, polling %v, deadline %v", sw, p.polling, dl)
 	}
 	tick = tick.Add(pollPeriod)

@@ -86,7 +86,9 @@ type Status struct {
 	Recorder          *recorder.Stats   `json:"recorder,omitempty"`
 	// GoMemoryLimit is the Go runtime's soft memory limit and where it came from.
 	GoMemoryLimit MemoryLimit `json:"go_memory_limit"`
-	Source        any         `json:"source,omitempty"`
+	// GoMaxProcs is how many processors run the daemon's Go code.
+	GoMaxProcs MaxProcs `json:"go_max_procs"`
+	Source     any      `json:"source,omitempty"`
 	// SyscallLatency summarises the latency sensor per container.
 	SyscallLatency *latency.Summary `json:"syscall_latency,omitempty"`
 	// Residue lists leaked semaphore arrays and veths (see /residue for the
@@ -156,6 +158,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	var wg sync.WaitGroup
 	memLimit := setMemoryLimit(opts.Config.Forensics, log)
+	procs := setMaxProcs(log)
 	fx, err := startForensics(ctx, &wg, opts, events, m, kernel)
 	if err != nil {
 		closeListeners()
@@ -174,6 +177,7 @@ func Run(ctx context.Context, opts Options) error {
 			SubscriberDropped: events.Dropped(),
 			Recorder:          fx.stats(),
 			GoMemoryLimit:     memLimit,
+			GoMaxProcs:        procs,
 		}
 		st.Residue = det.Residue()
 		if n := len(st.Residue); n > residue.MaxReportItems {
