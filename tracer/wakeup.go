@@ -6,21 +6,21 @@ import "time"
 // wakeup of the Go runtime costs tens of microseconds (a thread woken, the
 // reader, the pipeline and each consumer scheduled, sysmon ticking while they
 // run), far more than a record. So at low rates each record wakes the reader
-// and reaches userspace at once; from about pollEnter records a pollPeriod
+// and reaches userspace at once; from pollEnter records in a pollPeriod
 // (240/s) the reader reads the ring on a timer instead, once a pollPeriod, and
 // records wake it only when the ring is a quarter full (wakeWatermark), which
 // leaves three quarters of it for a burst while the reader catches up. It goes
 // back to wakeups at a timed read that found at most pollLeave records since
-// the one before (40/s): the gap between the two rates keeps a rate near one of
-// them from switching modes on every read.
+// the one before (120/s, so 100/s after a storm is woken again); the gap
+// between the two keeps a rate near either from switching modes on every read.
 //
 // The period trades latency at high rates for CPU: at 1,000 records/s the
 // daemon spent 16 µs of CPU a record reading every 20 ms and 10 µs every 50 ms
-// (make bench-events).
+// (make bench-events, one Go processor).
 const (
 	pollPeriod = 50 * time.Millisecond
 	pollEnter  = 12
-	pollLeave  = 2
+	pollLeave  = 6
 )
 
 // wakeWatermark is how full (bytes) a polled ring is when its records wake the reader.
