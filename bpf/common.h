@@ -56,15 +56,19 @@ struct {
 	__type(value, __u64);
 } events_lost SEC(".maps");
 
+static __always_inline void count_lost(void)
+{
+	__u32 zero = 0;
+	__u64 *lost = bpf_map_lookup_elem(&events_lost, &zero);
+	if (lost)
+		(*lost)++;
+}
+
 static __always_inline void *reserve_event(__u64 size)
 {
 	void *e = bpf_ringbuf_reserve(&events, size, 0);
-	if (!e) {
-		__u32 zero = 0;
-		__u64 *lost = bpf_map_lookup_elem(&events_lost, &zero);
-		if (lost)
-			(*lost)++;
-	}
+	if (!e)
+		count_lost();
 	return e;
 }
 
@@ -84,16 +88,28 @@ volatile __u32 reader_polling;
 /* Set before load from the ring's size (tracer/sensor.go). */
 const volatile __u64 wake_watermark = 64 * 1024;
 
+static __always_inline __u64 wake_flags(void)
+{
+	if (!reader_polling)
+		return 0;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wake_watermark)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+/* submit_event commits a record made with reserve_event. */
 static __always_inline void submit_event(void *e)
 {
-	__u64 flags = 0;
+	bpf_ringbuf_submit(e, wake_flags());
+}
 
-	if (reader_polling) {
-		flags = BPF_RB_NO_WAKEUP;
-		if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wake_watermark)
-			flags = BPF_RB_FORCE_WAKEUP;
-	}
-	bpf_ringbuf_submit(e, flags);
+/* output_event copies the first size bytes of e into the ring, as one record:
+ * for records whose size is known only once they are made (size must be
+ * bounded by e's object for the verifier). */
+static __always_inline void output_event(void *e, __u64 size)
+{
+	if (bpf_ringbuf_output(&events, e, size, wake_flags()) < 0)
+		count_lost();
 }
 
 /* fill_header describes the current task: the one whose action the event reports. */

@@ -18,22 +18,37 @@
 #define PATH_LEN 256
 #define EXDEV 18
 
+/* The two paths back to back, each with its NUL: old_len bytes of the old
+ * path, then new_len of the new one. A record carries only those bytes, so a
+ * ring holds as many records as their paths allow (a 584-byte record for two
+ * 255-byte paths, 168 bytes for two of 40). */
+struct rename_paths {
+	__u16 old_len;
+	__u16 new_len;
+	char buf[2 * PATH_LEN];
+};
+
 struct rename_args {
-	char old_path[PATH_LEN];
-	char new_path[PATH_LEN];
+	struct rename_paths paths;
 	__u32 flags;
 };
 
+/* The fixed part of a record; the paths follow it (rename_record). */
 struct rename_event {
 	struct event_header hdr;
 	__s32 ret;
 	__u32 flags;
-	char old_path[PATH_LEN];
-	char new_path[PATH_LEN];
+	__u16 old_len;
+	__u16 new_len;
+	__u32 _pad;
 };
 /* Referenced so that bpf2go can generate the Go mirror of the record. */
 const struct rename_event *unused_rename_event __attribute__((unused));
 
+struct rename_record {
+	struct rename_event e;
+	char paths[2 * PATH_LEN];
+};
 
 /* LRU so that an entry whose exit hook never ran (detach mid-call) cannot pin a slot. */
 struct {
@@ -43,13 +58,21 @@ struct {
 	__type(value, struct rename_args);
 } inflight SEC(".maps");
 
-/* rename_args is too large for the BPF stack; build it here before the map update. */
+/* rename_args and rename_record are too large for the BPF stack: they are
+ * built here, one each per CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct rename_args);
 } scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rename_record);
+} record_scratch SEC(".maps");
 
 static __always_inline struct rename_args *scratch_args(__u32 flags)
 {
@@ -60,13 +83,28 @@ static __always_inline struct rename_args *scratch_args(__u32 flags)
 	return a;
 }
 
+/* path_len is the bytes a *_str read left at dst, its NUL included: an empty
+ * string when the read failed. */
+static __always_inline __u16 path_len(char *dst, long n)
+{
+	if (n <= 0) {
+		dst[0] = 0;
+		return 1;
+	}
+	return n > PATH_LEN ? PATH_LEN : n;
+}
+
 static __always_inline void save_user(const char *oldp, const char *newp, __u32 flags)
 {
 	struct rename_args *a = scratch_args(flags);
 	if (!a)
 		return;
-	bpf_probe_read_user_str(a->old_path, sizeof(a->old_path), oldp);
-	bpf_probe_read_user_str(a->new_path, sizeof(a->new_path), newp);
+	struct rename_paths *p = &a->paths;
+	p->old_len = path_len(p->buf, bpf_probe_read_user_str(p->buf, PATH_LEN, oldp));
+	__u32 off = p->old_len;
+	if (off > PATH_LEN)
+		return;
+	p->new_len = path_len(p->buf + off, bpf_probe_read_user_str(p->buf + off, PATH_LEN, newp));
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	bpf_map_update_elem(&inflight, &tid, a, BPF_ANY);
 }
@@ -76,8 +114,12 @@ static __always_inline void save_kernel(struct filename *from, struct filename *
 	struct rename_args *a = scratch_args(flags);
 	if (!a)
 		return;
-	bpf_probe_read_kernel_str(a->old_path, sizeof(a->old_path), BPF_CORE_READ(from, name));
-	bpf_probe_read_kernel_str(a->new_path, sizeof(a->new_path), BPF_CORE_READ(to, name));
+	struct rename_paths *p = &a->paths;
+	p->old_len = path_len(p->buf, bpf_probe_read_kernel_str(p->buf, PATH_LEN, BPF_CORE_READ(from, name)));
+	__u32 off = p->old_len;
+	if (off > PATH_LEN)
+		return;
+	p->new_len = path_len(p->buf + off, bpf_probe_read_kernel_str(p->buf + off, PATH_LEN, BPF_CORE_READ(to, name)));
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	bpf_map_update_elem(&inflight, &tid, a, BPF_ANY);
 }
@@ -88,16 +130,20 @@ static __always_inline void finish(long ret)
 	struct rename_args *a = bpf_map_lookup_elem(&inflight, &tid);
 	if (!a)
 		return;
-	if (ret == -EXDEV) {
-		struct rename_event *e = reserve_event(sizeof(*e));
-		if (e) {
-			fill_header(&e->hdr, EVENT_RENAME_EXDEV);
-			e->ret = ret;
-			e->flags = a->flags;
-			__builtin_memcpy(e->old_path, a->old_path, PATH_LEN);
-			__builtin_memcpy(e->new_path, a->new_path, PATH_LEN);
-			submit_event(e);
-		}
+	__u32 zero = 0;
+	struct rename_record *r;
+	if (ret == -EXDEV && (r = bpf_map_lookup_elem(&record_scratch, &zero))) {
+		fill_header(&r->e.hdr, EVENT_RENAME_EXDEV);
+		r->e.ret = ret;
+		r->e.flags = a->flags;
+		r->e.old_len = a->paths.old_len;
+		r->e.new_len = a->paths.new_len;
+		r->e._pad = 0;
+		__builtin_memcpy(r->paths, a->paths.buf, sizeof(r->paths));
+		__u64 size = sizeof(r->e) + (__u64)r->e.old_len + r->e.new_len;
+		if (size > sizeof(*r))
+			size = sizeof(*r);
+		output_event(r, size);
 	}
 	bpf_map_delete_elem(&inflight, &tid);
 }

@@ -1,6 +1,7 @@
 package tracer
 
 import (
+	"bytes"
 	"fmt"
 	"structs"
 	"unsafe"
@@ -64,6 +65,14 @@ func cString(b []int8) string {
 		n++
 	}
 	return string(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(b))), n))
+}
+
+// cBytes is the string up to the first NUL of b, or all of b.
+func cBytes(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
 }
 
 func name(table []string, i int) string {

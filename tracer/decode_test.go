@@ -27,27 +27,48 @@ func fillHeader(h *rawHeader, typ uint16, comm string) {
 	putString(h.Comm[:], comm)
 }
 
+// renameRecord is a rename record as the kernel writes it: the fixed part,
+// then the two paths back to back with their NULs.
+func renameRecord(rec renameRenameEvent, oldPath, newPath string) []byte {
+	rec.OldLen, rec.NewLen = uint16(len(oldPath)+1), uint16(len(newPath)+1)
+	raw := append([]byte(nil), rawBytes(&rec)...)
+	raw = append(append(raw, oldPath...), 0)
+	return append(append(raw, newPath...), 0)
+}
+
 func TestDecodeRename(t *testing.T) {
 	var rec renameRenameEvent
 	fillHeader(&rec.Hdr, uint16(renameEventTypeEVENT_RENAME_EXDEV), "mv")
 	rec.Ret, rec.Flags = -18, 1
-	putString(rec.OldPath[:], "/a/dir")
-	putString(rec.NewPath[:], strings.Repeat("x", 300)) // longer than the field: must stay bounded
-	ev, err := decodeRename(rawBytes(&rec))
+	long := strings.Repeat("x", 255)
+	raw := renameRecord(rec, "/a/dir", long)
+	ev, err := decodeRename(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := ev.(*event.RenameExdev)
 	if r.Type != event.TypeRenameExdev || r.PID != 100 || r.TID != 101 || r.Comm != "mv" || r.CgroupID != 42 ||
-		r.MntNS != 7 || r.IPCNS != 8 || r.NetNS != 9 || r.OldPath != "/a/dir" || len(r.NewPath) != 255 || r.Flags != 1 {
+		r.MntNS != 7 || r.IPCNS != 8 || r.NetNS != 9 || r.OldPath != "/a/dir" || r.NewPath != long || r.Flags != 1 {
 		t.Errorf("decoded %+v", r)
 	}
 	// Boot time 1 ns is converted to a wall time in the past (the machine booted).
 	if !r.Time.Before(time.Now()) {
 		t.Errorf("time %v not before now", r.Time)
 	}
-	if _, err := decodeRename(rawBytes(&rec)[:100]); err == nil {
-		t.Error("truncated record: want error")
+	// The ring pads a record to 8 bytes: what follows the paths is ignored.
+	if ev, err := decodeRename(append(raw, 0, 0, 0)); err != nil || ev.(*event.RenameExdev).NewPath != long {
+		t.Errorf("padded record: %v, %v", ev, err)
+	}
+	// A path without its NUL ends where its length says.
+	unterminated := renameRecord(rec, "/a", "/b")
+	unterminated[len(unterminated)-1] = 'c'
+	if ev, err := decodeRename(unterminated); err != nil || ev.(*event.RenameExdev).NewPath != "/bc" {
+		t.Errorf("unterminated path: %v, %v", ev, err)
+	}
+	for _, n := range []int{10, int(unsafe.Sizeof(rec)), len(raw) - 1} {
+		if _, err := decodeRename(raw[:n]); err == nil {
+			t.Errorf("record truncated to %d of %d bytes: want error", n, len(raw))
+		}
 	}
 }
 

@@ -1,6 +1,9 @@
 package tracer
 
 import (
+	"fmt"
+	"unsafe"
+
 	"github.com/observer-dev/observer/internal/event"
 )
 
@@ -13,7 +16,7 @@ var renameSensor = sensorDef{
 	modes:     []Mode{ModeFentry, ModeKprobe, ModeTailCall, ModeTracepoint},
 	decode:    decodeRename,
 	tailCalls: renameTailCalls,
-	ringBytes: 8 << 20,
+	ringBytes: 4 << 20,
 }
 
 // Its tail_call programs, by syscall: SYSCALL_PROGRAMS(name, ...) in
@@ -24,16 +27,23 @@ var renameTailCalls = []tailCall{
 	syscallTail("renameat2", renameProgRenameat2TailEnter, renameProgRenameat2TailExit),
 }
 
+// decodeRename reads a record: the fixed part (renameRenameEvent), then the
+// two paths back to back, each with its NUL, of the lengths it gives.
 func decodeRename(raw []byte) (event.Event, error) {
 	r, err := view[renameRenameEvent](raw)
 	if err != nil {
 		return nil, err
 	}
+	paths := raw[unsafe.Sizeof(*r):]
+	oldLen, newLen := int(r.OldLen), int(r.NewLen)
+	if oldLen+newLen > len(paths) {
+		return nil, fmt.Errorf("rename record: paths of %d and %d bytes in %d", oldLen, newLen, len(paths))
+	}
 	h := &r.Hdr
 	return &event.RenameExdev{
 		Header:  header(event.TypeRenameExdev, h),
-		OldPath: cString(r.OldPath[:]),
-		NewPath: cString(r.NewPath[:]),
+		OldPath: cBytes(paths[:oldLen]),
+		NewPath: cBytes(paths[oldLen : oldLen+newLen]),
 		Flags:   r.Flags,
 	}, nil
 }

@@ -29,10 +29,14 @@ const (
 )
 
 type renameRenameArgs struct {
-	_       structs.HostLayout
-	OldPath [256]int8
-	NewPath [256]int8
-	Flags   uint32
+	_     structs.HostLayout
+	Paths struct {
+		_      structs.HostLayout
+		OldLen uint16
+		NewLen uint16
+		Buf    [512]int8
+	}
+	Flags uint32
 }
 
 type renameRenameEvent struct {
@@ -50,10 +54,17 @@ type renameRenameEvent struct {
 		Pad      uint16
 		Comm     [16]int8
 	}
-	Ret     int32
-	Flags   uint32
-	OldPath [256]int8
-	NewPath [256]int8
+	Ret    int32
+	Flags  uint32
+	OldLen uint16
+	NewLen uint16
+	Pad    uint32
+}
+
+type renameRenameRecord struct {
+	_     structs.HostLayout
+	E     renameRenameEvent
+	Paths [512]int8
 }
 
 // Names of all BPF objects in the ELF.
@@ -63,6 +74,7 @@ const (
 	renameMapEvents                = "events"
 	renameMapEventsLost            = "events_lost"
 	renameMapInflight              = "inflight"
+	renameMapRecordScratch         = "record_scratch"
 	renameMapScratch               = "scratch"
 	renameProgRenameEnter          = "rename_enter"
 	renameProgRenameExit           = "rename_exit"
@@ -151,10 +163,11 @@ type renameProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type renameMapSpecs struct {
-	Events     *ebpf.MapSpec `ebpf:"events"`
-	EventsLost *ebpf.MapSpec `ebpf:"events_lost"`
-	Inflight   *ebpf.MapSpec `ebpf:"inflight"`
-	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
+	Events        *ebpf.MapSpec `ebpf:"events"`
+	EventsLost    *ebpf.MapSpec `ebpf:"events_lost"`
+	Inflight      *ebpf.MapSpec `ebpf:"inflight"`
+	RecordScratch *ebpf.MapSpec `ebpf:"record_scratch"`
+	Scratch       *ebpf.MapSpec `ebpf:"scratch"`
 }
 
 // renameVariableSpecs contains global variables before they are loaded into the kernel.
@@ -188,10 +201,11 @@ func (o *renameObjects) Close() error {
 //
 // It can be passed to loadRenameObjects or ebpf.CollectionSpec.LoadAndAssign.
 type renameMaps struct {
-	Events     *ebpf.Map `ebpf:"events"`
-	EventsLost *ebpf.Map `ebpf:"events_lost"`
-	Inflight   *ebpf.Map `ebpf:"inflight"`
-	Scratch    *ebpf.Map `ebpf:"scratch"`
+	Events        *ebpf.Map `ebpf:"events"`
+	EventsLost    *ebpf.Map `ebpf:"events_lost"`
+	Inflight      *ebpf.Map `ebpf:"inflight"`
+	RecordScratch *ebpf.Map `ebpf:"record_scratch"`
+	Scratch       *ebpf.Map `ebpf:"scratch"`
 }
 
 func (m *renameMaps) Close() error {
@@ -199,6 +213,7 @@ func (m *renameMaps) Close() error {
 		m.Events,
 		m.EventsLost,
 		m.Inflight,
+		m.RecordScratch,
 		m.Scratch,
 	)
 }

@@ -57,13 +57,14 @@ func sensors() []sensorDef {
 }
 
 // Default ring buffers. A record is its C struct plus the ring's 8-byte header:
-// rename_exdev and cgroup records 584 bytes (two 256-byte paths), copy_up 632,
-// signal 104, sem 88, veth 120. rename holds 14,364 records, a 10,000-event
-// burst or 0.7 s at 20k/s with the reader stalled (a GC pause, a busy CPU);
-// copy-ups come in bursts when a container first writes its image's files
-// (3,300 fit); cgroup changes follow container churn (1,795 fit); signals,
-// semaphore and veth events are rare (2,000 to 2,900 fit). Together 11.75 MiB
-// of kernel memory, mapped into the daemon.
+// rename_exdev 80 bytes and its two paths with their NULs (168 for two paths of
+// 40 bytes, 592 at most), cgroup 584, copy_up 632, signal 104, sem 88, veth
+// 120. rename holds 24,966 records of 168 bytes (7,085 of the largest): a
+// 10,000-event burst, or over a second at 20k/s, with the reader stalled (a GC
+// pause, a busy CPU); copy-ups come in bursts when a container first writes
+// its image's files (3,300 fit); cgroup changes follow container churn (1,795
+// fit); signals, semaphore and veth events are rare (2,000 to 2,900 fit).
+// Together 7.75 MiB of kernel memory, mapped into the daemon.
 func (s sensorDef) ringSize(opts *Options) int {
 	if opts.RingBufferBytes > 0 {
 		return opts.RingBufferBytes

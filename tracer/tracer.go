@@ -39,8 +39,8 @@ type Options struct {
 	// prefix. At most 16, each at most 15 bytes.
 	WatchComms []string
 	// RingBufferBytes sizes each sensor's ring buffer (power of two, multiple of the
-	// page size); 0 gives each sensor its own default (sensor.go: 8 MiB for
-	// rename, 11.75 MiB in all).
+	// page size); 0 gives each sensor its own default (sensor.go: 4 MiB for
+	// rename, 7.75 MiB in all).
 	RingBufferBytes int
 	// Latency configures the latency and seccomp sensors.
 	Latency LatencyOptions

@@ -6,7 +6,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/observer-dev/observer/internal/bus"
 	"github.com/observer-dev/observer/internal/container"
@@ -25,10 +24,8 @@ func BenchmarkUserspacePath(b *testing.B) {
 	const ctr = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 	var rec renameRenameEvent
 	rec.Hdr.TsBootNs, rec.Hdr.CgroupId, rec.Hdr.Pid, rec.Hdr.Tid, rec.Hdr.Type = 1, 4242, 100, 101, uint16(renameEventTypeEVENT_RENAME_EXDEV)
-	putC(rec.Hdr.Comm[:], "mv")
-	putC(rec.OldPath[:], "/var/lib/app/data/dir")
-	putC(rec.NewPath[:], "/var/lib/app/data/moved")
-	raw := unsafe.Slice((*byte)(unsafe.Pointer(&rec)), unsafe.Sizeof(rec))
+	putString(rec.Hdr.Comm[:], "mv")
+	raw := renameRecord(rec, "/var/lib/app/data/dir", "/var/lib/app/data/moved")
 
 	res, err := container.NewResolver(container.Options{DockerHost: "none", Logger: quietLogger()})
 	if err != nil {
@@ -78,12 +75,6 @@ func BenchmarkUserspacePath(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/cpu.Seconds(), "events/cpu-s")
 	b.ReportMetric(cpu.Seconds()/wall.Seconds(), "cores")
-}
-
-func putC(dst []int8, s string) {
-	for i := range min(len(s), len(dst)-1) {
-		dst[i] = int8(s[i])
-	}
 }
 
 func processCPU() time.Duration {

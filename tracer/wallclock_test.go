@@ -91,8 +91,8 @@ func TestEventTimeNotBeforeSyscall(t *testing.T) {
 func TestRingSizeDefaults(t *testing.T) {
 	for _, s := range sensors() {
 		if s.name == SensorRename {
-			if got := s.ringSize(&Options{}); got != 8<<20 {
-				t.Errorf("rename ring = %d, want 8 MiB", got)
+			if got := s.ringSize(&Options{}); got != 4<<20 {
+				t.Errorf("rename ring = %d, want 4 MiB", got)
 			}
 			if got := s.ringSize(&Options{RingBufferBytes: 4096}); got != 4096 {
 				t.Errorf("rename ring with --ring-buffer-size 4096 = %d", got)

@@ -130,7 +130,7 @@ func Parse(args []string, def Defaults, usage io.Writer) (*Config, error) {
 	fs.StringVar(&level, "log-level", "info", "log `level`: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", LogFormatText, "log `format`: text (key=value) or json (one object per line)")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
-	fs.IntVar(&c.RingBufferBytes, "ring-buffer-size", 0, "per-sensor ring buffer `bytes` (power of two, 4096 to 16777216; default 0: each sensor its own, 8 MiB for rename, 11.75 MiB in all): kernel memory each sensor pins")
+	fs.IntVar(&c.RingBufferBytes, "ring-buffer-size", 0, "per-sensor ring buffer `bytes` (power of two, 4096 to 16777216; default 0: each sensor its own, 4 MiB for rename, 7.75 MiB in all): kernel memory each sensor pins")
 	var forensics forensicsFlags
 	c.Forensics.addFlags(fs, &forensics)
 
