@@ -1,7 +1,9 @@
 package tracer
 
 import (
+	"bytes"
 	"fmt"
+	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -120,6 +122,12 @@ func notifiedGetppids(n int) error {
 		if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), seccompIoctlNotifRecv, uintptr(unsafe.Pointer(&req))); errno != 0 {
 			return fmt.Errorf("notification %d: receive: %w", i, errno)
 		}
+		// Answer only once the thread sleeps in the wait: answered first
+		// (its vCPU preempted on a loaded host), it would not sleep at all
+		// and the wait would be, rightly, filter-path time.
+		if err := waitSleeping(int(req.PID)); err != nil {
+			return fmt.Errorf("notification %d: %w", i, err)
+		}
 		time.Sleep(notifWait)
 		resp := seccompNotifResp{ID: req.ID, Flags: seccompNotifFlagContinue}
 		if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), seccompIoctlNotifSend, uintptr(unsafe.Pointer(&resp))); errno != 0 {
@@ -127,4 +135,21 @@ func notifiedGetppids(n int) error {
 		}
 	}
 	return <-errc
+}
+
+// waitSleeping waits until thread tid is in an interruptible sleep (state S
+// in /proc/<tid>/stat), for at most 5 s.
+func waitSleeping(tid int) error {
+	path := fmt.Sprintf("/proc/%d/stat", tid)
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Microsecond) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		// The state follows the comm's closing parenthesis.
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'S' {
+			return nil
+		}
+	}
+	return fmt.Errorf("thread %d not asleep in its seccomp wait within 5s", tid)
 }
