@@ -209,7 +209,7 @@ matrix-check:
 BENCH_EVENTS_ARGS ?=
 bench-events: deps build
 	$(GO) run ./internal/eventbench/cmd/benchevents -observer bin/observer $(BENCH_EVENTS_ARGS)
-	$(GO) test -run '^$$' -bench 'UserspacePath|AppendJSON' -benchtime 2000000x ./tracer ./internal/event
+	$(GO) test -run '^$$' -bench 'UserspacePath|AppendJSON' -benchtime 2000000x -cpu 1,2 ./tracer ./internal/event
 
 # Syscall hook overhead (root): getppid loop with no hooks, empty hooks (the
 # floor) and the latency sensor's configurations, interleaved; prints medians.
