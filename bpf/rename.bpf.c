@@ -18,22 +18,10 @@
 #define PATH_LEN 256
 #define EXDEV 18
 
-/* The two paths back to back, each with its NUL: old_len bytes of the old
- * path, then new_len of the new one. A record carries only those bytes, so a
- * ring holds as many records as their paths allow (a 584-byte record for two
- * 255-byte paths, 168 bytes for two of 40). */
-struct rename_paths {
-	__u16 old_len;
-	__u16 new_len;
-	char buf[2 * PATH_LEN];
-};
-
-struct rename_args {
-	struct rename_paths paths;
-	__u32 flags;
-};
-
-/* The fixed part of a record; the paths follow it (rename_record). */
+/* The fixed part of a record; the two paths follow it back to back, each with
+ * its NUL: old_len bytes of the old path, then new_len of the new one. A record
+ * carries only those bytes, so a ring holds as many records as their paths
+ * allow (a 592-byte record for two 255-byte paths, 168 bytes for two of 40). */
 struct rename_event {
 	struct event_header hdr;
 	__s32 ret;
@@ -45,6 +33,8 @@ struct rename_event {
 /* Referenced so that bpf2go can generate the Go mirror of the record. */
 const struct rename_event *unused_rename_event __attribute__((unused));
 
+/* A call in flight is its record in the making: the entry hook fills in the
+ * flags and paths, the exit hook the header, and emits it from here. */
 struct rename_record {
 	struct rename_event e;
 	char paths[2 * PATH_LEN];
@@ -55,33 +45,16 @@ struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
 	__type(key, __u32);
-	__type(value, struct rename_args);
+	__type(value, struct rename_record);
 } inflight SEC(".maps");
 
-/* rename_args and rename_record are too large for the BPF stack: they are
- * built here, one each per CPU. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct rename_args);
-} scratch SEC(".maps");
-
+/* rename_record is too large for the BPF stack; build it here before the map update. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct rename_record);
-} record_scratch SEC(".maps");
-
-static __always_inline struct rename_args *scratch_args(__u32 flags)
-{
-	__u32 zero = 0;
-	struct rename_args *a = bpf_map_lookup_elem(&scratch, &zero);
-	if (a)
-		a->flags = flags;
-	return a;
-}
+} scratch SEC(".maps");
 
 /* path_len is the bytes a *_str read left at dst, its NUL included: an empty
  * string when the read failed. */
@@ -94,52 +67,48 @@ static __always_inline __u16 path_len(char *dst, long n)
 	return n > PATH_LEN ? PATH_LEN : n;
 }
 
+static __always_inline long read_str(char *dst, const char *src, bool user)
+{
+	return user ? bpf_probe_read_user_str(dst, PATH_LEN, src) : bpf_probe_read_kernel_str(dst, PATH_LEN, src);
+}
+
+/* save copies the paths, from user or kernel memory, into the thread's call in flight. */
+static __always_inline void save(const char *oldp, const char *newp, __u32 flags, bool user)
+{
+	__u32 zero = 0;
+	struct rename_record *r = bpf_map_lookup_elem(&scratch, &zero);
+	if (!r)
+		return;
+	r->e.flags = flags;
+	r->e.old_len = path_len(r->paths, read_str(r->paths, oldp, user));
+	__u32 off = r->e.old_len;
+	if (off > PATH_LEN) /* never: path_len bounds it, but the verifier does not know */
+		return;
+	r->e.new_len = path_len(r->paths + off, read_str(r->paths + off, newp, user));
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&inflight, &tid, r, BPF_ANY);
+}
+
 static __always_inline void save_user(const char *oldp, const char *newp, __u32 flags)
 {
-	struct rename_args *a = scratch_args(flags);
-	if (!a)
-		return;
-	struct rename_paths *p = &a->paths;
-	p->old_len = path_len(p->buf, bpf_probe_read_user_str(p->buf, PATH_LEN, oldp));
-	__u32 off = p->old_len;
-	if (off > PATH_LEN)
-		return;
-	p->new_len = path_len(p->buf + off, bpf_probe_read_user_str(p->buf + off, PATH_LEN, newp));
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	bpf_map_update_elem(&inflight, &tid, a, BPF_ANY);
+	save(oldp, newp, flags, true);
 }
 
 static __always_inline void save_kernel(struct filename *from, struct filename *to, __u32 flags)
 {
-	struct rename_args *a = scratch_args(flags);
-	if (!a)
-		return;
-	struct rename_paths *p = &a->paths;
-	p->old_len = path_len(p->buf, bpf_probe_read_kernel_str(p->buf, PATH_LEN, BPF_CORE_READ(from, name)));
-	__u32 off = p->old_len;
-	if (off > PATH_LEN)
-		return;
-	p->new_len = path_len(p->buf + off, bpf_probe_read_kernel_str(p->buf + off, PATH_LEN, BPF_CORE_READ(to, name)));
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	bpf_map_update_elem(&inflight, &tid, a, BPF_ANY);
+	save(BPF_CORE_READ(from, name), BPF_CORE_READ(to, name), flags, false);
 }
 
 static __always_inline void finish(long ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct rename_args *a = bpf_map_lookup_elem(&inflight, &tid);
-	if (!a)
+	struct rename_record *r = bpf_map_lookup_elem(&inflight, &tid);
+	if (!r)
 		return;
-	__u32 zero = 0;
-	struct rename_record *r;
-	if (ret == -EXDEV && (r = bpf_map_lookup_elem(&record_scratch, &zero))) {
+	if (ret == -EXDEV) {
 		fill_header(&r->e.hdr, EVENT_RENAME_EXDEV);
 		r->e.ret = ret;
-		r->e.flags = a->flags;
-		r->e.old_len = a->paths.old_len;
-		r->e.new_len = a->paths.new_len;
 		r->e._pad = 0;
-		__builtin_memcpy(r->paths, a->paths.buf, sizeof(r->paths));
 		__u64 size = sizeof(r->e) + (__u64)r->e.old_len + r->e.new_len;
 		if (size > sizeof(*r))
 			size = sizeof(*r);

@@ -60,11 +60,7 @@ func header(typ string, h *rawHeader) event.Header {
 }
 
 func cString(b []int8) string {
-	n := 0
-	for n < len(b) && b[n] != 0 {
-		n++
-	}
-	return string(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(b))), n))
+	return cBytes(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(b))), len(b)))
 }
 
 // cBytes is the string up to the first NUL of b, or all of b.

@@ -28,17 +28,6 @@ const (
 	renameEventTypeEVENT_COPY_UP      renameEventType = 10
 )
 
-type renameRenameArgs struct {
-	_     structs.HostLayout
-	Paths struct {
-		_      structs.HostLayout
-		OldLen uint16
-		NewLen uint16
-		Buf    [512]int8
-	}
-	Flags uint32
-}
-
 type renameRenameEvent struct {
 	_   structs.HostLayout
 	Hdr struct {
@@ -74,7 +63,6 @@ const (
 	renameMapEvents                = "events"
 	renameMapEventsLost            = "events_lost"
 	renameMapInflight              = "inflight"
-	renameMapRecordScratch         = "record_scratch"
 	renameMapScratch               = "scratch"
 	renameProgRenameEnter          = "rename_enter"
 	renameProgRenameExit           = "rename_exit"
@@ -163,11 +151,10 @@ type renameProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type renameMapSpecs struct {
-	Events        *ebpf.MapSpec `ebpf:"events"`
-	EventsLost    *ebpf.MapSpec `ebpf:"events_lost"`
-	Inflight      *ebpf.MapSpec `ebpf:"inflight"`
-	RecordScratch *ebpf.MapSpec `ebpf:"record_scratch"`
-	Scratch       *ebpf.MapSpec `ebpf:"scratch"`
+	Events     *ebpf.MapSpec `ebpf:"events"`
+	EventsLost *ebpf.MapSpec `ebpf:"events_lost"`
+	Inflight   *ebpf.MapSpec `ebpf:"inflight"`
+	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
 }
 
 // renameVariableSpecs contains global variables before they are loaded into the kernel.
@@ -201,11 +188,10 @@ func (o *renameObjects) Close() error {
 //
 // It can be passed to loadRenameObjects or ebpf.CollectionSpec.LoadAndAssign.
 type renameMaps struct {
-	Events        *ebpf.Map `ebpf:"events"`
-	EventsLost    *ebpf.Map `ebpf:"events_lost"`
-	Inflight      *ebpf.Map `ebpf:"inflight"`
-	RecordScratch *ebpf.Map `ebpf:"record_scratch"`
-	Scratch       *ebpf.Map `ebpf:"scratch"`
+	Events     *ebpf.Map `ebpf:"events"`
+	EventsLost *ebpf.Map `ebpf:"events_lost"`
+	Inflight   *ebpf.Map `ebpf:"inflight"`
+	Scratch    *ebpf.Map `ebpf:"scratch"`
 }
 
 func (m *renameMaps) Close() error {
@@ -213,7 +199,6 @@ func (m *renameMaps) Close() error {
 		m.Events,
 		m.EventsLost,
 		m.Inflight,
-		m.RecordScratch,
 		m.Scratch,
 	)
 }
